@@ -1,0 +1,1 @@
+"""FundamentalML: generative deep learning course package."""

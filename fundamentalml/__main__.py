@@ -1,0 +1,6 @@
+"""``python -m fundamentalml``: see :mod:`fundamentalml.cli`."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    main()

