@@ -1,0 +1,359 @@
+"""Graded checks of the VAE chapter's exercises (``exercises/vae.py``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from exercises._grading import check, check_close, check_tensor, load_reference
+
+CHAPTER = "vae"
+
+
+def ref(name: str) -> Any:
+    """The package's reference solution of ``name``: the checks compare against it."""
+    return load_reference(CHAPTER, name)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# ------------------------------------------------------------------------------------------ 1
+
+
+@pytest.mark.exercise("vae.reparameterize", "VAE 1: reparameterize")
+class TestReparameterize:
+    @pytest.mark.points(1)
+    def test_shape_and_dtype(self, impl: Any) -> None:
+        """z has the shape and dtype of mu"""
+        for dtype in (torch.float32, torch.float64):
+            mu, logvar = torch.randn(5, 3, dtype=dtype), torch.randn(5, 3, dtype=dtype)
+            check_tensor(impl.reparameterize(mu, logvar), shape=(5, 3), dtype=dtype, what=f"z for {dtype} inputs",
+                         hint="build z from mu, logvar and eps of the same shape (torch.randn_like(mu)).")
+
+    @pytest.mark.points(2)
+    def test_mean_and_std(self, impl: Any) -> None:
+        """samples have mean mu and standard deviation exp(logvar / 2)"""
+        mu = torch.tensor([-2.0, 0.0, 1.0, 3.0])
+        std = torch.tensor([0.5, 1.0, 2.0, 0.3])
+        logvar = (2 * std.log()).expand(20000, 4).clone()
+        z = check_tensor(impl.reparameterize(mu.expand(20000, 4).clone(), logvar), shape=(20000, 4), what="z")
+        z = z.detach().double()
+        check(torch.allclose(z.mean(0), mu.double(), atol=0.06), expected=f"column means close to mu = {mu.tolist()}",
+              got=f"means {[round(v, 3) for v in z.mean(0).tolist()]}",
+              hint="z = mu + sigma * eps with eps ~ N(0, 1): its mean is mu.")
+        check(torch.allclose(z.std(0), std.double(), rtol=0.05), expected=f"column std close to {std.tolist()}",
+              got=f"std {[round(v, 3) for v in z.std(0).tolist()]}",
+              hint="sigma = exp(0.5 * logvar): logvar is the log of the variance, not of the standard deviation.")
+
+    @pytest.mark.points(1)
+    def test_fresh_noise(self, impl: Any) -> None:
+        """every call, and every row, gets its own noise"""
+        mu, logvar = torch.zeros(4, 6), torch.zeros(4, 6)
+        z1 = check_tensor(impl.reparameterize(mu, logvar), shape=(4, 6), what="z").detach()
+        z2 = check_tensor(impl.reparameterize(mu, logvar), shape=(4, 6), what="z").detach()
+        check(not torch.equal(z1, z2), expected="two calls with the same mu, logvar to give different z",
+              got="the same z twice", hint="draw a new eps inside the function on every call.")
+        check(not torch.allclose(z1[0], z1[1]), expected="different noise in each row",
+              got="identical rows", hint="eps needs the full shape (B, D) of mu, not (D,).")
+
+    @pytest.mark.points(1)
+    def test_gradient_reaches_mu(self, impl: Any) -> None:
+        """gradients flow to mu: dz/dmu = 1"""
+        mu = torch.randn(3, 4, requires_grad=True)
+        logvar = torch.randn(3, 4, requires_grad=True)
+        z = check_tensor(impl.reparameterize(mu, logvar), shape=(3, 4), what="z")
+        check(z.requires_grad, expected="z to be connected to mu and logvar in the autograd graph",
+              got="a z that does not require grad",
+              hint="do not detach, use torch.no_grad() or rebuild z with torch.tensor(...): compute it from mu.")
+        z.sum().backward()
+        check(mu.grad is not None and torch.allclose(mu.grad, torch.ones_like(mu)),
+              expected="mu.grad = 1 everywhere (z = mu + ...)", got=mu.grad if mu.grad is not None else "no gradient",
+              hint="z must be mu plus the scaled noise, with mu entering once and unscaled.")
+
+    @pytest.mark.points(1)
+    def test_gradient_reaches_logvar(self, impl: Any) -> None:
+        """gradients flow to logvar: dz/dlogvar = (z - mu) / 2"""
+        mu = torch.randn(3, 4, requires_grad=True)
+        logvar = torch.randn(3, 4, requires_grad=True)
+        z = check_tensor(impl.reparameterize(mu, logvar), shape=(3, 4), what="z")
+        check(z.requires_grad, expected="z to depend on logvar through autograd", got="a z that does not require grad",
+              hint="compute z from logvar with torch operations; do not detach it.")
+        z.sum().backward()
+        expected = 0.5 * (z - mu).detach()
+        check(logvar.grad is not None, expected="a gradient for logvar", got="None",
+              hint="returning mu alone is not a sample: z = mu + exp(0.5 * logvar) * eps.")
+        check_close(logvar.grad, expected, what="logvar.grad", rtol=1e-4, atol=1e-5,
+                    hint="with sigma = exp(0.5 * logvar), d z / d logvar = 0.5 * sigma * eps = 0.5 * (z - mu).")
+
+
+# ------------------------------------------------------------------------------------------ 2
+
+
+@pytest.mark.exercise("vae.kl_divergence", "VAE 2: kl_divergence")
+class TestKLDivergence:
+    @pytest.mark.points(1)
+    def test_shape_and_dtype(self, impl: Any) -> None:
+        """one KL per row: shape (B,), dtype of mu"""
+        kl = impl.kl_divergence(torch.randn(7, 5), torch.randn(7, 5))
+        check_tensor(kl, shape=(7,), dtype=torch.float32, what="KL",
+                     hint="sum over the latent dimension only: .sum(dim=-1), not .sum().")
+
+    @pytest.mark.points(1)
+    def test_zero_at_the_prior(self, impl: Any) -> None:
+        """KL = 0 when q is the prior (mu = 0, logvar = 0)"""
+        kl = check_tensor(impl.kl_divergence(torch.zeros(3, 5), torch.zeros(3, 5)), shape=(3,), what="KL")
+        check(torch.allclose(kl, torch.zeros(3), atol=1e-6), expected="KL = 0 for every row", got=kl,
+              hint="at mu = 0, sigma = 1 each dimension gives 1/2 * (0 + 1 - 0 - 1) = 0: check the constant term.")
+
+    @pytest.mark.points(1)
+    def test_positive_away_from_the_prior(self, impl: Any) -> None:
+        """KL > 0 whenever q differs from the prior"""
+        mu, logvar = torch.randn(64, 8), torch.randn(64, 8)
+        mu[0], logvar[0] = 0.0, 0.0
+        mu[0, 3] = 0.5  # only the mean moved
+        mu[1], logvar[1] = 0.0, 0.0
+        logvar[1, 2] = -1.0  # only the variance moved
+        kl = check_tensor(impl.kl_divergence(mu, logvar), shape=(64,), what="KL").detach()
+        check(bool((kl > 0).all()), expected="KL > 0 in every row", got=f"minimum {kl.min().item():.4g} (row {int(kl.argmin())})",
+              hint="a KL divergence is never negative: check the overall sign of your formula.")
+
+    @pytest.mark.points(2)
+    def test_matches_the_closed_form(self, impl: Any) -> None:
+        """KL matches the closed form on random Gaussians"""
+        mu, logvar = 2 * torch.randn(16, 10), torch.randn(16, 10)
+        check_close(impl.kl_divergence(mu, logvar), ref("kl_divergence")(mu, logvar), what="KL",
+                    hint="KL = 0.5 * sum(mu^2 + exp(logvar) - logvar - 1) over the latent dimension.")
+
+    @pytest.mark.points(1)
+    def test_gradients(self, impl: Any) -> None:
+        """dKL/dmu = mu and dKL/dlogvar = (exp(logvar) - 1) / 2"""
+        mu = torch.randn(4, 3, requires_grad=True)
+        logvar = torch.randn(4, 3, requires_grad=True)
+        kl = check_tensor(impl.kl_divergence(mu, logvar), shape=(4,), what="KL")
+        check(kl.requires_grad, expected="a KL connected to mu and logvar", got="a KL without gradient",
+              hint="compute it with torch operations from mu and logvar (no .item(), no detach).")
+        kl.sum().backward()
+        check_close(mu.grad, mu.detach(), what="dKL/dmu", hint="the mu term of the KL is 0.5 * mu^2.")
+        check_close(logvar.grad, 0.5 * (logvar.detach().exp() - 1), what="dKL/dlogvar",
+                    hint="the logvar terms of the KL are 0.5 * (exp(logvar) - logvar).")
+
+
+# ------------------------------------------------------------------------------------------ 3
+
+
+def _loss_inputs(batch: int = 6) -> tuple[torch.Tensor, ...]:
+    recon = torch.sigmoid(torch.randn(batch, 1, 28, 28))
+    x = torch.rand(batch, 1, 28, 28)
+    return recon, x, torch.randn(batch, 8), torch.randn(batch, 8)
+
+
+def _three_scalars(result: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    __tracebackhide__ = True
+    check(isinstance(result, (tuple, list)) and len(result) == 3, expected="a tuple (loss, bce, kl)",
+          got=f"{type(result).__name__}", hint="return loss, bce, kl")
+    for name, value in zip(("loss", "bce", "kl"), result):
+        check_tensor(value, shape=(), what=name, hint="reduce to a single number: sum per image, then mean over the batch.")
+    return tuple(result)  # type: ignore[return-value]
+
+
+@pytest.mark.exercise("vae.vae_loss", "VAE 3: vae_loss")
+class TestVAELoss:
+    @pytest.mark.points(1)
+    def test_returns_three_scalars(self, impl: Any) -> None:
+        """returns (loss, bce, kl), three scalar tensors"""
+        _three_scalars(impl.vae_loss(*_loss_inputs()))
+
+    @pytest.mark.points(2)
+    def test_reconstruction_term(self, impl: Any) -> None:
+        """bce is summed over pixels and averaged over the batch"""
+        inputs = _loss_inputs()
+        _, bce, _ = _three_scalars(impl.vae_loss(*inputs))
+        _, expected, _ = ref("vae_loss")(*inputs)
+        check_close(bce, expected, what="bce", rtol=1e-4,
+                    hint="sum the binary cross-entropy over all pixels (reduction='sum'), then divide by the batch size, "
+                         "not by the number of pixels (that is reduction='mean').")
+
+    @pytest.mark.points(1)
+    def test_kl_term(self, impl: Any) -> None:
+        """kl is the per-row KL averaged over the batch"""
+        inputs = _loss_inputs()
+        _, _, kl = _three_scalars(impl.vae_loss(*inputs))
+        _, _, expected = ref("vae_loss")(*inputs)
+        check_close(kl, expected, what="kl", rtol=1e-4, hint="kl_divergence(mu, logvar).mean(): sum over dims, mean over the batch.")
+
+    @pytest.mark.points(1)
+    def test_loss_combines_with_beta(self, impl: Any) -> None:
+        """loss = bce + beta * kl, for beta = 1 and beta = 4"""
+        inputs = _loss_inputs()
+        for beta in (1.0, 4.0):
+            loss, bce, kl = _three_scalars(impl.vae_loss(*inputs, beta=beta))
+            expected, _, _ = ref("vae_loss")(*inputs, beta=beta)
+            check_close(loss, expected, what=f"loss with beta={beta:g}", rtol=1e-4,
+                        hint="loss = bce + beta * kl: use the beta argument, and add (not subtract) the KL.")
+
+    @pytest.mark.points(1)
+    def test_gradients_flow(self, impl: Any) -> None:
+        """the loss is differentiable in recon, mu and logvar"""
+        recon, x, mu, logvar = _loss_inputs()
+        logits = torch.randn(6, 1, 28, 28, requires_grad=True)
+        mu.requires_grad_(True)
+        logvar.requires_grad_(True)
+        loss, _, _ = _three_scalars(impl.vae_loss(torch.sigmoid(logits), x, mu, logvar))
+        check(loss.requires_grad, expected="a loss connected to the autograd graph", got="a loss without gradient",
+              hint="use torch operations only: no .item(), .detach() or torch.no_grad() inside the loss.")
+        loss.backward()
+        for name, t in (("the decoder output", logits), ("mu", mu), ("logvar", logvar)):
+            check(t.grad is not None and bool(t.grad.abs().sum() > 0), expected=f"a non-zero gradient for {name}",
+                  got="none", hint="both terms must enter the loss.")
+
+
+# ------------------------------------------------------------------------------------------ 4
+
+
+def _conv_cases(n: int, transposed: bool) -> list[dict[str, int]]:
+    gen = torch.Generator().manual_seed(7 if transposed else 3)
+    cases: list[dict[str, int]] = []
+    while len(cases) < n:
+        size, kernel, stride, padding = (int(torch.randint(lo, hi, (), generator=gen)) for lo, hi in
+                                         ((3, 40), (1, 6), (1, 4), (0, 3)))
+        case = {"size": size, "kernel": kernel, "stride": stride, "padding": padding}
+        if transposed:
+            case["output_padding"] = int(torch.randint(0, stride, (), generator=gen))
+            if padding >= kernel or (size - 1) * stride - 2 * padding + kernel + case["output_padding"] <= 0:
+                continue
+        elif size + 2 * padding < kernel or padding > kernel // 2:
+            continue
+        cases.append(case)
+    return cases
+
+
+def _torch_size(case: dict[str, int], transposed: bool) -> int:
+    """The size torch itself produces: the ground truth."""
+    size, kernel, stride, padding = case["size"], case["kernel"], case["stride"], case["padding"]
+    if transposed:
+        layer: nn.Module = nn.ConvTranspose2d(1, 1, kernel, stride, padding, output_padding=case["output_padding"])
+    else:
+        layer = nn.Conv2d(1, 1, kernel, stride, padding)
+    with torch.no_grad():
+        return int(layer(torch.zeros(1, 1, size, size)).shape[-1])
+
+
+@pytest.mark.exercise("vae.conv_sizes", "VAE 4: conv_output_size / conv_transpose_output_size")
+class TestConvSizes:
+    @pytest.mark.points(2)
+    def test_conv_matches_torch(self, impl: Any) -> None:
+        """conv_output_size agrees with nn.Conv2d on 30 random settings"""
+        for case in _conv_cases(30, transposed=False):
+            got = impl.conv_output_size(**case)
+            want = _torch_size(case, transposed=False)
+            check(got == want, expected=f"{want} for {case}", got=repr(got),
+                  hint="out = floor((size + 2 * padding - kernel) / stride) + 1: padding is added on both sides.")
+
+    @pytest.mark.points(2)
+    def test_transpose_matches_torch(self, impl: Any) -> None:
+        """conv_transpose_output_size agrees with nn.ConvTranspose2d on 30 random settings"""
+        for case in _conv_cases(30, transposed=True):
+            got = impl.conv_transpose_output_size(**case)
+            want = _torch_size(case, transposed=True)
+            check(got == want, expected=f"{want} for {case}", got=repr(got),
+                  hint="out = (size - 1) * stride - 2 * padding + kernel + output_padding.")
+
+    @pytest.mark.points(1)
+    def test_returns_int(self, impl: Any) -> None:
+        """both functions return a Python int"""
+        for name, value in (("conv_output_size(28, 4, 2, 1)", impl.conv_output_size(28, 4, 2, 1)),
+                            ("conv_transpose_output_size(7, 4, 2, 1)", impl.conv_transpose_output_size(7, 4, 2, 1))):
+            check(_is_int(value), expected=f"{name} to be an int", got=f"{type(value).__name__} {value!r}",
+                  hint="use integer division // (a size of 13.5 pixels does not exist).")
+
+    @pytest.mark.points(1)
+    def test_cnn_decoder_design(self, impl: Any) -> None:
+        """the CNN VAE's sizes: 28 -> 14 -> 7 down, 7 -> 14 -> 28 up"""
+        down = [28]
+        for _ in range(2):
+            down.append(impl.conv_output_size(down[-1], kernel=4, stride=2, padding=1))
+        up = [7]
+        for _ in range(2):
+            up.append(impl.conv_transpose_output_size(up[-1], kernel=4, stride=2, padding=1))
+        check(down == [28, 14, 7] and up == [7, 14, 28], expected="encoder 28 -> 14 -> 7, decoder 7 -> 14 -> 28",
+              got=f"encoder {down}, decoder {up}", hint="kernel 4, stride 2, padding 1 halves a size going down and doubles it going up.")
+        odd = impl.conv_transpose_output_size(7, kernel=3, stride=2, padding=1, output_padding=1)
+        check(odd == 14, expected="7 -> 14 with kernel 3, stride 2, padding 1, output_padding 1", got=repr(odd),
+              hint="output_padding adds to the size once, at the end.")
+
+
+# ------------------------------------------------------------------------------------------ 5, 6
+
+
+@pytest.mark.exercise("vae.lerp", "VAE 5: lerp")
+class TestLerp:
+    @pytest.mark.points(1)
+    def test_shape_and_dtype(self, impl: Any) -> None:
+        """returns (steps, D) in the dtype of the codes"""
+        for dtype in (torch.float32, torch.float64):
+            z_a, z_b = torch.randn(8, dtype=dtype), torch.randn(8, dtype=dtype)
+            check_tensor(impl.lerp(z_a, z_b, 5), shape=(5, 8), dtype=dtype, what=f"lerp of {dtype} codes",
+                         hint="one row per step: t of shape (steps, 1) times a code of shape (D,) broadcasts to (steps, D).")
+
+    @pytest.mark.points(1)
+    def test_endpoints(self, impl: Any) -> None:
+        """the first code is z_a and the last z_b"""
+        z_a, z_b = torch.randn(6), torch.randn(6)
+        path = check_tensor(impl.lerp(z_a, z_b, 4), shape=(4, 6), what="the path")
+        check_close(path[0], z_a, what="first code", hint="t runs from 0 (z_a) ...")
+        check_close(path[-1], z_b, what="last code", hint="... to 1 (z_b), both included: torch.linspace(0, 1, steps).")
+
+    @pytest.mark.points(2)
+    def test_evenly_spaced(self, impl: Any) -> None:
+        """codes are evenly spaced on the segment"""
+        z_a, z_b = torch.randn(10), torch.randn(10)
+        for steps in (2, 7):
+            check_close(impl.lerp(z_a, z_b, steps), ref("lerp")(z_a, z_b, steps), what=f"lerp with {steps} steps",
+                        hint="row i is (1 - t) * z_a + t * z_b with t = i / (steps - 1).")
+
+
+@pytest.mark.exercise("vae.slerp", "VAE 6: slerp")
+class TestSlerp:
+    @pytest.mark.points(1)
+    def test_shape_and_endpoints(self, impl: Any) -> None:
+        """returns (steps, D) from z_a to z_b"""
+        z_a, z_b = torch.randn(16), torch.randn(16)
+        path = check_tensor(impl.slerp(z_a, z_b, 6), shape=(6, 16), dtype=torch.float32, what="the path")
+        check_close(path[0], z_a, what="first code", hint="at t = 0 the formula gives sin(omega) * z_a / sin(omega) = z_a.")
+        check_close(path[-1], z_b, what="last code", hint="at t = 1 it gives z_b; t = torch.linspace(0, 1, steps).", atol=1e-4)
+
+    @pytest.mark.points(2)
+    def test_keeps_the_norm(self, impl: Any) -> None:
+        """codes of equal norm stay on their sphere (a straight line would cut inside)"""
+        z_a, z_b = torch.randn(32), torch.randn(32)
+        z_b = z_b / z_b.norm() * z_a.norm()
+        path = check_tensor(impl.slerp(z_a, z_b, 9), shape=(9, 32), what="the path")
+        norms = path.detach().norm(dim=1)
+        check(torch.allclose(norms, z_a.norm().expand(9), rtol=1e-3), expected=f"every norm = {z_a.norm().item():.4f}",
+              got=f"norms {[round(v, 4) for v in norms.tolist()]}",
+              hint="weight z_a by sin((1 - t) * omega) and z_b by sin(t * omega), divide by sin(omega); "
+                   "linear weights (1 - t, t) shrink the norm in the middle.")
+
+    @pytest.mark.points(2)
+    def test_matches_the_great_circle(self, impl: Any) -> None:
+        """codes follow the great circle at constant angular speed"""
+        z_a, z_b = torch.randn(12), 3 * torch.randn(12)
+        check_close(impl.slerp(z_a, z_b, 7), ref("slerp")(z_a, z_b, 7), what="slerp with 7 steps", atol=1e-4,
+                    hint="omega = arccos(<z_a, z_b> / (|z_a| |z_b|)), the angle between the codes, not between unit "
+                         "vectors scaled again; the weights are sin((1 - t) omega) / sin(omega) and sin(t omega) / sin(omega).")
+
+    @pytest.mark.points(1)
+    def test_parallel_codes(self, impl: Any) -> None:
+        """parallel codes (sin(omega) = 0) fall back to a straight line, without NaN"""
+        z_a = torch.randn(5)
+        path = check_tensor(impl.slerp(z_a, 2 * z_a, 5), shape=(5, 5), what="the path between z and 2z")
+        check(bool(torch.isfinite(path).all()), expected="finite codes", got=path,
+              hint="when sin(omega) is (almost) 0, return lerp(z_a, z_b, steps) instead of dividing by it.")
+        check_close(path, ref("lerp")(z_a, 2 * z_a, 5), what="the path between z and 2z", atol=1e-4,
+                    hint="parallel codes lie on one line: linear interpolation is the right path.")

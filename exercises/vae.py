@@ -1,0 +1,138 @@
+"""Exercises for the VAE chapter. Replace each ``raise NotImplementedError(...)`` with your code.
+
+Check your work with ``python -m pytest exercises/test_vae.py`` (or ``-k reparameterize`` for one exercise).
+Only ``torch`` (and ``math``) are needed; do not import the course package's solutions.
+"""
+
+from __future__ import annotations
+
+import math  # noqa: F401  (you may need it)
+
+import torch
+import torch.nn.functional as F  # noqa: F401  (you may need it)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Exercise 1. The reparameterisation trick: draw one sample ``z ~ N(mu, diag(exp(logvar)))``.
+
+    Write the sample as ``z = mu + sigma * eps`` with ``eps ~ N(0, I)`` drawn fresh on every call, so that
+    the randomness sits in ``eps`` and gradients flow to ``mu`` and ``logvar``.
+
+    Args:
+        mu: means, shape ``(B, D)``.
+        logvar: log-variances ``log(sigma^2)``, shape ``(B, D)``.
+
+    Returns:
+        ``z``, shape ``(B, D)``, same dtype as ``mu``.
+    """
+    raise NotImplementedError(
+        "draw eps with torch.randn_like(mu); sigma is exp(logvar / 2), since logvar is the log of the variance"
+    )
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Exercise 2. The closed-form KL divergence ``KL(N(mu, diag(exp(logvar))) || N(0, I))``, one per row.
+
+    For one dimension, ``KL = 1/2 * (mu^2 + sigma^2 - log(sigma^2) - 1)``; the dimensions of a row are
+    independent, so their KLs add up.
+
+    Args:
+        mu: means, shape ``(B, D)``.
+        logvar: log-variances, shape ``(B, D)``.
+
+    Returns:
+        The KL of each row, shape ``(B,)``: never negative, zero only at ``mu = 0, logvar = 0``.
+    """
+    raise NotImplementedError("sigma^2 is logvar.exp(); sum over the last dimension only (dim=-1)")
+
+
+def vae_loss(
+    recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Exercise 3. The per-batch loss of a VAE: the negative ELBO with a Bernoulli decoder.
+
+    ``loss = bce + beta * kl`` where
+
+    * ``bce`` is the binary cross-entropy between ``recon`` and ``x``, **summed** over the pixels of each
+      image and then **averaged** over the batch;
+    * ``kl`` is the KL divergence of exercise 2, averaged over the batch.
+
+    Args:
+        recon: decoder output, probabilities in (0, 1), shape ``(B, 1, 28, 28)`` (any shape with B rows).
+        x: target images in [0, 1], same shape as ``recon``.
+        mu, logvar: the encoder's Gaussian, shape ``(B, D)``.
+        beta: weight of the KL term (1 gives the ELBO; larger values give a beta-VAE).
+
+    Returns:
+        ``(loss, bce, kl)``: three scalar tensors (shape ``()``), in nats per image.
+    """
+    raise NotImplementedError(
+        "F.binary_cross_entropy(recon, x, reduction='sum') sums over everything: divide by the batch size"
+    )
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Exercise 4a. Height (or width) of the output of ``nn.Conv2d(..., kernel, stride, padding)``.
+
+    Args:
+        size: input height (or width), an int.
+        kernel, stride, padding: the convolution's settings (square kernel, no dilation).
+
+    Returns:
+        The output size, an ``int``. For example 28 -> 14 with kernel 4, stride 2, padding 1.
+    """
+    raise NotImplementedError(
+        "count the positions of the kernel over the padded input: floor((size + 2*padding - kernel) / stride) + 1"
+    )
+
+
+def conv_transpose_output_size(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0
+) -> int:
+    """Exercise 4b. Height (or width) of the output of ``nn.ConvTranspose2d(..., kernel, stride, padding,
+    output_padding)``: the size a CNN decoder grows to.
+
+    Args:
+        size: input height (or width), an int.
+        kernel, stride, padding, output_padding: the transposed convolution's settings (no dilation).
+
+    Returns:
+        The output size, an ``int``. For example 7 -> 14 with kernel 4, stride 2, padding 1.
+    """
+    raise NotImplementedError(
+        "a transposed convolution undoes a convolution's size arithmetic: start from (size - 1) * stride"
+    )
+
+
+def lerp(z_a: torch.Tensor, z_b: torch.Tensor, steps: int) -> torch.Tensor:
+    """Exercise 5. Linear interpolation: ``steps`` codes evenly spaced on the segment from ``z_a`` to ``z_b``.
+
+    Args:
+        z_a, z_b: two latent codes of the same shape ``(D,)``.
+        steps: number of codes, at least 2; the first is ``z_a`` and the last ``z_b``.
+
+    Returns:
+        Shape ``(steps, D)``: row ``i`` is ``(1 - t_i) * z_a + t_i * z_b`` with ``t_i = i / (steps - 1)``.
+    """
+    raise NotImplementedError("torch.linspace(0, 1, steps) gives the t_i; add a dimension with [:, None]")
+
+
+def slerp(z_a: torch.Tensor, z_b: torch.Tensor, steps: int) -> torch.Tensor:
+    """Exercise 6. Spherical interpolation: ``steps`` codes along the great circle from ``z_a`` to ``z_b``.
+
+    With ``omega`` the angle between ``z_a`` and ``z_b``, the code at ``t`` is
+    ``(sin((1 - t) * omega) * z_a + sin(t * omega) * z_b) / sin(omega)``. Under a Gaussian prior most codes
+    lie near a sphere; unlike a straight line, this path keeps the norm when ``|z_a| = |z_b|``.
+    When ``z_a`` and ``z_b`` point in the same (or opposite) direction ``sin(omega)`` is 0: fall back to
+    linear interpolation there.
+
+    Args:
+        z_a, z_b: two latent codes of the same shape ``(D,)``.
+        steps: number of codes, at least 2; the first is ``z_a`` and the last ``z_b``.
+
+    Returns:
+        Shape ``(steps, D)``.
+    """
+    raise NotImplementedError(
+        "omega = arccos of the cosine similarity (clamp it to [-1, 1]); t = torch.linspace(0, 1, steps)[:, None]"
+    )
