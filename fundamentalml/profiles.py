@@ -62,7 +62,7 @@ BUDGETS: dict[str, dict[str, Budget]] = {
     },
     "dcgan": {
         "smoke": Budget(epochs=1, batch_size=64, train_size=512, lr=2e-4, eval_size=512),
-        "cpu": Budget(epochs=4, batch_size=128, train_size=16384, lr=2e-4, eval_size=2000),
+        "cpu": Budget(epochs=3, batch_size=128, train_size=8192, lr=2e-4, eval_size=2000),
         "full": Budget(epochs=25, batch_size=128, train_size=None, lr=2e-4),
     },
     "cvae": {

@@ -230,6 +230,8 @@ def load_checkpoint(path: str | os.PathLike, expected: str | type | None = None)
     except Exception as exc:  # noqa: BLE001
         raise CheckpointError(f"{path}: the stored weights do not fit a {class_name} ({exc}).") from exc
     model.history = {k: list(v) for k, v in payload.get("history", {}).items()}
+    model.step_history = {k: list(v) for k, v in payload.get("step_history", {}).items()}
+    model.restore_extra(payload.get("extra", {}))
     model.checkpoint_meta = payload.get("meta", {})
     model.eval()
     return model
@@ -364,9 +366,26 @@ def train_model(
     return run
 
 
+def training_source_hash() -> str:
+    """Hash of the code that decides what a trained model is: models, training, data and profiles.
+
+    Part of :func:`train_or_load`'s cache key, so editing a model retrains it instead of loading weights
+    that the current code would not produce. (Plots, metrics and widgets are left out: they do not change
+    the weights.)
+    """
+    root = Path(__file__).resolve().parent
+    files = sorted((root / "models").glob("*.py")) + [root / n for n in ("training.py", "data.py", "profiles.py")]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def run_key(name: str, profile: str, seed: int, data_fingerprint: str, model_kwargs: dict[str, Any]) -> str:
-    """A short key naming one training configuration, for checkpoint caches."""
-    blob = json.dumps([name, profile, seed, data_fingerprint, model_kwargs], sort_keys=True, default=str)
+    """A short key naming one training configuration (and the code that trains it), for checkpoint caches."""
+    blob = json.dumps(
+        [name, profile, seed, data_fingerprint, model_kwargs, training_source_hash()], sort_keys=True, default=str
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -70,7 +70,9 @@ class HistoryModule(pl.LightningModule):
     def __init__(self) -> None:
         super().__init__()
         self.history: dict[str, list[float]] = {}
+        self.step_history: dict[str, list[float]] = {}
         self._sums: dict[str, dict[str, torch.Tensor]] = {}
+        self._step_buffer: dict[str, list[torch.Tensor]] = {}
         self._fit_started = 0.0
         self._elapsed_before = 0.0
 
@@ -83,6 +85,17 @@ class HistoryModule(pl.LightningModule):
             sums[key] = sums[key] + v if key in sums else v
         n = torch.tensor(float(batch_size), device=self.device)
         sums["_n"] = sums["_n"] + n if "_n" in sums else n
+
+    def record_step(self, **values: torch.Tensor) -> None:
+        """Keep per-step scalars (GAN loss curves); converted to floats once an epoch, not every step."""
+        for key, value in values.items():
+            self._step_buffer.setdefault(key, []).append(value.detach().float())
+
+    def _flush_steps(self) -> None:
+        for key, values in self._step_buffer.items():
+            if values:
+                self.step_history.setdefault(key, []).extend(torch.stack(values).cpu().tolist())
+        self._step_buffer = {}
 
     def _flush(self, stage: str) -> dict[str, float]:
         sums = self._sums.pop(stage, None)
@@ -109,6 +122,7 @@ class HistoryModule(pl.LightningModule):
         self._sums.pop("val", None)
 
     def on_train_epoch_end(self) -> None:  # noqa: D102
+        self._flush_steps()
         means = {**self._flush("train"), **self._flush("val")}
         means["epoch"] = float(len(self.history.get("epoch", [])) + 1)
         means["time_s"] = self._elapsed_before + time.perf_counter() - self._fit_started
@@ -129,8 +143,17 @@ class HistoryModule(pl.LightningModule):
             "hparams": _plain(dict(self.hparams)),
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
             "history": {k: list(v) for k, v in self.history.items()},
+            "step_history": {k: list(v) for k, v in self.step_history.items()},
             "meta": _plain(meta),
+            "extra": self.extra_state_for_checkpoint(),
         }
+
+    def extra_state_for_checkpoint(self) -> dict[str, Any]:
+        """Tensors or plain values beyond the weights that a subclass wants saved (e.g. GAN sample snapshots)."""
+        return {}
+
+    def restore_extra(self, extra: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state_for_checkpoint` saved."""
 
 
 def _plain(obj: Any) -> Any:

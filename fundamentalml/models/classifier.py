@@ -1,0 +1,73 @@
+"""The reference MNIST classifier: the judge that reads generated digits.
+
+A small CNN (two 3x3 conv + max-pool stages, then 128 hidden units). It is trained once per data folder and
+cached (see :func:`fundamentalml.training.train_or_load`); its 128-d penultimate features also serve as the
+feature space of the Fréchet distance between real and generated digits.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import HistoryModule, check_images
+from .vae import make_adam
+
+
+class MNISTClassifier(HistoryModule):
+    """Conv(1->32, 3x3) - pool - Conv(32->64, 3x3) - pool - Linear(3136->128) - Linear(128->10).
+
+    3x3 kernels cost 2.8 times less than 5x5 ones here and still pass 99% test accuracy.
+
+    Args:
+        lr: Adam learning rate.
+        dropout: dropout before the last layer (regularises a model trained for few epochs).
+    """
+
+    feature_dim = 128
+
+    def __init__(self, lr: float = 1e-3, dropout: float = 0.25) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.lr = lr
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),  # 14x14
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),  # 7x7
+            nn.Flatten(), nn.Linear(64 * 7 * 7, self.feature_dim), nn.ReLU(inplace=True),
+        )
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.feature_dim, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, 10)`` for images ``(B, 1, 28, 28)`` in [0, 1]."""
+        return self.head(self.body(x))
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations ``(B, 128)`` for images in [0, 1] (the Fréchet distance's feature space)."""
+        self.eval()
+        return self.body(check_images(x, (1, 28, 28)).to(self.device))
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """Predicted digit ``(B,)`` for images ``(B, 1, 28, 28)`` in [0, 1]."""
+        self.eval()
+        x = check_images(x, (1, 28, 28))
+        return torch.cat([self(x[i : i + batch_size].to(self.device)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        self.accumulate(stage, x.shape[0], loss=loss, acc=(logits.argmax(1) == y).float().mean())
+        return loss
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:  # noqa: D102
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:  # noqa: D102
+        self._step(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam."""
+        return make_adam(self.parameters(), self.lr)

@@ -1,0 +1,295 @@
+"""DCGAN (Radford, Metz & Chintala, 2015) for 32x32 RGB images, and the GAN training step it shares.
+
+The rules that made GANs trainable with convolutions, each visible below: strided convolutions instead of
+pooling; transposed convolutions in the generator; batch norm in both networks (except the generator's
+output and the discriminator's input); ReLU in the generator with tanh at the output; LeakyReLU(0.2) in the
+discriminator; weights drawn from N(0, 0.02); Adam with lr 2e-4 and beta1 = 0.5.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import HistoryModule, check_count, check_images
+from .latent import interpolate_latents
+from .vae import make_adam
+
+N_SNAPSHOT = 16  # images kept from the fixed latent batch after every epoch
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the message says at which step."""
+
+
+# ------------------------------------------------------------------------------------------ pieces
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """DCGAN initialisation, for ``model.apply``: conv weights ~ N(0, 0.02); batch-norm scale ~ N(1, 0.02), shift 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The discriminator's binary cross-entropy: real images labelled 1, generated ones 0 (each a batch mean).
+
+    Works on logits (the discriminator has no final sigmoid) for numerical stability.
+    """
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return real + fake
+
+
+def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss, ``-log D(G(z))`` averaged over the batch.
+
+    Minimising ``log(1 - D(G(z)))`` (the minimax form) gives vanishing gradients exactly when the generator is
+    bad and the discriminator confident; asking D to call the fakes real gives strong gradients there.
+    """
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def generator_block(in_channels: int, out_channels: int, batch_norm: bool = True) -> nn.Sequential:
+    """Transposed conv (4x4, stride 2, padding 1) + batch norm + ReLU: doubles height and width."""
+    layers: list[nn.Module] = [nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=not batch_norm)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(out_channels))
+    layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+def discriminator_block(in_channels: int, out_channels: int, batch_norm: bool = True) -> nn.Sequential:
+    """Strided conv (4x4, stride 2, padding 1) + batch norm + LeakyReLU(0.2): halves height and width."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 4, 2, 1, bias=not batch_norm)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(out_channels))
+    layers.append(nn.LeakyReLU(0.2, inplace=True))
+    return nn.Sequential(*layers)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Map tanh outputs in [-1, 1] to uint8 pixels."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+
+
+# ------------------------------------------------------------------------------------------ shared GAN training
+
+
+class GAN(HistoryModule):
+    """Alternating GAN updates with manual optimisation, shared by :class:`DCGAN` and the conditional GAN.
+
+    Subclasses build ``self.generator`` and ``self.discriminator`` and implement :meth:`generate_from` and
+    :meth:`discriminate`. Each step trains D on a real and a generated batch, then G with the non-saturating
+    loss. Per step it records both losses (for loss curves) and stops with :class:`TrainingDiverged` the
+    moment one is not finite, after putting back the weights of the last finished epoch.
+    """
+
+    automatic_optimization = False
+    latent_dim: int
+    image_shape: tuple[int, int, int]
+
+    def _init_gan(self, latent_dim: int, lr: float, beta1: float, n_fixed: int) -> None:
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim <= 0:
+            raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
+        if lr <= 0 or not 0 <= beta1 < 1:
+            raise ValueError(f"need lr > 0 and 0 <= beta1 < 1, got lr={lr}, beta1={beta1}.")
+        self.latent_dim, self.lr, self.beta1 = latent_dim, float(lr), float(beta1)
+        # A fixed latent batch, drawn from its own seed, so samples across epochs (and runs) are comparable.
+        self.register_buffer("fixed_noise", torch.randn(n_fixed, latent_dim, generator=torch.Generator().manual_seed(1234)))
+        self.snapshots: list[torch.Tensor] = []
+        self._last_good: dict[str, torch.Tensor] | None = None
+
+    # ---- subclass interface
+    def generate_from(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
+        """Generator output in [-1, 1] for latents ``z`` (and labels, for conditional models)."""
+        raise NotImplementedError
+
+    def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
+        """Discriminator logits, shape ``(B,)``."""
+        raise NotImplementedError
+
+    def fixed_labels(self) -> torch.Tensor | None:
+        """Labels that go with ``fixed_noise`` (``None`` for unconditional models)."""
+        return None
+
+    # ---- Lightning
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Two Adams, lr 2e-4, betas (0.5, 0.999) as in the paper: generator first, discriminator second."""
+        betas = (self.beta1, 0.999)
+        return [make_adam(self.generator.parameters(), self.lr, betas), make_adam(self.discriminator.parameters(), self.lr, betas)]
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:  # noqa: D102
+        real, labels = batch
+        labels = labels if self.fixed_labels() is not None else None
+        opt_g, opt_d = self.optimizers()
+        b = real.shape[0]
+        z = torch.randn(b, self.latent_dim, device=real.device)
+        fake = self.generate_from(z, labels)
+
+        real_logits = self.discriminate(real, labels)
+        fake_logits = self.discriminate(fake.detach(), labels)
+        loss_d = discriminator_loss(real_logits, fake_logits)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss_d)
+        opt_d.step()
+
+        loss_g = generator_loss(self.discriminate(fake, labels))
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        opt_g.step()
+
+        if not (torch.isfinite(loss_d) and torch.isfinite(loss_g)):
+            self._restore_last_good()
+            raise TrainingDiverged(
+                f"GAN training diverged at step {self.global_step // 2} (epoch {self.current_epoch + 1}, batch "
+                f"{batch_idx}): D loss {loss_d.item()}, G loss {loss_g.item()}. The weights were reset to the last "
+                f"finished epoch. Try a lower learning rate, or keep batch norm on."
+            )
+        with torch.no_grad():
+            d_real_acc = (real_logits > 0).float().mean()
+            d_fake_acc = (fake_logits < 0).float().mean()
+        self.record_step(d_loss=loss_d, g_loss=loss_g)
+        self.accumulate(
+            "train", b, d_loss=loss_d, g_loss=loss_g, d_real_acc=d_real_acc, d_fake_acc=d_fake_acc,
+            d_real_prob=torch.sigmoid(real_logits).mean(), d_fake_prob=torch.sigmoid(fake_logits).mean(),
+        )
+
+    def on_fit_start(self) -> None:  # noqa: D102
+        super().on_fit_start()
+        if not self.snapshots:
+            self.snapshots.append(self._snapshot())  # epoch 0: what the untrained generator makes
+        self._last_good = self._copy_state()
+
+    def on_train_epoch_end(self) -> None:  # noqa: D102
+        super().on_train_epoch_end()
+        self.snapshots.append(self._snapshot())
+        self._last_good = self._copy_state()
+
+    def _copy_state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.state_dict().items()}
+
+    def _restore_last_good(self) -> None:
+        if self._last_good is not None:
+            self.load_state_dict(self._last_good)
+
+    @torch.no_grad()
+    def _snapshot(self) -> torch.Tensor:
+        was_training = self.training
+        self.eval()
+        labels = self.fixed_labels()
+        images = self.generate_from(self.fixed_noise[:N_SNAPSHOT], None if labels is None else labels[:N_SNAPSHOT])
+        self.train(was_training)
+        return to_uint8(images)
+
+    def extra_state_for_checkpoint(self) -> dict[str, Any]:
+        """The sample snapshots of every epoch, as one uint8 tensor."""
+        return {"snapshots": torch.stack(self.snapshots) if self.snapshots else torch.empty(0, dtype=torch.uint8)}
+
+    def restore_extra(self, extra: dict[str, Any]) -> None:
+        """Restore the sample snapshots."""
+        snaps = extra.get("snapshots")
+        self.snapshots = list(snaps) if snaps is not None and len(snaps) else []
+
+    # ---- what chapters call
+    def _check_latent(self, z: torch.Tensor) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.latent_dim:
+            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"latent codes must have shape (B, {self.latent_dim}), got {got}.")
+        return z.to(self.device, torch.float32)
+
+
+class DCGAN(GAN):
+    """DCGAN for ``image_channels`` x 32 x 32 images in [-1, 1].
+
+    Generator: z (100) -> 4x4x256 -> 8x8x128 -> 16x16x64 -> 32x32x3, tanh.
+    Discriminator: 32x32x3 -> 16x16x64 -> 8x8x128 -> 4x4x256 -> 1 logit.
+
+    Args:
+        latent_dim: size of z (paper: 100).
+        ngf, ndf: base widths of generator and discriminator (64).
+        image_channels: 3 for CIFAR-10.
+        lr, beta1: Adam settings (paper: 2e-4, 0.5).
+        batch_norm: the DCGAN rule; switch it off to see training fail.
+        n_fixed: size of the fixed latent batch.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        ngf: int = 64,
+        ndf: int = 64,
+        image_channels: int = 3,
+        lr: float = 2e-4,
+        beta1: float = 0.5,
+        batch_norm: bool = True,
+        n_fixed: int = 64,
+    ) -> None:
+        super().__init__()
+        self._init_gan(latent_dim, lr, beta1, n_fixed)
+        self.save_hyperparameters()
+        self.image_shape = (image_channels, 32, 32)
+        first: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, ngf * 4, 4, 1, 0, bias=not batch_norm)]
+        if batch_norm:
+            first.append(nn.BatchNorm2d(ngf * 4))
+        self.generator = nn.Sequential(
+            nn.Unflatten(1, (latent_dim, 1, 1)),
+            *first,
+            nn.ReLU(inplace=True),  # 4x4
+            generator_block(ngf * 4, ngf * 2, batch_norm),  # 8x8
+            generator_block(ngf * 2, ngf, batch_norm),  # 16x16
+            nn.ConvTranspose2d(ngf, image_channels, 4, 2, 1),  # 32x32
+            nn.Tanh(),
+        )
+        self.discriminator = nn.Sequential(
+            nn.Conv2d(image_channels, ndf, 4, 2, 1),  # 16x16, no batch norm on the input layer
+            nn.LeakyReLU(0.2, inplace=True),
+            discriminator_block(ndf, ndf * 2, batch_norm),  # 8x8
+            discriminator_block(ndf * 2, ndf * 4, batch_norm),  # 4x4
+            nn.Conv2d(ndf * 4, 1, 4, 1, 0),  # 1x1 logit
+            nn.Flatten(0),
+        )
+        self.apply(init_dcgan_weights)
+
+    def generate_from(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [-1, 1], ``(B, C, 32, 32)``, for latents ``(B, latent_dim)``."""
+        return self.generator(z)
+
+    def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(B,)`` that ``x`` is real."""
+        return self.discriminator(x)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """``n`` generated images in [-1, 1]; ``seed`` makes them repeatable."""
+        check_count(n)
+        self.eval()
+        gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
+        return self.generate_from(torch.randn(n, self.latent_dim, generator=gen, device=self.device))
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1] for given latents ``(B, latent_dim)`` (shape-checked)."""
+        self.eval()
+        return self.generate_from(self._check_latent(z))
+
+    @torch.no_grad()
+    def interpolate(self, z_a: torch.Tensor, z_b: torch.Tensor, steps: int = 10, method: str = "slerp") -> torch.Tensor:
+        """Images along the path between two latents (each ``(latent_dim,)``): ``(steps, C, 32, 32)``."""
+        za = self._check_latent(z_a.reshape(1, -1))[0]
+        zb = self._check_latent(z_b.reshape(1, -1))[0]
+        return self.generate(interpolate_latents(za, zb, steps, method))
+
+    @torch.no_grad()
+    def discriminator_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Probabilities ``D(x)`` for images in [-1, 1] (shape-checked)."""
+        self.eval()
+        return torch.sigmoid(self.discriminate(check_images(x, self.image_shape).to(self.device)))
