@@ -1,0 +1,211 @@
+"""Graded checks of the DCGAN chapter's exercises (``exercises/dcgan.py``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from exercises._grading import check, check_close, check_tensor, load_reference
+
+CHAPTER = "dcgan"
+
+
+def ref(name: str) -> Any:
+    """The package's reference solution of ``name``: the checks compare against it."""
+    return load_reference(CHAPTER, name)
+
+
+def _looks_like_normal(w: torch.Tensor, mean: float, std: float, what: str) -> None:
+    """Check mean, standard deviation and the one-sigma mass (68 %) of the entries of ``w``."""
+    __tracebackhide__ = True
+    w = w.detach().double().flatten()
+    n = w.numel()
+    check(abs(w.mean().item() - mean) < 5 * std / math.sqrt(n) + 1e-3, expected=f"{what}: mean {mean}",
+          got=f"mean {w.mean().item():.4f}", hint=f"draw them with nn.init.normal_(weight, mean={mean}, std={std}).")
+    check(abs(w.std().item() - std) < 0.1 * std, expected=f"{what}: standard deviation {std}",
+          got=f"standard deviation {w.std().item():.4f}",
+          hint="the second number of N(mean, 0.02) is the standard deviation, not the variance; "
+               "and the default PyTorch initialisation does not give it.")
+    inside = ((w - mean).abs() < std).double().mean().item()
+    check(abs(inside - 0.6827) < 0.03, expected=f"{what}: about 68% within one standard deviation (a normal distribution)",
+          got=f"{100 * inside:.1f}%", hint="use a normal distribution (nn.init.normal_), not a uniform one.")
+
+
+# ------------------------------------------------------------------------------------------ 1
+
+
+@pytest.mark.exercise("dcgan.init_dcgan_weights", "DCGAN 1: init_dcgan_weights")
+class TestInitWeights:
+    @pytest.mark.points(2)
+    def test_conv_weights(self, impl: Any) -> None:
+        """Conv2d weights ~ N(0, 0.02) after model.apply"""
+        model = nn.Sequential(nn.Conv2d(4, 256, 4, bias=False), nn.LeakyReLU(0.2))
+        model.apply(impl.init_dcgan_weights)
+        _looks_like_normal(model[0].weight, 0.0, 0.02, "Conv2d weights")
+
+    @pytest.mark.points(1)
+    def test_conv_transpose_weights(self, impl: Any) -> None:
+        """ConvTranspose2d weights ~ N(0, 0.02) too"""
+        # nn.ConvTranspose2d is not a subclass of nn.Conv2d: isinstance(m, nn.Conv2d) alone misses it.
+        model = nn.Sequential(nn.ConvTranspose2d(256, 4, 4, bias=False), nn.ReLU())
+        model.apply(impl.init_dcgan_weights)
+        _looks_like_normal(model[0].weight, 0.0, 0.02, "ConvTranspose2d weights")
+
+    @pytest.mark.points(1)
+    def test_batchnorm(self, impl: Any) -> None:
+        """BatchNorm2d scale ~ N(1, 0.02) and shift = 0"""
+        bn = nn.BatchNorm2d(2048)
+        with torch.no_grad():
+            bn.bias.fill_(0.5)  # so that "leave it at 0" cannot pass
+        nn.Sequential(bn).apply(impl.init_dcgan_weights)
+        _looks_like_normal(bn.weight, 1.0, 0.02, "BatchNorm2d weights")
+        check(torch.equal(bn.bias.detach(), torch.zeros(2048)), expected="BatchNorm2d bias = 0 everywhere", got=bn.bias,
+              hint="nn.init.zeros_(module.bias)")
+
+    @pytest.mark.points(1)
+    def test_whole_generator(self, impl: Any) -> None:
+        """model.apply runs through a whole network (activations, containers) without error"""
+        model = nn.Sequential(
+            nn.ConvTranspose2d(16, 8, 4, 1, 0, bias=False), nn.BatchNorm2d(8), nn.ReLU(True),
+            nn.ConvTranspose2d(8, 3, 4, 2, 1, bias=False), nn.Tanh(),
+        )
+        result = model.apply(impl.init_dcgan_weights)
+        check(result is model, expected="model.apply to work", got=repr(result), hint="change modules in place.")
+        std = model[3].weight.detach().std().item()
+        check(abs(std - 0.02) < 0.004, expected="the last layer initialised as well (std 0.02)", got=f"std {std:.4f}",
+              hint="model.apply calls your function for every sub-module, including the last one.")
+
+
+# ------------------------------------------------------------------------------------------ 2
+
+
+@pytest.mark.exercise("dcgan.discriminator_loss", "DCGAN 2: discriminator_loss")
+class TestDiscriminatorLoss:
+    @pytest.mark.points(1)
+    def test_scalar(self, impl: Any) -> None:
+        """returns a scalar tensor"""
+        check_tensor(impl.discriminator_loss(torch.randn(8), torch.randn(8)), shape=(), what="the loss",
+                     hint="average over the batch: the loss is one number.")
+
+    @pytest.mark.points(2)
+    def test_matches_reference(self, impl: Any) -> None:
+        """mean BCE of real logits against 1 plus mean BCE of fake logits against 0"""
+        for shape in ((16,), (16, 1)):
+            real, fake = 2 * torch.randn(*shape) + 1, 2 * torch.randn(*shape) - 1
+            check_close(impl.discriminator_loss(real, fake), ref("discriminator_loss")(real, fake),
+                        what=f"the loss for logits of shape {shape}",
+                        hint="BCE(real_logits, 1).mean() + BCE(fake_logits, 0).mean(): two averages, added.")
+
+    @pytest.mark.points(1)
+    def test_rewards_the_right_answers(self, impl: Any) -> None:
+        """about 0 for a discriminator that is right, 2 log 2 at logits 0, large when it is wrong"""
+        ones = torch.ones(10)
+        right = impl.discriminator_loss(8 * ones, -8 * ones)
+        neutral = impl.discriminator_loss(0 * ones, 0 * ones)
+        wrong = impl.discriminator_loss(-8 * ones, 8 * ones)
+        for name, value, want in (("real +8, fake -8", right, 2 * math.log1p(math.exp(-8))),
+                                  ("all 0", neutral, 2 * math.log(2)),
+                                  ("real -8, fake +8", wrong, 2 * math.log1p(math.exp(8)))):
+            check_tensor(value, shape=(), what=f"the loss ({name})")
+            check(abs(value.item() - want) < 1e-3, expected=f"{want:.4f} for logits {name}", got=f"{value.item():.4f}",
+                  hint="real images have target 1 and fakes target 0; a confident correct discriminator has a loss near 0.")
+
+    @pytest.mark.points(1)
+    def test_stable_for_large_logits(self, impl: Any) -> None:
+        """stays exact for logits of +-200 (works on logits, not on sigmoid outputs)"""
+        loss = impl.discriminator_loss(torch.full((4,), -200.0), torch.full((4,), 200.0))
+        check_tensor(loss, shape=(), what="the loss")
+        check(bool(torch.isfinite(loss)) and abs(loss.item() - 400.0) < 0.1, expected="400.0 (each term 200)",
+              got=f"{loss.item():.4g}",
+              hint="sigmoid(-200) rounds to 0 in float32 and log(0) breaks: use F.binary_cross_entropy_with_logits.")
+
+
+# ------------------------------------------------------------------------------------------ 3
+
+
+@pytest.mark.exercise("dcgan.generator_loss", "DCGAN 3: generator_loss")
+class TestGeneratorLoss:
+    @pytest.mark.points(1)
+    def test_scalar(self, impl: Any) -> None:
+        """returns a scalar tensor"""
+        check_tensor(impl.generator_loss(torch.randn(8)), shape=(), what="the loss", hint="average over the batch.")
+
+    @pytest.mark.points(2)
+    def test_matches_reference(self, impl: Any) -> None:
+        """the mean of -log sigmoid(fake_logits)"""
+        for shape in ((16,), (16, 1)):
+            fake = 3 * torch.randn(*shape)
+            check_close(impl.generator_loss(fake), ref("generator_loss")(fake), what=f"the loss for logits of shape {shape}",
+                        hint="the generator wants its images called real: BCE of the fake logits against 1, averaged.")
+
+    @pytest.mark.points(1)
+    def test_non_saturating_gradient(self, impl: Any) -> None:
+        """strong gradient when the discriminator confidently rejects the fakes"""
+        logits = torch.full((8,), -10.0, requires_grad=True)
+        loss = check_tensor(impl.generator_loss(logits), shape=(), what="the loss")
+        check(loss.requires_grad, expected="a loss connected to the logits", got="a loss without gradient",
+              hint="compute it from fake_logits with torch operations.")
+        loss.backward()
+        want = (torch.sigmoid(logits.detach()) - 1) / 8
+        check_close(logits.grad, want, what="d loss / d logits at logit -10", rtol=1e-3, atol=1e-6,
+                    hint="minimising log(1 - D(G(z))) gives a gradient of about 5e-6 here (it saturates); "
+                         "minimise -log D(G(z)) instead.")
+
+    @pytest.mark.points(1)
+    def test_stable_for_large_logits(self, impl: Any) -> None:
+        """stays exact for a logit of -200"""
+        loss = check_tensor(impl.generator_loss(torch.full((4,), -200.0)), shape=(), what="the loss")
+        check(bool(torch.isfinite(loss)) and abs(loss.item() - 200.0) < 0.1, expected="200.0", got=f"{loss.item():.4g}",
+              hint="work on logits with F.binary_cross_entropy_with_logits: sigmoid(-200) is 0 in float32.")
+
+
+# ------------------------------------------------------------------------------------------ 4
+
+
+@pytest.mark.exercise("dcgan.generator_block", "DCGAN 4: generator_block")
+class TestGeneratorBlock:
+    @pytest.mark.points(2)
+    def test_doubles_height_and_width(self, impl: Any) -> None:
+        """maps (B, in, H, W) to (B, out, 2H, 2W)"""
+        block = impl.generator_block(8, 4)
+        check(isinstance(block, nn.Module), expected="an nn.Module", got=type(block).__name__, hint="return nn.Sequential(...)")
+        for h, w in ((4, 4), (7, 5)):
+            out = block(torch.randn(3, 8, h, w))
+            check_tensor(out, shape=(3, 4, 2 * h, 2 * w), what=f"the output for a (3, 8, {h}, {w}) input",
+                         hint="(H - 1) * 2 - 2 * padding + 4 = 2H needs padding 1 with kernel 4 and stride 2.")
+
+    @pytest.mark.points(1)
+    def test_layers(self, impl: Any) -> None:
+        """ConvTranspose2d(4, stride 2, padding 1, no bias), then BatchNorm2d, then ReLU"""
+        block = impl.generator_block(6, 3)
+        layers = [m for m in block.modules() if not isinstance(m, nn.Sequential)]
+        kinds = [type(m).__name__ for m in layers]
+        check(kinds == ["ConvTranspose2d", "BatchNorm2d", "ReLU"], expected="layers [ConvTranspose2d, BatchNorm2d, ReLU]",
+              got=str(kinds), hint="a generator block up-samples, normalises, then applies ReLU (tanh only at the output).")
+        conv = layers[0]
+        got = (conv.kernel_size, conv.stride, conv.padding, conv.bias is None)
+        check(got == ((4, 4), (2, 2), (1, 1), True), expected="kernel 4, stride 2, padding 1, bias=False",
+              got=f"kernel {conv.kernel_size}, stride {conv.stride}, padding {conv.padding}, bias={conv.bias is not None}",
+              hint="batch norm subtracts the mean right after, so a bias would be wasted: bias=False.")
+
+    @pytest.mark.points(1)
+    def test_output_is_normalised_relu(self, impl: Any) -> None:
+        """output is non-negative, with about half the activations switched on"""
+        block = impl.generator_block(8, 16).train()
+        out = check_tensor(block(torch.randn(32, 8, 4, 4)), shape=(32, 16, 8, 8), what="the output").detach()
+        active = (out > 0).double().mean().item()
+        check(bool((out >= 0).all()) and 0.3 < active < 0.7, expected="values >= 0 with roughly half of them > 0",
+              got=f"minimum {out.min().item():.3g}, {100 * active:.0f}% positive",
+              hint="batch norm centres each channel; ReLU then zeroes about half: the order is conv, BN, ReLU.")
+
+    @pytest.mark.points(1)
+    def test_parameter_count(self, impl: Any) -> None:
+        """as many parameters as the reference block"""
+        got = sum(p.numel() for p in impl.generator_block(32, 16).parameters())
+        want = sum(p.numel() for p in ref("generator_block")(32, 16).parameters())
+        check(got == want, expected=f"{want} parameters (32*16*4*4 weights + 2*16 batch-norm)", got=f"{got}",
+              hint="no bias in the transposed convolution; one BatchNorm2d(out_channels).")
