@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from .models.vae import VAE, kl_divergence, reparameterize
+
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters of ``model``."""
@@ -120,3 +122,145 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
         cells = [fmt.format(r[key]) if isinstance(r.get(key), (int, float)) else "-" for r in rows]
         lines.append(f"| {_LABELS[key]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ conditional models
+
+
+def conditioning_accuracy(intended: torch.Tensor, predicted: torch.Tensor, num_classes: int = 10) -> tuple[float, torch.Tensor]:
+    """How often the classifier reads the digit that was asked for.
+
+    Returns:
+        ``(overall, per_class)``: the overall fraction, and a ``(num_classes,)`` tensor of per-class fractions
+        (NaN for a class that was never asked for).
+    """
+    intended, predicted = torch.as_tensor(intended).long().reshape(-1), torch.as_tensor(predicted).long().reshape(-1)
+    if intended.shape != predicted.shape or intended.numel() == 0:
+        raise ValueError(f"need two non-empty label vectors of the same length, got {intended.numel()} and {predicted.numel()}.")
+    hits = (intended == predicted).float()
+    counts = torch.bincount(intended, minlength=num_classes).float()
+    per_class = torch.bincount(intended, weights=hits, minlength=num_classes) / counts  # 0/0 -> NaN
+    return hits.mean().item(), per_class
+
+
+def confusion(intended: torch.Tensor, predicted: torch.Tensor, num_classes: int = 10) -> np.ndarray:
+    """Confusion matrix (scikit-learn): rows are the intended class, columns the class the classifier read."""
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(np.asarray(intended), np.asarray(predicted), labels=list(range(num_classes)))
+
+
+def pairwise_diversity(features: torch.Tensor) -> float:
+    """Mean Euclidean distance between all pairs of rows of ``features`` (``(N, d)``, N >= 2)."""
+    if features.shape[0] < 2:
+        raise ValueError("diversity needs at least two samples.")
+    d = torch.cdist(features.double(), features.double())
+    n = features.shape[0]
+    return (d.sum() / (n * (n - 1))).item()
+
+
+class FeatureExtractor(nn.Module):
+    """Wraps a ``features(x)`` function as the module torchmetrics' Fréchet distance expects."""
+
+    def __init__(self, features, num_features: int) -> None:
+        super().__init__()
+        self._features, self.num_features = features, num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self._features(x)
+
+
+def frechet_distance(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Module, batch_size: int = 500) -> float:
+    """Fréchet distance between Gaussians fitted to ``extractor`` features of real and generated images.
+
+    Uses torchmetrics' ``FrechetInceptionDistance`` with a custom feature extractor (Inception weights cannot be
+    downloaded offline). Only comparable between models scored with the same extractor and sample sizes.
+    """
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    if real.shape[0] < 2 or fake.shape[0] < 2:
+        raise ValueError("the Fréchet distance needs at least two real and two generated images.")
+    fid = FrechetInceptionDistance(feature=extractor, normalize=True)
+    for images, is_real in ((real, True), (fake, False)):
+        for i in range(0, images.shape[0], batch_size):
+            fid.update(images[i : i + batch_size].float(), real=is_real)
+    return float(fid.compute())
+
+
+def classifier_extractor(classifier) -> FeatureExtractor:
+    """The reference MNIST classifier's 128-d penultimate features, as a Fréchet-distance extractor."""
+    return FeatureExtractor(classifier.features, classifier.feature_dim)
+
+
+def random_conv_extractor(channels: int = 3, seed: int = 0) -> FeatureExtractor:
+    """A fixed, randomly initialised conv net (256-d pooled features) for 32x32 images in [0, 1].
+
+    Used for the DCGAN's Fréchet distance: Inception weights cannot be downloaded here, and random conv
+    features still separate colour and texture statistics (they are a recognised FID baseline). The numbers
+    are therefore not comparable to published (Inception) FIDs, only between models scored here.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    net = nn.Sequential(
+        nn.Conv2d(channels, 64, 3, 1, 1), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(64, 128, 3, 1, 1), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(128, 256, 3, 1, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    )
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * (2.0 / (m.in_channels * 9)) ** 0.5)
+                m.bias.zero_()
+    net.eval()
+
+    @torch.no_grad()
+    def features(x: torch.Tensor) -> torch.Tensor:
+        return net(x.float() * 2 - 1)
+
+    return FeatureExtractor(features, 256)
+
+
+@torch.no_grad()
+def generate_per_class(model, n_per_class: int, seed: int = 0, num_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_per_class`` images of every digit from a conditional model: ``(images in [0, 1], intended labels)``."""
+    images = model.generate(list(range(num_classes)), n_per_class, seed=seed).cpu()
+    labels = torch.arange(num_classes).repeat_interleave(n_per_class)
+    return images, labels
+
+
+def gan_stability(model, tail_fraction: float = 0.25) -> dict[str, float]:
+    """Stability of GAN training from its history.
+
+    Returns the standard deviation (and mean) of the per-step G and D losses over the last ``tail_fraction`` of
+    steps (small and flat is stable; a D loss near 0 with a growing G loss means D has won), and the last
+    epoch's discriminator accuracy on real and on generated images (both near 1: D wins; near 0.5: balance).
+    """
+    out: dict[str, float] = {}
+    for key in ("g_loss", "d_loss"):
+        steps = model.step_history.get(key, [])
+        if steps:
+            tail = torch.tensor(steps[-max(2, int(len(steps) * tail_fraction)) :])
+            out[f"{key}_mean"], out[f"{key}_std"] = tail.mean().item(), tail.std().item()
+    for key in ("train_d_real_acc", "train_d_fake_acc"):
+        if model.history.get(key):
+            out[key.removeprefix("train_")] = model.history[key][-1]
+    return out
+
+
+@torch.no_grad()
+def per_class_discriminator_accuracy(cgan, real: torch.Tensor, real_labels: torch.Tensor, n_per_class: int = 100, seed: int = 0) -> dict[str, torch.Tensor]:
+    """The cGAN discriminator's accuracy per class: on real test digits (called real) and on its generator's
+    digits of that class (called fake). Images in [0, 1]."""
+    fake, fake_labels = generate_per_class(cgan, n_per_class, seed=seed, num_classes=cgan.num_classes)
+    real_ok = (cgan.discriminator_scores(real, real_labels) > 0.5).float().cpu()
+    fake_ok = (cgan.discriminator_scores(fake, fake_labels) <= 0.5).float().cpu()
+    k = cgan.num_classes
+    per = lambda ok, y: torch.bincount(y, weights=ok, minlength=k) / torch.bincount(y, minlength=k).float()  # noqa: E731
+    return {"real": per(real_ok, real_labels.cpu()), "fake": per(fake_ok, fake_labels)}
+
+
+@torch.no_grad()
+def per_class_reconstruction_error(cvae, images: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """The cVAE's mean squared reconstruction error per pixel, per class: ``(num_classes,)``."""
+    recon = cvae.reconstruct(images, labels).cpu()
+    err = (recon - images.cpu()).pow(2).flatten(1).mean(1)
+    return torch.bincount(labels, weights=err, minlength=num_classes) / torch.bincount(labels, minlength=num_classes).float()

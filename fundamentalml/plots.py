@@ -1,0 +1,420 @@
+"""Every figure the chapters show: functions that take data (or a model) and return a matplotlib ``Figure``.
+
+Nothing here trains, and nothing here imports :mod:`fundamentalml.training`: a figure is a view of numbers
+computed elsewhere. Images may be torch tensors or numpy arrays, ``(B, C, H, W)`` or ``(B, H, W)``, with
+values in ``[0, 1]`` (VAE decoders) or ``[-1, 1]`` (tanh generators; pass ``value_range=(-1, 1)``).
+
+The module also holds the small tables the chapters print beside their figures
+(:func:`architecture_table`), so a chapter's "what you see" lives in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+ValueRange = tuple[float, float]
+
+# Colours per model name, so the same model has the same colour in every figure of a chapter.
+_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+HISTORY_LABELS = {
+    "train_loss": "training loss",
+    "val_loss": "validation loss",
+    "train_bce": "training reconstruction (BCE)",
+    "val_bce": "validation reconstruction (BCE)",
+    "train_kl": "training KL",
+    "val_kl": "validation KL",
+}
+AXIS_LABELS = {"epoch": "epoch", "time_s": "wall-clock training time (s)"}
+
+
+# --------------------------------------------------------------------------------------------- images
+
+
+def to_numpy_images(images: Any, value_range: ValueRange = (0.0, 1.0)) -> np.ndarray:
+    """Return ``images`` as a float numpy array ``(B, H, W)`` (grey) or ``(B, H, W, 3)`` (RGB) in ``[0, 1]``.
+
+    Accepts torch tensors (any device, with or without grad) and numpy arrays shaped ``(B, C, H, W)`` with
+    ``C`` in {1, 3}, ``(B, H, W)``, or a single image ``(C, H, W)`` / ``(H, W)``.
+    """
+    if hasattr(images, "detach"):
+        images = images.detach().to("cpu").float().numpy()
+    arr = np.asarray(images, dtype=np.float32)
+    if arr.ndim == 2:  # one grey image
+        arr = arr[None]
+    elif arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[1] > 4:  # one (C, H, W) image
+        arr = arr[None]
+    if arr.ndim == 4:
+        if arr.shape[1] == 1:
+            arr = arr[:, 0]
+        elif arr.shape[1] == 3:
+            arr = arr.transpose(0, 2, 3, 1)
+        elif arr.shape[-1] not in (1, 3):
+            raise ValueError(f"images must have 1 or 3 channels, got shape {arr.shape}.")
+    if arr.ndim not in (3, 4):
+        raise ValueError(f"images must be (B, C, H, W), (B, H, W) or one image, got shape {arr.shape}.")
+    lo, hi = value_range
+    if hi <= lo:
+        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}.")
+    return np.clip((arr - lo) / (hi - lo), 0.0, 1.0)
+
+
+def make_grid(images: Any, ncols: int = 8, pad: int = 1, value_range: ValueRange = (0.0, 1.0)) -> np.ndarray:
+    """Tile images into one array (``(H', W')`` grey or ``(H', W', 3)`` RGB), ``ncols`` per row, white gaps."""
+    arr = to_numpy_images(images, value_range)
+    if len(arr) == 0:
+        raise ValueError("make_grid needs at least one image.")
+    n, h, w = arr.shape[:3]
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    shape = (nrows * (h + pad) - pad, ncols * (w + pad) - pad) + arr.shape[3:]
+    grid = np.ones(shape, dtype=np.float32)
+    for i, img in enumerate(arr):
+        r, c = divmod(i, ncols)
+        grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = img
+    return grid
+
+
+def _show(ax: plt.Axes, image: np.ndarray) -> None:
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def plot_image_grid(
+    images: Any,
+    ncols: int = 8,
+    title: str | None = None,
+    value_range: ValueRange = (0.0, 1.0),
+    scale: float = 0.6,
+) -> Figure:
+    """One grid of images (samples, a batch of data...), ``ncols`` per row, with an optional title."""
+    grid = make_grid(images, ncols=ncols, value_range=value_range)
+    fig, ax = plt.subplots(figsize=(max(2.0, grid.shape[1] / 28 * scale), max(1.2, grid.shape[0] / 28 * scale + 0.3)))
+    _show(ax, grid)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sample_grids(
+    samples: Mapping[str, Any],
+    ncols: int = 8,
+    value_range: ValueRange = (0.0, 1.0),
+    suptitle: str | None = None,
+) -> Figure:
+    """Grids of samples side by side, one panel per model: ``{"MLP VAE": images, "CNN VAE": images}``."""
+    if not samples:
+        raise ValueError("plot_sample_grids needs at least one model's samples.")
+    grids = {name: make_grid(imgs, ncols=ncols, value_range=value_range) for name, imgs in samples.items()}
+    h, w = next(iter(grids.values())).shape[:2]
+    fig, axes = plt.subplots(1, len(grids), figsize=(len(grids) * w / 28 * 0.55 + 0.4, h / 28 * 0.55 + 0.6), squeeze=False)
+    for ax, (name, grid) in zip(axes[0], grids.items()):
+        _show(ax, grid)
+        ax.set_title(name)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reconstructions(
+    originals: Any,
+    reconstructions: Mapping[str, Any],
+    value_range: ValueRange = (0.0, 1.0),
+    max_images: int = 10,
+) -> Figure:
+    """Rows of images: the originals on top, then one row of reconstructions per model (same columns)."""
+    rows = {"original": originals, **dict(reconstructions)}
+    arrays = {name: to_numpy_images(imgs, value_range)[:max_images] for name, imgs in rows.items()}
+    n = len(arrays["original"])
+    if any(len(a) != n for a in arrays.values()):
+        raise ValueError(f"every row needs {n} images, got {[len(a) for a in arrays.values()]}.")
+    fig, axes = plt.subplots(len(arrays), n, figsize=(n * 0.75 + 1.4, len(arrays) * 0.8 + 0.2), squeeze=False)
+    for r, (name, arr) in enumerate(arrays.items()):
+        for c in range(n):
+            _show(axes[r, c], arr[c])
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.subplots_adjust(left=0.16, right=0.99, top=0.98, bottom=0.02, wspace=0.05, hspace=0.08)
+    return fig
+
+
+def plot_interpolation_strips(
+    strips: Mapping[str, Any],
+    value_range: ValueRange = (0.0, 1.0),
+    ends: tuple[Any, Any] | None = None,
+) -> Figure:
+    """One row per model of images decoded along a latent path: ``{"MLP VAE": (steps, C, H, W), ...}``.
+
+    ``ends`` (optional) are the two real images the path runs between; they are drawn framed at either end
+    of every row, so the reader can judge how faithfully each model's path starts and finishes.
+    """
+    if not strips:
+        raise ValueError("plot_interpolation_strips needs at least one strip.")
+    arrays = {name: to_numpy_images(s, value_range) for name, s in strips.items()}
+    steps = len(next(iter(arrays.values())))
+    end_imgs = None if ends is None else [to_numpy_images(e, value_range)[0] for e in ends]
+    ncols = steps + (2 if end_imgs else 0)
+    fig, axes = plt.subplots(len(arrays), ncols, figsize=(ncols * 0.7 + 1.4, len(arrays) * 0.8 + 0.35), squeeze=False)
+    for r, (name, arr) in enumerate(arrays.items()):
+        cols = list(arr)
+        if end_imgs:
+            cols = [end_imgs[0], *cols, end_imgs[1]]
+        for c, img in enumerate(cols):
+            _show(axes[r, c], img)
+            if end_imgs and c in (0, ncols - 1):
+                for spine in axes[r, c].spines.values():
+                    spine.set_visible(True)
+                    spine.set_color("#444444")
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    if end_imgs:
+        axes[0, 0].set_title("start", fontsize=8)
+        axes[0, -1].set_title("end", fontsize=8)
+    fig.subplots_adjust(left=0.14, right=0.99, top=0.9 if end_imgs else 0.98, bottom=0.02, wspace=0.05, hspace=0.1)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- curves
+
+
+def plot_loss_curves(
+    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    x: str = "epoch",
+    keys: Sequence[str] = ("train_loss", "val_loss"),
+    ylabel: str = "-ELBO (nats per image)",
+    title: str | None = None,
+) -> Figure:
+    """Loss curves of several models on one axis: ``{"MLP VAE": history, ...}``.
+
+    Args:
+        histories: per-model history dicts as kept by the models (``epoch``, ``time_s``, ``train_loss``...).
+        x: ``"epoch"`` or ``"time_s"`` (wall-clock seconds of training): the latter shows convergence speed.
+        keys: which history series to draw; training solid, validation dashed.
+        ylabel, title: axis label and optional title.
+    """
+    if x not in AXIS_LABELS:
+        raise ValueError(f"x must be one of {sorted(AXIS_LABELS)}, got {x!r}.")
+    if not histories:
+        raise ValueError("plot_loss_curves needs at least one history.")
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for i, (name, history) in enumerate(histories.items()):
+        colour = _PALETTE[i % len(_PALETTE)]
+        xs = list(history.get(x, []))
+        for key in keys:
+            ys = list(history.get(key, []))
+            if not ys:
+                continue
+            n = min(len(xs), len(ys))
+            style = "--" if key.startswith("val") else "-"
+            ax.plot(xs[:n], ys[:n], style, marker="o", color=colour, label=f"{name}: {HISTORY_LABELS.get(key, key)}")
+    ax.set_xlabel(AXIS_LABELS[x])
+    ax.set_ylabel(ylabel)
+    if x == "time_s":
+        ax.set_xlim(left=0)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- tables
+
+
+def architecture_table(models: Mapping[str, Any], parts: Sequence[str] = ("encoder", "fc_mu", "fc_logvar", "decoder")) -> str:
+    """A Markdown table of trainable parameters per part (encoder, heads, decoder) and in total, per model.
+
+    ``models`` maps a display name to an ``nn.Module``; parts a model lacks show as "-".
+    """
+    if not models:
+        raise ValueError("architecture_table needs at least one model.")
+
+    def count(module: Any) -> int:
+        return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+    header = "| part | " + " | ".join(models) + " |"
+    lines = [header, "|---|" + "---:|" * len(models)]
+    for part in parts:
+        cells = [f"{count(getattr(m, part)):,}" if hasattr(m, part) else "-" for m in models.values()]
+        lines.append(f"| {part} | " + " | ".join(cells) + " |")
+    lines.append("| **total** | " + " | ".join(f"**{count(m):,}**" for m in models.values()) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- GANs
+# The seed's DCGAN helpers: plot_current_state, plot_training_curves, interpolate_latent_space, save_samples.
+
+
+def plot_current_state(model: Any, n: int = 64, ncols: int = 8, title: str | None = None) -> Figure:
+    """What the generator makes of its fixed latent batch right now (comparable across epochs and runs)."""
+    import torch
+
+    n = min(n, model.fixed_noise.shape[0])
+    labels = model.fixed_labels()
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        images = model.generate_from(model.fixed_noise[:n], None if labels is None else labels[:n])
+    model.train(was_training)
+    epochs = len(model.history.get("epoch", []))
+    return plot_image_grid(images, ncols=ncols, value_range=(-1.0, 1.0), title=title or f"fixed latent batch after {epochs} epoch(s)")
+
+
+def plot_snapshots(model: Any, max_panels: int = 6, ncols: int = 4) -> Figure:
+    """The fixed latent batch's images after epoch 0 (untrained), ..., the last epoch: training at a glance."""
+    snaps = list(model.snapshots)
+    if not snaps:
+        raise ValueError("this model has no snapshots: train it first.")
+    picks = sorted({round(i) for i in np.linspace(0, len(snaps) - 1, min(max_panels, len(snaps)))})
+    grids = [make_grid(snaps[i].float() / 255.0, ncols=ncols) for i in picks]
+    h, w = grids[0].shape[:2]
+    fig, axes = plt.subplots(1, len(grids), figsize=(len(grids) * w / 32 * 0.5 + 0.3, h / 32 * 0.5 + 0.6), squeeze=False)
+    for ax, i, grid in zip(axes[0], picks, grids):
+        _show(ax, grid)
+        ax.set_title(f"epoch {i}")
+    fig.tight_layout()
+    return fig
+
+
+def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+    if window <= 1 or len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def plot_training_curves(model: Any, smooth: int = 20) -> Figure:
+    """G and D losses per step (light) with a moving average (dark), and D's accuracy on real and fake per epoch."""
+    steps = model.step_history
+    if not steps.get("g_loss"):
+        raise ValueError("this model has no per-step losses: train it first.")
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.4))
+    for key, label, colour in (("d_loss", "discriminator", _PALETTE[0]), ("g_loss", "generator", _PALETTE[1])):
+        y = np.asarray(steps[key])
+        ax_loss.plot(np.arange(len(y)), y, color=colour, alpha=0.25, linewidth=0.8)
+        ys = _smooth(y, smooth)
+        ax_loss.plot(np.arange(len(ys)) + (len(y) - len(ys)), ys, color=colour, label=f"{label} loss")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("loss")
+    ax_loss.legend()
+    ax_loss.set_title("losses (moving average of %d steps)" % smooth)
+    h = model.history
+    if h.get("train_d_real_acc"):
+        ax_acc.plot(h["epoch"], h["train_d_real_acc"], "o-", label="D accuracy on real", color=_PALETTE[2])
+        ax_acc.plot(h["epoch"], h["train_d_fake_acc"], "o-", label="D accuracy on generated", color=_PALETTE[3])
+        ax_acc.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+        ax_acc.set_ylim(0, 1.02)
+        ax_acc.set_xlabel("epoch")
+        ax_acc.legend()
+        ax_acc.set_title("discriminator accuracy")
+    fig.tight_layout()
+    return fig
+
+
+def interpolate_latent_space(model: Any, n_rows: int = 4, steps: int = 10, seed: int = 0, method: str = "slerp") -> Figure:
+    """Rows of images along paths between random pairs of latents: a smooth row means a smooth latent space."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n_rows):
+        za, zb = torch.randn(2, model.latent_dim, generator=gen)
+        rows.append(model.interpolate(za, zb, steps=steps, method=method).cpu())
+    images = torch.cat(rows)
+    return plot_image_grid(images, ncols=steps, value_range=(-1.0, 1.0), title=f"{method} interpolation between random latents")
+
+
+def save_samples(model: Any, filename: str, n: int = 64, ncols: int = 8, scale: int = 8, seed: int | None = 0) -> str:
+    """Write a high-resolution PNG grid of ``n`` samples (each pixel ``scale`` x ``scale``); returns the path.
+
+    Written to a temporary file and renamed, so an existing file is never left half-written.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    path = Path(filename)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"save_samples writes PNG files; give a name ending in .png, got {filename!r}.")
+    if not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"scale must be a positive int, got {scale!r}.")
+    images = model.sample(n, seed=seed).cpu()
+    grid = make_grid(images, ncols=ncols, pad=2, value_range=(-1.0, 1.0))
+    pixels = (grid * 255).round().astype(np.uint8)
+    picture = Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.NEAREST)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        picture.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return str(path)
+
+
+# --------------------------------------------------------------------------------------------- conditional models
+
+
+def plot_class_grids(samples: Mapping[str, Any], n_per_class: int = 8, num_classes: int = 10) -> Figure:
+    """For each model, a grid with one row per digit (images label-major, ``n`` per class): every digit at once."""
+    panels = {}
+    for name, images in samples.items():
+        total = len(images) // num_classes
+        take = [c * total + i for c in range(num_classes) for i in range(min(n_per_class, total))]
+        panels[name] = images[take]
+    return plot_sample_grids(panels, ncols=min(n_per_class, len(next(iter(panels.values()))) // num_classes))
+
+
+def plot_confusion_matrices(matrices: Mapping[str, np.ndarray]) -> Figure:
+    """Confusion matrices side by side: rows are the digit asked for, columns the digit the classifier read."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 3.8), squeeze=False)
+    for ax, (name, cm) in zip(axes[0], matrices.items()):
+        cm = np.asarray(cm, dtype=float)
+        rates = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                if cm[i, j]:
+                    ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7, color="white" if rates[i, j] > 0.5 else "black")
+        ax.set_xticks(range(cm.shape[1]))
+        ax.set_yticks(range(cm.shape[0]))
+        ax.set_xlabel("classifier read")
+        ax.set_ylabel("digit asked for")
+        ax.set_title(name)
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_class(per_class: Mapping[str, Mapping[str, np.ndarray]], real_diversity: np.ndarray | None = None) -> Figure:
+    """Per digit: conditioning accuracy, classifier confidence, and diversity relative to real digits."""
+    keys = [("accuracy", "conditioning accuracy"), ("confidence", "confidence in intended digit"), ("diversity_ratio", "diversity / real diversity")]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2))
+    names = list(per_class)
+    width = 0.8 / max(1, len(names))
+    digits = np.arange(10)
+    for ax, (key, label) in zip(axes, keys):
+        for k, name in enumerate(names):
+            if key in per_class[name]:
+                ax.bar(digits + (k - (len(names) - 1) / 2) * width, per_class[name][key], width, label=name, color=_PALETTE[k])
+        if key == "diversity_ratio":
+            ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
+            ax.axhline(0.5, color="red", linestyle="--", linewidth=1, label="collapse threshold")
+        ax.set_xticks(digits)
+        ax.set_xlabel("digit")
+        ax.set_title(label)
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
