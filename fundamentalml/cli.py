@@ -12,14 +12,32 @@ from typing import Literal, Optional, Union
 
 from . import profiles
 from .metrics import comparison_table, vae_report
-from .training import load_checkpoint, read_checkpoint, save_json, train_model, CheckpointError, TrainingRun, make_datamodule
+from .training import CheckpointError, TrainingRun, load_checkpoint, make_datamodule, read_checkpoint, save_json, train_model
 
-ModelName = Literal["vae-mlp", "vae-cnn"]
+ModelName = Literal["vae-mlp", "vae-cnn", "dcgan", "cvae", "cgan", "classifier"]
 ProfileName = Literal["smoke", "cpu", "full"]
 
 
-def _report(run: TrainingRun) -> dict:
-    return vae_report(run)
+def _report(run: TrainingRun, out: Optional[Path] = None) -> dict:
+    """The numbers printed for one trained model (the same functions the chapters call)."""
+    from . import reports
+
+    if run.name in ("vae-mlp", "vae-cnn"):
+        return vae_report(run)
+    row: dict = {"model": run.name, "train_time_s": run.train_time_s, "epochs": len(run.history.get("epoch", []))}
+    if run.name == "classifier":
+        row["test_accuracy"] = reports.classifier_accuracy(run.model, run.datamodule.data_dir)
+    elif run.name == "dcgan":
+        row.update(reports.dcgan_report(run.model, run.datamodule.data_dir))
+        if out is not None:
+            from .plots import save_samples
+
+            row["samples_png"] = save_samples(run.model, str(out / "dcgan-samples.png"))
+    else:
+        classifier, accuracy = reports.reference_classifier(run.profile if run.profile in profiles.PROFILES else None, run.datamodule.data_dir)
+        row.update(reports.conditional_summary(run.model, classifier, run.datamodule.data_dir))
+        row["classifier_test_accuracy"] = accuracy
+    return row
 
 
 def train(
@@ -64,7 +82,7 @@ def train(
     )
     if run.checkpoint is None:  # not rank zero in a multi-process run: rank zero reports
         return {}
-    report = {**_report(run), "profile": run.profile, "data": run.meta["data"], "checkpoint": str(run.checkpoint)}
+    report = {**_report(run, out), "profile": run.profile, "data": run.meta["data"], "checkpoint": str(run.checkpoint)}
     save_json(report, out / f"{model}.json")
     print(f"\n{run.meta['data']}\nprofile {run.profile}; checkpoint {run.checkpoint}\n")
     print(comparison_table([report]))
@@ -93,6 +111,10 @@ def compare(
     """
     profile = profile or profiles.default_profile()
     out = Path(out) if out is not None else Path("runs") / profile
+    if sorted(models) == ["cgan", "cvae"]:
+        return [_compare_conditional(profile, out, seed, data_dir, retrain, progress_bar)]
+    if not set(models) <= {"vae-mlp", "vae-cnn"}:
+        raise ValueError("compare takes VAEs (vae-mlp vae-cnn) or the conditional pair (cvae cgan).")
     rows = []
     for name in models:
         run = None if retrain else _matching_run(name, profile, seed, out, data_dir)
@@ -104,6 +126,22 @@ def compare(
     print("\n" + comparison_table(rows))
     save_json(rows, out / "comparison.json")
     return rows
+
+
+def _compare_conditional(profile: str, out: Path, seed: int, data_dir: Optional[Path], retrain: bool, progress_bar: bool) -> dict:
+    from . import reports
+
+    runs = {}
+    for name in ("cvae", "cgan"):
+        run = None if retrain else _matching_run(name, profile, seed, out, data_dir)
+        if run is None:
+            run = train_model(name, profile, data_dir=data_dir, seed=seed, out_dir=out, progress_bar=progress_bar)
+        runs[name] = run
+    result = reports.compare_models(runs["cvae"].model, runs["cgan"].model, profile=profile, data_dir=data_dir, seed=seed)
+    summary = {"profile": profile, "classifier_test_accuracy": result.classifier_accuracy, **{
+        f"{model}: {k}": v for model, row in result.summary.items() for k, v in row.items()}}
+    save_json(summary, out / "conditional-comparison.json")
+    return summary
 
 
 def _matching_run(name: str, profile: str, seed: int, out: Path, data_dir: Optional[Path]) -> Optional[TrainingRun]:

@@ -116,11 +116,13 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
         raise ValueError("comparison_table needs at least one row.")
     header = "| metric | " + " | ".join(str(r["model"]) for r in rows) + " |"
     lines = [header, "|---|" + "---:|" * len(rows)]
-    for key, fmt in _FORMATS.items():
+    keys = list(_FORMATS) + sorted({k for r in rows for k, v in r.items() if k not in _FORMATS and isinstance(v, (int, float))})
+    for key in keys:
         if not any(key in r for r in rows):
             continue
+        fmt = _FORMATS.get(key, "{:.4g}")
         cells = [fmt.format(r[key]) if isinstance(r.get(key), (int, float)) else "-" for r in rows]
-        lines.append(f"| {_LABELS[key]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_LABELS.get(key, key.replace('_', ' '))} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -24,9 +24,22 @@ def reference_classifier(profile: str | None = None, data_dir: str | os.PathLike
     from .training import train_or_load  # reports sit above training in the flow; import here keeps plots light
 
     run = train_or_load("classifier", profile, data_dir=data_dir, seed=seed)
-    test = run.datamodule.test_set
-    pred = run.model.predict(to_float_images(test.images))
-    return run.model, (pred == test.labels).float().mean().item()
+    return run.model, classifier_accuracy(run.model, data_dir)
+
+
+def classifier_accuracy(classifier, data_dir: str | os.PathLike | None = None) -> float:
+    """Accuracy of the classifier on the whole MNIST test set (or the offline fallback's 1,000 digits)."""
+    test = load_mnist("test", data_dir)
+    return (classifier.predict(to_float_images(test.images)) == test.labels).float().mean().item()
+
+
+def conditional_summary(model, classifier, data_dir: str | os.PathLike | None = None, n_per_class: int = 100, seed: int = 0) -> dict[str, float]:
+    """Conditioning accuracy and Fréchet distance (classifier features) of one conditional model."""
+    test = load_mnist("test", data_dir)
+    images, intended = metrics.generate_per_class(model, n_per_class, seed=seed)
+    overall, _ = metrics.conditioning_accuracy(intended, classifier.predict(images))
+    fd = metrics.frechet_distance(to_float_images(test.images), images, metrics.classifier_extractor(classifier))
+    return {"conditioning_accuracy": overall, "frechet_distance_classifier_features": fd}
 
 
 @dataclass
@@ -115,8 +128,7 @@ def compare_models(
     if classifier is None:
         classifier, clf_acc = reference_classifier(profile, data_dir)
     else:
-        test = load_mnist("test", data_dir)
-        clf_acc = (classifier.predict(to_float_images(test.images)) == test.labels).float().mean().item()
+        clf_acc = classifier_accuracy(classifier, data_dir)
     test = load_mnist("test", data_dir)
     if test.is_fallback:
         notes.append("Real digits come from the offline 1,000-image MNIST fallback.")

@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, TQDMProgressBar
+from pytorch_lightning.utilities.model_helpers import is_overridden
 
 from .data import CIFAR10DataModule, ImageDataModule, MNISTDataModule
 from .models import CHECKPOINT_FORMAT, MODEL_CLASSES, HistoryModule
@@ -101,6 +102,8 @@ def quiet_lightning() -> None:
     for logger_name in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero"):
         logging.getLogger(logger_name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # GANs have no validation loss; fit() skips their validation loop on purpose.
+    warnings.filterwarnings("ignore", message=r".*You passed in a `val_dataloader` but have no `validation_step`")
 
 
 def build_trainer(
@@ -155,6 +158,9 @@ def _atomic_write(path: Path, write) -> None:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; a checkpoint is an ordinary file
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -306,6 +312,8 @@ def fit(
 
     Denormals are flushed for the duration (see :func:`flush_denormals`).
     """
+    if not is_overridden("validation_step", model):
+        trainer_kwargs.setdefault("limit_val_batches", 0)  # GANs have no validation loss; skip the loop quietly
     trainer = build_trainer(budget, name=name, progress_bar=progress_bar, print_epochs=print_epochs, **trainer_kwargs)
     with flush_denormals():
         start = time.perf_counter()
