@@ -133,7 +133,11 @@ def _import_path_or_module(spec: str) -> ModuleType:
             raise ImportError(f"cannot import {path}")
         module = importlib.util.module_from_spec(loader_spec)
         sys.modules[name] = module
-        loader_spec.loader.exec_module(module)
+        try:
+            loader_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]  # never leave a half-imported module behind
+            raise
         return module
     return importlib.import_module(spec)
 
@@ -155,6 +159,7 @@ class Implementation:
         self.chapter = chapter
         self.source = source  # "solutions", or a module name / file path
         self._module: ModuleType | None = None
+        self._error: str | None = None  # why the import failed, reported by every check that needs it
 
     @property
     def file(self) -> str | None:
@@ -170,15 +175,29 @@ class Implementation:
         """Where the graded code comes from, for the report header."""
         return "package reference solutions" if self.source == "solutions" else self.source
 
+    def preload(self) -> None:
+        """Import the graded module now, outside any check's time limit (importing torch code is slow)."""
+        try:
+            if self.source == "solutions":
+                for name in REFERENCES[self.chapter]:
+                    load_reference(self.chapter, name)
+            else:
+                self._load()
+        except Exception:
+            pass  # reported by each check that needs the missing piece
+
     def _load(self) -> ModuleType:
+        if self._error is not None:
+            raise ExerciseFailure(self._error)
         if self._module is None:
             try:
                 self._module = _import_path_or_module(self.source)
             except Exception as err:  # a learner's syntax error must fail checks, not the collection
-                raise ExerciseFailure(
+                self._error = (
                     f"expected: {self.source} to import\n     got: {type(err).__name__}: {err}\n"
-                    f"    hint: fix that error first (run `python -c \"import {self.source}\"` to see it in full)."
-                ) from None
+                    f"    hint: fix that error first (run `python {self.source}` to see it in full)."
+                )
+                raise ExerciseFailure(self._error) from None
         return self._module
 
     def __getattr__(self, name: str) -> Callable[..., Any]:

@@ -134,6 +134,10 @@ def seed_for(name: str) -> int:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Register every selected check under its exercise, so checks that never ran still count as 0."""
     scores, results = session.config.stash[SCORES_KEY], session.config.stash[RESULTS_KEY]
+    chapters = {getattr(item.module, "CHAPTER", None) for item in session.items if hasattr(item, "module")}
+    for chapter, impl in session.config.stash[IMPLS_KEY].items():
+        if chapter in chapters:
+            impl.preload()
     for item in session.items:
         marker = item.get_closest_marker("exercise")
         if marker is None:
@@ -243,8 +247,15 @@ def _learner_frame(excinfo: pytest.ExceptionInfo[BaseException], impl: Implement
 # ------------------------------------------------------------------------------------------ scores
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Print the per-exercise scores and the total; optionally write them as JSON."""
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> Iterator[None]:
+    """Print the per-exercise scores and the total last, after pytest's own summaries; optionally as JSON."""
+    result = yield  # the outermost wrapper: pytest's failure list is printed by now
+    _print_scores(terminalreporter, config)
+    return result
+
+
+def _print_scores(terminalreporter: Any, config: pytest.Config) -> None:
     scores = config.stash[SCORES_KEY]
     if not scores:
         return
@@ -257,7 +268,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         mark = "PASS" if ex.score == ex.total else ("part" if ex.score else "FAIL")
         tr.write_line(f"  {mark}  {ex.title:<{width}}  {ex.score:>3} / {ex.total:<3}",
                       green=mark == "PASS", red=mark == "FAIL", yellow=mark == "part")
-        for c in ex.checks:
+        for c in ex.checks if 0 < ex.score < ex.total else ():  # a 0 is explained in the failures above
             if not c.passed:
                 tr.write_line(f"          - missed ({c.points} pt): {c.description}")
     score = sum(ex.score for ex in scores.values())
