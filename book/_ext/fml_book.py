@@ -1,0 +1,516 @@
+"""The book's own Sphinx extension: execution-cache freshness, launch links, badges and chapter twins.
+
+Loaded by Jupyter Book through ``_config.yml`` (``sphinx.local_extensions``). What it does at build time:
+
+1. **Cache freshness.** jupyter-cache matches a notebook by a hash of its code cells (and kernelspec) only,
+   so on its own it would serve outputs computed by an older package, another profile or other data. Before
+   anything is read, every chapter gets a *fingerprint*: a hash of every file of the ``fundamentalml``
+   package that the kernel will import, the profile (``$FUNDAMENTALML_PROFILE`` or the default), and the
+   identity of each dataset the chapter declares in its front matter (``fundamentalml: {datasets: [...]}``;
+   the data files read, or the offline fallback). Fingerprints are stored beside the cache
+   (``fundamentalml-fingerprints.json``). A chapter whose fingerprint changed loses its cache records and
+   is re-read, so it executes again; nothing changed means nothing is re-read or executed.
+2. **A damaged cache** (unreadable database, missing version file, a database written by another
+   jupyter-cache version, a record whose notebook is gone) is reported and removed; every chapter is then
+   re-read and executed, so no page keeps outputs the cache can no longer vouch for.
+   (Checkpoints need nothing here: ``train_or_load`` keys them on the training code's own hash.)
+3. **Report.** At the end it prints ``fundamentalml-book: N notebook(s) executed ...`` (and writes
+   ``_build/.fundamentalml/last-build.json``); tests assert on that count.
+4. **Launch links.** Adds Kaggle to the header's rocket menu (the theme provides Binder and Colab) and
+   defines the ``{{ launch_table }}`` substitution (badges per chapter) from the one repository setting in
+   ``_config.yml`` (``repository.url`` / ``repository.branch``).
+
+As a script it keeps the chapters' first cell and their ``.ipynb`` twins in sync with ``_config.yml``::
+
+    python book/_ext/fml_book.py sync    # rewrite install cells and twins
+    python book/_ext/fml_book.py check   # exit 1 (and say what differs) when anything is out of sync
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import re
+import shutil
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHAPTER_DIR = "book"
+FINGERPRINT_FILE = "fundamentalml-fingerprints.json"
+FINGERPRINT_FORMAT = 1
+DEFAULT_DATASETS = ("mnist",)
+KNOWN_DATASETS = ("mnist", "fashion-mnist", "cifar10")
+INSTALL_BEGIN = "# --- fundamentalml set-up (generated from _config.yml by book/_ext/fml_book.py sync) ---"
+INSTALL_END = "# --- end of set-up ---"
+REPORT_PREFIX = "fundamentalml-book:"
+
+
+# ============================================================================================ settings
+
+
+def read_book_config(root: Path = REPO_ROOT) -> dict[str, Any]:
+    """Return ``_config.yml`` as a dict."""
+    import yaml
+
+    return yaml.safe_load((root / "_config.yml").read_text()) or {}
+
+
+def repository(config: dict[str, Any]) -> tuple[str, str]:
+    """The repository's address and branch (or tag): the one setting every link and install cell uses."""
+    repo = config.get("repository", {}) or {}
+    url = str(repo.get("url", "")).rstrip("/")
+    branch = str(repo.get("branch", "main"))
+    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
+        raise ValueError(f"_config.yml repository.url must be https://github.com/OWNER/NAME, got {url!r}.")
+    return url, branch
+
+
+def launch_urls(repo_url: str, branch: str, path: str) -> dict[str, str]:
+    """Colab, Kaggle and Binder links that open ``path`` (relative to the repository root) at ``branch``."""
+    owner_name = repo_url.split("github.com/", 1)[1]
+    blob = f"{repo_url}/blob/{branch}/{path}"
+    return {
+        "colab": f"https://colab.research.google.com/github/{owner_name}/blob/{branch}/{path}",
+        "kaggle": f"https://kaggle.com/kernels/welcome?src={quote(blob, safe=':/')}",
+        "binder": f"https://mybinder.org/v2/gh/{owner_name}/{branch}?urlpath=lab/tree/{path}",
+    }
+
+
+# ============================================================================================ chapters
+
+
+_FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+
+
+def front_matter(md_path: Path) -> dict[str, Any]:
+    """The YAML front matter of a MyST file ({} when it has none)."""
+    import yaml
+
+    m = _FRONT_MATTER.match(md_path.read_text())
+    return (yaml.safe_load(m.group(1)) or {}) if m else {}
+
+
+def chapter_files(root: Path = REPO_ROOT) -> list[Path]:
+    """Every executable chapter: a MyST notebook (front matter with a kernelspec) in ``book/``."""
+    return sorted(p for p in (root / CHAPTER_DIR).glob("*.md") if "kernelspec" in front_matter(p))
+
+
+def chapter_datasets(md_path: Path) -> list[str]:
+    """The datasets a chapter reads, from its front matter ``fundamentalml: {datasets: [...]}``."""
+    meta = front_matter(md_path).get("fundamentalml", {}) or {}
+    datasets = list(meta.get("datasets", DEFAULT_DATASETS))
+    unknown = sorted(set(datasets) - set(KNOWN_DATASETS))
+    if unknown:
+        raise ValueError(f"{md_path.name}: unknown dataset(s) {unknown} in front matter; known: {KNOWN_DATASETS}.")
+    return datasets
+
+
+# ============================================================================================ fingerprints
+
+
+def package_dir() -> Path:
+    """The folder of the ``fundamentalml`` package that ``import fundamentalml`` finds (what kernels run)."""
+    spec = importlib.util.find_spec("fundamentalml")
+    if spec is None or not spec.origin:
+        raise RuntimeError("The fundamentalml package is not importable; install it: pip install -e .")
+    return Path(spec.origin).resolve().parent
+
+
+def package_hash(folder: Path | None = None) -> str:
+    """A hash of every file of the package (names and bytes), not its version string."""
+    folder = folder or package_dir()
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_dir() or "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
+            continue
+        h.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def dataset_identity(name: str) -> str:
+    """Which files a dataset would be read from (paths, sizes, mtimes), or that the offline fallback is used.
+
+    Uses the package's own data fingerprint, the same one its checkpoint cache is keyed on.
+    """
+    try:
+        from fundamentalml import data
+
+        if name in ("mnist", "fashion-mnist"):
+            return data.MNISTDataModule(dataset=name).fingerprint()
+        if name == "cifar10":
+            return data.CIFAR10DataModule(fallback_to_digits=True).fingerprint()
+    except Exception as exc:  # noqa: BLE001 -- the chapter itself will fail with the real message
+        return f"unavailable: {type(exc).__name__}: {exc}"[:200]
+    raise ValueError(f"Unknown dataset {name!r}.")
+
+
+def chapter_fingerprints(chapters: list[Path]) -> dict[str, dict[str, Any]]:
+    """Fingerprint of each chapter (keyed by its absolute path, as jupyter-cache keys its records)."""
+    from fundamentalml.profiles import default_profile
+
+    pkg = package_hash()
+    profile = default_profile()
+    identities: dict[str, str] = {}
+    result = {}
+    for md in chapters:
+        datasets = chapter_datasets(md)
+        for name in datasets:
+            if name not in identities:
+                identities[name] = dataset_identity(name)
+        parts = {"package": pkg, "profile": profile, "data": {n: identities[n] for n in datasets}}
+        digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+        result[str(md.resolve())] = {"fingerprint": digest, **parts}
+    return result
+
+
+# ============================================================================================ the cache
+
+
+def inspect_cache(path: Path) -> str | None:
+    """Return why the jupyter-cache at ``path`` cannot be trusted, or ``None`` when it is sound (or absent)."""
+    import jupyter_cache
+    from jupyter_cache import get_cache
+
+    if not path.exists():
+        return None
+    db = path / "global.db"
+    version_file = path / "__version__.txt"
+    if not db.exists():
+        return None if not any(path.iterdir()) else "it has files but no database (global.db)"
+    if not version_file.exists():
+        return "it has no __version__.txt, so its format is unknown"
+    found = version_file.read_text().strip()
+    if found.split(".")[:2] != jupyter_cache.__version__.split(".")[:2]:
+        return f"it was written by jupyter-cache {found}, and this is {jupyter_cache.__version__}"
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            status = con.execute("PRAGMA quick_check").fetchone()[0]
+        if status != "ok":
+            return f"its database fails SQLite's check ({status})"
+        cache = get_cache(str(path))
+        records = cache.list_cache_records()
+        cache.list_project_records()
+        for record in records:
+            if not (path / "executed" / record.hashkey / "base.ipynb").is_file():
+                return f"record {record.pk} ({record.uri}) has lost its executed notebook"
+    except Exception as exc:  # noqa: BLE001 -- any failure to read it means the same thing
+        return f"its database cannot be read ({type(exc).__name__}: {str(exc)[:160]})"
+    return None
+
+
+def cache_records(path: Path) -> list[tuple[int, str, str]]:
+    """``(pk, uri, created)`` of every record in a sound cache ([] when there is none)."""
+    from jupyter_cache import get_cache
+
+    if not (path / "global.db").exists():
+        return []
+    return [(r.pk, r.uri, str(r.created)) for r in get_cache(str(path)).list_cache_records()]
+
+
+def refresh_cache(cache_path: Path, fingerprints: dict[str, dict[str, Any]], log) -> tuple[set[str], bool]:
+    """Reset a damaged cache and drop the records of chapters whose fingerprint changed.
+
+    Returns ``(uris of chapters that must execute again, whether the whole cache was reset)``.
+    """
+    from jupyter_cache import get_cache
+
+    problem = inspect_cache(cache_path)
+    reset = problem is not None
+    if reset:
+        log(
+            f"The execution cache at {cache_path} cannot be trusted: {problem}. Deleting it and starting "
+            f"clean: every chapter executes again."
+        )
+        shutil.rmtree(cache_path, ignore_errors=True)
+    side = cache_path / FINGERPRINT_FILE
+    stored: dict[str, Any] = {}
+    if side.exists():
+        try:
+            stored = json.loads(side.read_text())
+            if stored.get("format") != FINGERPRINT_FORMAT:
+                stored = {}
+        except (OSError, ValueError):
+            stored = {}
+    old = stored.get("chapters", {})
+    stale = {uri for uri, fp in fingerprints.items() if old.get(uri, {}).get("fingerprint") != fp["fingerprint"]}
+    if (cache_path / "global.db").exists():
+        cache = get_cache(str(cache_path))
+        for record in cache.list_cache_records():
+            if record.uri in stale:
+                cache.remove_cache(record.pk)
+    cache_path.mkdir(parents=True, exist_ok=True)
+    merged = {**old, **fingerprints}
+    side.write_text(json.dumps({"format": FINGERPRINT_FORMAT, "chapters": merged}, indent=2, sort_keys=True))
+    return stale, reset
+
+
+# ============================================================================================ Sphinx hooks
+
+
+def _logger():
+    from sphinx.util import logging
+
+    return logging.getLogger("fml_book")
+
+
+def _cache_path(app) -> Path:
+    configured = app.config["nb_execution_cache_path"] if "nb_execution_cache_path" in app.config else ""
+    return Path(configured).resolve() if configured else Path(app.outdir).parent.joinpath(".jupyter_cache").resolve()
+
+
+def _on_config_inited(app, config) -> None:
+    """Define the ``{{ launch_table }}`` substitution from the repository setting."""
+    url = config.html_theme_options.get("repository_url", "")
+    branch = config.html_theme_options.get("repository_branch", "main")
+    try:
+        repository({"repository": {"url": url, "branch": branch}})
+    except ValueError as exc:
+        from sphinx.errors import ConfigError
+
+        raise ConfigError(str(exc)) from exc
+    subs = dict(getattr(config, "myst_substitutions", {}) or {})
+    subs["launch_table"] = launch_table(Path(app.srcdir), url, branch)
+    subs["repository_url"] = url
+    subs["repository_branch"] = branch
+    config.myst_substitutions = subs
+    # pydata-sphinx-theme logs a console error when no colour mode is set; choose one.
+    context = dict(config.html_context or {})
+    context.setdefault("default_mode", "light")
+    config.html_context = context
+
+
+def launch_table(root: Path, url: str, branch: str) -> str:
+    """A Markdown table: one row per chapter twin, with Colab, Kaggle and Binder badges."""
+    rows = ["| chapter | Colab | Kaggle | Binder |", "|---|---|---|---|"]
+    for md in chapter_files(root):
+        twin = md.with_suffix(".ipynb")
+        if not twin.exists():
+            continue
+        title = front_matter(md).get("short_title") or md.stem
+        links = launch_urls(url, branch, twin.relative_to(root).as_posix())
+        rows.append(
+            f"| [{title}]({md.stem}.md) "
+            f"| [![Open in Colab](images/badge-colab.svg)]({links['colab']}) "
+            f"| [![Open in Kaggle](images/badge-kaggle.svg)]({links['kaggle']}) "
+            f"| [![Launch Binder](images/badge-binder.svg)]({links['binder']}) |"
+        )
+    return "\n".join(rows)
+
+
+def _on_builder_inited(app) -> None:
+    """Check the cache, drop stale records, and remember the state for the later hooks."""
+    log = _logger()
+    root = Path(app.srcdir)
+    chapters = chapter_files(root)
+    fingerprints = chapter_fingerprints(chapters)
+    cache_path = _cache_path(app)
+    stale, reset = refresh_cache(cache_path, fingerprints, lambda msg: log.warning(msg, type="fml_book", subtype="cache"))
+    app.fml_state = {
+        "cache_path": cache_path,
+        "stale_uris": stale,
+        "reset": reset,
+        "records_before": set(cache_records(cache_path)),
+        "fingerprints": fingerprints,
+        "started": time.time(),
+    }
+    profiles = sorted({fp["profile"] for fp in fingerprints.values()})
+    log.info(
+        f"{REPORT_PREFIX} profile {', '.join(profiles) or '-'}; package {next(iter(fingerprints.values()))['package'] if fingerprints else '-'}; "
+        f"{len(stale)} of {len(fingerprints)} chapter(s) must execute again"
+        + (" (cache was reset)" if reset else "")
+    )
+
+
+def _on_env_get_outdated(app, env, added, changed, removed) -> list[str]:
+    """Re-read chapters whose fingerprint changed (so they execute), and every chapter after a reset."""
+    state = getattr(app, "fml_state", None)
+    if not state:
+        return []
+    out = []
+    for docname in env.found_docs:
+        if docname in added or docname in changed:
+            continue
+        source = str(Path(env.doc2path(docname)).resolve())
+        if source in state["stale_uris"] or (state["reset"] and source in state["fingerprints"]):
+            out.append(docname)
+    return out
+
+
+def _on_html_page_context(app, pagename, templatename, context, doctree) -> None:
+    """Add Kaggle to the rocket menu, beside the theme's Binder and Colab, for pages with a twin."""
+    try:
+        source = Path(app.env.doc2path(pagename))
+    except Exception:  # noqa: BLE001 -- generated pages (search, genindex) have no source
+        return
+    twin = source.with_suffix(".ipynb")
+    if not twin.exists():
+        return
+    url = app.config.html_theme_options.get("repository_url", "")
+    branch = app.config.html_theme_options.get("repository_branch", "main")
+    rel = twin.resolve().relative_to(Path(app.srcdir).resolve()).as_posix()
+    for group in context.get("header_buttons", []):
+        if group.get("label") == "launch-buttons":
+            group["buttons"].append(
+                {
+                    "type": "link",
+                    "text": "Kaggle",
+                    "tooltip": "Launch on Kaggle",
+                    "icon": "fab fa-kaggle",
+                    "url": launch_urls(url, branch, rel)["kaggle"],
+                }
+            )
+
+
+def _on_build_finished(app, exception) -> None:
+    """Print how many notebooks this build executed (new cache records) and how many came from the cache."""
+    state = getattr(app, "fml_state", None)
+    if exception is not None or not state:
+        return
+    cache_path = state["cache_path"]
+    try:
+        now = set(cache_records(cache_path))
+    except Exception:  # noqa: BLE001
+        now = set()
+    new = sorted(now - state["records_before"])
+    root = Path(app.srcdir).resolve()
+
+    def rel(uri: str) -> str:
+        try:
+            return Path(uri).resolve().relative_to(root).as_posix()
+        except ValueError:
+            return uri
+
+    executed = [rel(uri) for _, uri, _ in new]
+    report = {
+        "executed": len(executed),
+        "executed_notebooks": executed,
+        "chapters": len(state["fingerprints"]),
+        "profile": sorted({fp["profile"] for fp in state["fingerprints"].values()}),
+        "cache_reset": state["reset"],
+    }
+    out = Path(app.outdir).parent / ".fundamentalml"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "last-build.json").write_text(json.dumps(report, indent=2))
+    _logger().info(
+        f"{REPORT_PREFIX} {len(executed)} notebook(s) executed"
+        + (f" ({', '.join(executed)})" if executed else "")
+        + f"; {len(state['fingerprints']) - len(executed)} chapter(s) served from the cache or unchanged."
+    )
+
+
+def setup(app) -> dict[str, Any]:
+    """Register the hooks (Sphinx entry point)."""
+    app.connect("config-inited", _on_config_inited)
+    app.connect("builder-inited", _on_builder_inited)
+    app.connect("env-get-outdated", _on_env_get_outdated)
+    app.connect("html-page-context", _on_html_page_context, priority=600)  # after the theme's launch buttons
+    app.connect("build-finished", _on_build_finished)
+    return {"version": "1.0", "parallel_read_safe": False, "parallel_write_safe": True}
+
+
+# ============================================================================================ twins
+
+
+def install_cell(repo_url: str, branch: str) -> str:
+    """The source of every chapter's first code cell: install the package only where it is missing."""
+    spec = f"fundamentalml @ git+{repo_url}@{branch}"
+    return "\n".join(
+        [
+            INSTALL_BEGIN,
+            "# Installs the course package only where this kernel lacks it (Colab, Kaggle, a fresh environment).",
+            "# Torch stays as it is: the package asks for torch>=2.2, which Colab and Kaggle already have.",
+            "import importlib, importlib.util, sys",
+            'if importlib.util.find_spec("fundamentalml") is None:',
+            f'    print("Installing fundamentalml from {repo_url} ({branch}), about a minute ...")',
+            f'    %pip install --quiet "{spec}"',
+            "    importlib.invalidate_caches()",
+            '    print("Installed fundamentalml.")',
+            "else:",
+            '    print("fundamentalml is already installed here: nothing to do.")',
+            'if "google.colab" in sys.modules:  # Colab draws ipywidgets 8 only through its custom widget manager',
+            "    from google.colab import output",
+            "    output.enable_custom_widget_manager()",
+            INSTALL_END,
+        ]
+    )
+
+
+_INSTALL_RE = re.compile(re.escape(INSTALL_BEGIN) + r".*?" + re.escape(INSTALL_END), re.S)
+
+
+def synced_markdown(md_text: str, cell: str) -> str:
+    """``md_text`` with its install cell replaced by ``cell`` (the markers must already be there)."""
+    if not _INSTALL_RE.search(md_text):
+        raise ValueError(f"no install cell (a code cell starting with {INSTALL_BEGIN!r}) found")
+    return _INSTALL_RE.sub(lambda _m: cell, md_text, count=1)
+
+
+def twin_text(md_path: Path) -> str:
+    """The ``.ipynb`` twin of a MyST chapter as jupytext writes it (no outputs)."""
+    import jupytext
+
+    nb = jupytext.read(md_path, fmt="md:myst")
+    return jupytext.writes(nb, fmt="ipynb")
+
+
+def notebook_cells(path: Path) -> list[tuple[str, str, tuple[str, ...]]]:
+    """``(type, source, tags)`` of every cell of a notebook or MyST file: what a twin must agree on.
+
+    Compared instead of the files' bytes, so a newer jupytext that formats JSON differently is no mismatch.
+    """
+    import jupytext
+
+    nb = jupytext.read(path, fmt="md:myst" if path.suffix == ".md" else None)
+    return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def twin_matches(md_path: Path) -> bool:
+    """``True`` when the ``.ipynb`` beside ``md_path`` exists and holds the same cells."""
+    twin = md_path.with_suffix(".ipynb")
+    return twin.exists() and notebook_cells(twin) == notebook_cells(md_path)
+
+
+def sync(root: Path = REPO_ROOT, write: bool = True) -> list[str]:
+    """Bring install cells and twins in line with ``_config.yml``; return what was (or would be) changed."""
+    url, branch = repository(read_book_config(root))
+    cell = install_cell(url, branch)
+    changed = []
+    for md in chapter_files(root):
+        text = md.read_text()
+        new = synced_markdown(text, cell)
+        if new != text:
+            changed.append(f"{md.relative_to(root)}: install cell differs from _config.yml's repository")
+            if write:
+                md.write_text(new)
+        twin = md.with_suffix(".ipynb")
+        if new != text or not twin_matches(md):
+            changed.append(f"{twin.relative_to(root)}: differs from {md.name}")
+            if write:
+                twin.write_text(twin_text(md))
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``sync`` or ``check`` (see the module docstring)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args not in (["sync"], ["check"]):
+        print(__doc__.split("As a script")[1].strip(), file=sys.stderr)
+        return 2
+    changes = sync(write=args[0] == "sync")
+    for line in changes:
+        print(("updated " if args[0] == "sync" else "out of sync: ") + line)
+    if args[0] == "check" and changes:
+        print("Run: python book/_ext/fml_book.py sync", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

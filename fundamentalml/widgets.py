@@ -1,0 +1,330 @@
+"""Interactive widgets for the chapters, each with a static stand-in for pages where no kernel runs.
+
+A chapter displays a widget object (for example the one :func:`interpolation_widget` returns). Its display
+carries two representations:
+
+* the live ipywidgets view (``application/vnd.jupyter.widget-view+json``), which Jupyter, JupyterLab,
+  Binder, VS Code and Colab (with its custom widget manager on) render and drive through the kernel;
+* a self-contained HTML stand-in (``text/html``): pre-rendered frames, a range slider and model buttons,
+  driven by a few lines of inline JavaScript. The static book renders this one (``_config.yml`` ranks
+  ``text/html`` above the widget view), so a reader without a kernel still moves through the same pictures.
+
+Every live widget keeps its controls as attributes (``.model``, ``.start``, ``.end``, ``.mix``...), so tests
+and readers drive it from Python exactly as a click would: ``w.mix.value = 0.5`` then look at
+``w.current()``. Nothing here trains, and nothing imports :mod:`fundamentalml.training`.
+
+To add a widget (the lead's class-selection widget, say): subclass :class:`LiveWidget`, build ``self.box``
+from ipywidgets, and implement :meth:`LiveWidget.standin` with :func:`frames_standin`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import itertools
+import json
+from typing import Any, Mapping, Protocol, Sequence
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from PIL import Image
+
+from .models.latent import interpolate_latents
+from .plots import ValueRange, make_grid, to_numpy_images
+
+STANDIN_CLASS = "fml-standin"
+_counter = itertools.count()
+
+
+# --------------------------------------------------------------------------------------------- images
+
+
+def image_png(image: Any, scale: int = 4, value_range: ValueRange = (0.0, 1.0)) -> bytes:
+    """Encode one image (or a batch, tiled as a grid) as PNG bytes, enlarged ``scale`` times without blurring."""
+    arr = to_numpy_images(image, value_range)
+    arr = arr[0] if len(arr) == 1 else make_grid(arr, ncols=len(arr) if len(arr) <= 10 else 10)
+    pixels = (arr * 255).round().astype(np.uint8)
+    img = Image.fromarray(pixels, mode="L" if pixels.ndim == 2 else "RGB")
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+# --------------------------------------------------------------------------------------------- stand-in
+
+
+class StaticStandin:
+    """What a page without a kernel shows in a widget's place: self-contained HTML (images inlined).
+
+    Attributes:
+        html: the markup; displays as ``text/html`` in Jupyter and in the static book.
+        frames: how many pre-rendered frames each choice has.
+        choices: the labels of the choice buttons.
+    """
+
+    def __init__(self, html_text: str, choices: Sequence[str], frames: int) -> None:
+        self.html, self.choices, self.frames = html_text, list(choices), frames
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+
+# Inline handler (no <script> element, no global names): show the frame that matches the checked choice
+# and the slider position, and print that position's label.
+_HANDLER = (
+    "var r=this,c=r.querySelector('input[type=radio]:checked'),s=r.querySelector('input[type=range]');"
+    "if(!s)return;var k=(c?c.value:'0')+'/'+s.value;"
+    "r.querySelectorAll('img[data-key]').forEach(function(i){i.style.display=i.dataset.key===k?'':'none';});"
+    "var t=JSON.parse(r.dataset.ticks||'[]');var o=r.querySelector('output');if(o)o.textContent=t[s.value]||s.value;"
+)
+
+
+def frames_standin(
+    frames: Mapping[str, Sequence[Any]],
+    *,
+    title: str,
+    slider_label: str,
+    ticks: Sequence[str] | None = None,
+    choice_label: str = "model",
+    start: int = 0,
+    scale: int = 4,
+    value_range: ValueRange = (0.0, 1.0),
+    kind: str = "frames",
+) -> StaticStandin:
+    """Build the static stand-in: one button per choice, a range slider over pre-rendered frames.
+
+    Args:
+        frames: ``{choice label: [frame_0, frame_1, ...]}``; every choice has the same number of frames.
+            A frame is one image or a batch of images (drawn as a grid).
+        title: a line above the controls saying what the reader is looking at.
+        slider_label: what the slider moves through (``"mix"``, ``"digit"``...).
+        ticks: a label per frame position (default: the position number).
+        choice_label: what the buttons choose between.
+        start: the frame shown first.
+        scale, value_range: as in :func:`image_png`.
+        kind: a name written to ``data-standin`` so tests and styles can find this stand-in.
+    """
+    if not frames:
+        raise ValueError("frames_standin needs at least one choice.")
+    counts = {len(v) for v in frames.values()}
+    if len(counts) != 1 or 0 in counts:
+        raise ValueError(f"every choice needs the same, non-zero number of frames, got {sorted(counts)}.")
+    n = counts.pop()
+    ticks = [str(t) for t in ticks] if ticks is not None else [str(i) for i in range(n)]
+    if len(ticks) != n:
+        raise ValueError(f"ticks needs one label per frame ({n}), got {len(ticks)}.")
+    start = min(max(0, start), n - 1)
+    images, digest = [], hashlib.sha256()
+    for c, (label, seq) in enumerate(frames.items()):
+        for f, frame in enumerate(seq):
+            uri = _data_uri(image_png(frame, scale=scale, value_range=value_range))
+            digest.update(uri.encode())
+            shown = "" if (c == 0 and f == start) else ' style="display:none"'
+            alt = html.escape(f"{label}, {slider_label} {ticks[f]}", quote=True)
+            images.append(f'<img data-key="{c}/{f}" src="{uri}" alt="{alt}"{shown}>')
+    # A name unique on the page, stable for the same content (so re-executing gives the same output).
+    group = f"fml-{digest.hexdigest()[:10]}-{next(_counter)}"
+    radios = "".join(
+        f'<label style="margin-right:0.8em"><input type="radio" name="{group}" value="{i}"{" checked" if i == 0 else ""}> '
+        f"{html.escape(label)}</label>"
+        for i, label in enumerate(frames)
+    )
+    ticks_attr = html.escape(json.dumps(ticks), quote=True)
+    markup = (
+        f'<div class="{STANDIN_CLASS}" data-standin="{html.escape(kind)}" data-ticks="{ticks_attr}" '
+        f'oninput="{html.escape(_HANDLER, quote=True)}" onchange="{html.escape(_HANDLER, quote=True)}" '
+        f'style="border:1px solid #ccc;border-radius:6px;padding:0.6em 0.8em;margin:0.5em 0;display:inline-block">'
+        f'<div style="font-weight:600;margin-bottom:0.3em">{html.escape(title)}</div>'
+        f'<div role="radiogroup" aria-label="{html.escape(choice_label)}">{html.escape(choice_label)}: {radios}</div>'
+        f'<div class="fml-standin-frames" style="margin:0.4em 0">{"".join(images)}</div>'
+        f'<label>{html.escape(slider_label)} <input type="range" min="0" max="{n - 1}" step="1" value="{start}" '
+        f'aria-label="{html.escape(slider_label)}" style="vertical-align:middle;width:14em"> '
+        f"<output>{html.escape(ticks[start])}</output></label>"
+        f'<div style="font-size:0.8em;color:#666;margin-top:0.3em">Pre-rendered when the page was built; '
+        f"open the notebook (rocket menu above) for the live widget.</div></div>"
+    )
+    return StaticStandin(markup, list(frames), n)
+
+
+# --------------------------------------------------------------------------------------------- live widgets
+
+
+class LiveWidget:
+    """Base of the chapters' widgets: a live ipywidgets view plus a static stand-in in one display.
+
+    Subclasses set ``self.box`` (the ipywidgets container) and implement :meth:`standin`.
+    """
+
+    box: widgets.Widget
+
+    def standin(self) -> StaticStandin:  # pragma: no cover - abstract
+        """The static stand-in for this widget's current state."""
+        raise NotImplementedError
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle = dict(self.box._repr_mimebundle_(include=include, exclude=exclude) or {})
+        bundle["text/html"] = self.standin().html
+        return bundle
+
+
+class LatentModel(Protocol):
+    """What the interpolation widget needs from a model: an encoder to means and a decoder to images."""
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...  # noqa: D102
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor: ...  # noqa: D102
+
+
+class InterpolationWidget(LiveWidget):
+    """Walk through a model's latent space between the codes of two test digits.
+
+    Controls (plain ipywidgets, set ``.value`` to drive them from Python):
+        model: ``ToggleButtons`` choosing which model decodes.
+        start, end: ``Dropdown`` of candidate test images (value: index into ``images``).
+        mix: ``FloatSlider`` in [0, 1]; 0 decodes the start code, 1 the end code.
+        method: ``ToggleButtons``, ``"linear"`` or ``"slerp"``.
+    Views:
+        image: ``Image`` of the decoded mix (PNG); ``ends``: the two real images.
+
+    Use :meth:`current` for the decoded image as a tensor and :meth:`latent` for the code behind it.
+    """
+
+    def __init__(
+        self,
+        models: Mapping[str, LatentModel],
+        images: torch.Tensor,
+        labels: Sequence[int] | torch.Tensor | None = None,
+        *,
+        candidates: Sequence[int] | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        steps: int = 11,
+        method: str = "linear",
+        scale: int = 4,
+    ) -> None:
+        if not models:
+            raise ValueError("interpolation_widget needs at least one model.")
+        if not isinstance(images, torch.Tensor) or images.ndim != 4:
+            raise ValueError("images must be a tensor (N, C, H, W), e.g. a batch of test digits.")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+            raise ValueError(f"steps must be an int >= 2, got {steps!r}.")
+        self.models = dict(models)
+        self.images = images.detach().cpu()
+        self.labels = [int(v) for v in labels] if labels is not None else None
+        self.steps, self.scale = steps, scale
+        idx = list(range(len(images))) if candidates is None else [int(i) for i in candidates]
+        if len(idx) < 2 or min(idx) < 0 or max(idx) >= len(images):
+            raise ValueError(f"candidates must hold at least two indices into images (0..{len(images) - 1}).")
+        options = [(self._describe(i), i) for i in idx]
+        start = idx[0] if start is None else start
+        end = idx[1] if end is None else end
+
+        self.model = widgets.ToggleButtons(options=list(self.models), description="model")
+        self.start = widgets.Dropdown(options=options, value=start, description="from")
+        self.end = widgets.Dropdown(options=options, value=end, description="to")
+        self.mix = widgets.FloatSlider(
+            value=0.5, min=0.0, max=1.0, step=1.0 / (steps - 1), description="mix", readout_format=".2f"
+        )
+        self.method = widgets.ToggleButtons(options=["linear", "slerp"], value=method, description="path")
+        self.image = widgets.Image(format="png", layout=widgets.Layout(width=f"{28 * scale}px"))
+        self.ends = widgets.Image(format="png", layout=widgets.Layout(width=f"{2 * 28 * scale}px"))
+        self.box = widgets.VBox(
+            [
+                self.model,
+                widgets.HBox([self.start, self.end]),
+                self.method,
+                self.mix,
+                widgets.HBox([widgets.VBox([widgets.Label("decoded mix"), self.image]),
+                              widgets.VBox([widgets.Label("the two real digits"), self.ends])]),
+            ]
+        )
+        for control in (self.model, self.start, self.end, self.mix, self.method):
+            control.observe(self._on_change, names="value")
+        self.update()
+
+    def _describe(self, i: int) -> str:
+        return f"test #{i}" + (f" (a {self.labels[i]})" if self.labels is not None else "")
+
+    def _on_change(self, _change: dict) -> None:
+        self.update()
+
+    @torch.no_grad()
+    def _codes(self, model: LatentModel) -> tuple[torch.Tensor, torch.Tensor]:
+        device = next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
+        if hasattr(model, "eval"):
+            model.eval()
+        pair = torch.stack([self.images[self.start.value], self.images[self.end.value]]).to(device)
+        mu, _ = model.encode(pair)
+        return mu[0], mu[1]
+
+    @torch.no_grad()
+    def latent(self) -> torch.Tensor:
+        """The code at the current mix along the chosen path, shape ``(latent_dim,)``."""
+        za, zb = self._codes(self.models[self.model.value])
+        t = float(self.mix.value)
+        if t <= 0.0:
+            return za
+        if t >= 1.0:
+            return zb
+        # Evaluate the package's own path at a fine resolution rather than re-deriving lerp/slerp here.
+        path = interpolate_latents(za, zb, 201, self.method.value)
+        return path[round(t * 200)]
+
+    @torch.no_grad()
+    def current(self) -> torch.Tensor:
+        """The image the widget shows: the current code decoded by the chosen model, ``(1, C, H, W)``."""
+        model = self.models[self.model.value]
+        return model.decode(self.latent().unsqueeze(0)).detach().cpu()
+
+    def update(self) -> None:
+        """Redraw the views from the controls (called on every change)."""
+        self.image.value = image_png(self.current(), scale=self.scale)
+        self.ends.value = image_png(
+            torch.stack([self.images[self.start.value], self.images[self.end.value]]), scale=self.scale
+        )
+
+    @torch.no_grad()
+    def path(self, model_name: str | None = None) -> torch.Tensor:
+        """``steps`` images decoded along the whole path for ``model_name`` (default: the chosen model)."""
+        model = self.models[model_name or self.model.value]
+        za, zb = self._codes(model)
+        return model.decode(interpolate_latents(za, zb, self.steps, self.method.value)).detach().cpu()
+
+    def standin(self) -> StaticStandin:
+        """Pre-rendered frames of every model's path between the current pair, with a slider over the mix."""
+        frames = {name: list(self.path(name)) for name in self.models}
+        ticks = [f"{i / (self.steps - 1):.2f}" for i in range(self.steps)]
+        title = f"Latent interpolation from {self._describe(self.start.value)} to {self._describe(self.end.value)}"
+        return frames_standin(
+            frames, title=title, slider_label="mix", ticks=ticks, start=self.steps // 2, scale=self.scale,
+            kind="interpolation",
+        )
+
+
+def interpolation_widget(
+    models: Mapping[str, LatentModel],
+    images: torch.Tensor,
+    labels: Sequence[int] | torch.Tensor | None = None,
+    **kwargs: Any,
+) -> InterpolationWidget:
+    """Build the latent-interpolation widget: two chosen test digits, a mix slider, a model choice.
+
+    Args:
+        models: ``{"MLP VAE": model, "CNN VAE": model}``: anything with ``encode`` (to means) and ``decode``.
+        images: candidate end points, ``(N, C, H, W)`` in the models' input range (test digits).
+        labels: their classes, shown in the drop-downs.
+        **kwargs: ``candidates`` (indices offered), ``start``/``end`` (initial indices), ``steps``
+            (frames in the stand-in), ``method`` (``"linear"``/``"slerp"``), ``scale`` (pixel size).
+
+    Display the result (last line of a cell); drive it with ``w.mix.value = 0.3``, ``w.model.value = "CNN VAE"``.
+    """
+    return InterpolationWidget(models, images, labels, **kwargs)
