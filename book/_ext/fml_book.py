@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -151,8 +152,11 @@ def dataset_identity(name: str) -> str:
     raise ValueError(f"Unknown dataset {name!r}.")
 
 
-def chapter_fingerprints(chapters: list[Path]) -> dict[str, dict[str, Any]]:
-    """Fingerprint of each chapter (keyed by its absolute path, as jupyter-cache keys its records)."""
+def chapter_fingerprints(chapters: list[Path], root: Path = REPO_ROOT) -> dict[str, dict[str, Any]]:
+    """Fingerprint of each chapter, keyed by its path relative to the book's root (``book/vae.md``).
+
+    Relative keys keep a cache valid when the checkout moves (another CI runner path, a copied tree).
+    """
     from fundamentalml.profiles import default_profile
 
     pkg = package_hash()
@@ -166,7 +170,7 @@ def chapter_fingerprints(chapters: list[Path]) -> dict[str, dict[str, Any]]:
                 identities[name] = dataset_identity(name)
         parts = {"package": pkg, "profile": profile, "data": {n: identities[n] for n in datasets}}
         digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-        result[str(md.resolve())] = {"fingerprint": digest, **parts}
+        result[md.resolve().relative_to(root.resolve()).as_posix()] = {"fingerprint": digest, **parts}
     return result
 
 
@@ -214,10 +218,16 @@ def cache_records(path: Path) -> list[tuple[int, str, str]]:
     return [(r.pk, r.uri, str(r.created)) for r in get_cache(str(path)).list_cache_records()]
 
 
+def record_chapter(uri: str, chapters: set[str]) -> str | None:
+    """Which chapter (relative path) a cache record belongs to: its notebook path ends with that path."""
+    uri = Path(uri).as_posix()
+    return next((rel for rel in chapters if uri == rel or uri.endswith("/" + rel)), None)
+
+
 def refresh_cache(cache_path: Path, fingerprints: dict[str, dict[str, Any]], log) -> tuple[set[str], bool]:
     """Reset a damaged cache and drop the records of chapters whose fingerprint changed.
 
-    Returns ``(uris of chapters that must execute again, whether the whole cache was reset)``.
+    Returns ``(chapters, as relative paths, that must execute again; whether the whole cache was reset)``.
     """
     from jupyter_cache import get_cache
 
@@ -243,7 +253,7 @@ def refresh_cache(cache_path: Path, fingerprints: dict[str, dict[str, Any]], log
     if (cache_path / "global.db").exists():
         cache = get_cache(str(cache_path))
         for record in cache.list_cache_records():
-            if record.uri in stale:
+            if record_chapter(record.uri, set(fingerprints)) in stale:
                 cache.remove_cache(record.pk)
     cache_path.mkdir(parents=True, exist_ok=True)
     merged = {**old, **fingerprints}
@@ -309,7 +319,10 @@ def _on_builder_inited(app) -> None:
     log = _logger()
     root = Path(app.srcdir)
     chapters = chapter_files(root)
-    fingerprints = chapter_fingerprints(chapters)
+    fingerprints = chapter_fingerprints(chapters, root)
+    # Kernels inherit this process's environment; a non-interactive MPLBACKEND (Agg) there would stop
+    # the inline backend from putting any figure into the pages.
+    os.environ.pop("MPLBACKEND", None)
     cache_path = _cache_path(app)
     stale, reset = refresh_cache(cache_path, fingerprints, lambda msg: log.warning(msg, type="fml_book", subtype="cache"))
     app.fml_state = {
@@ -337,7 +350,10 @@ def _on_env_get_outdated(app, env, added, changed, removed) -> list[str]:
     for docname in env.found_docs:
         if docname in added or docname in changed:
             continue
-        source = str(Path(env.doc2path(docname)).resolve())
+        try:
+            source = Path(env.doc2path(docname)).resolve().relative_to(Path(app.srcdir).resolve()).as_posix()
+        except ValueError:
+            continue
         if source in state["stale_uris"] or (state["reset"] and source in state["fingerprints"]):
             out.append(docname)
     return out
