@@ -130,6 +130,18 @@ def seed_for(name: str) -> int:
 
 # ------------------------------------------------------------------------------------------ bookkeeping
 
+CHAPTER_ORDER = list(REFERENCES)  # the book's order: vae, dcgan, conditional
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run (and report) the chapters in the book's order rather than alphabetically."""
+    def rank(item: pytest.Item) -> int:
+        chapter = getattr(getattr(item, "module", None), "CHAPTER", None)
+        return CHAPTER_ORDER.index(chapter) if chapter in CHAPTER_ORDER else len(CHAPTER_ORDER)
+
+    items.sort(key=rank)  # stable: keeps the order inside each file
+
+
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Register every selected check under its exercise, so checks that never ran still count as 0."""
