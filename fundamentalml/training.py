@@ -25,7 +25,7 @@ from pytorch_lightning.callbacks import Callback, TQDMProgressBar
 from pytorch_lightning.utilities.model_helpers import is_overridden
 
 from .data import CIFAR10DataModule, ImageDataModule, MNISTDataModule
-from .models import CHECKPOINT_FORMAT, MODEL_CLASSES, HistoryModule
+from .models import CHECKPOINT_FORMAT, MODEL_CLASSES, HistoryModule, TrainingDiverged
 from .profiles import Budget, check_model_name, default_profile, get_budget
 
 
@@ -355,9 +355,17 @@ def train_model(
     pl.seed_everything(seed, verbose=False)
     model = make_model(name, budget, **model_kwargs)
     datamodule = make_datamodule(name, budget, data_dir, dataset=dataset)
-    elapsed, trainer = fit(
-        model, datamodule, budget, name=name, progress_bar=progress_bar, print_epochs=print_epochs, **(trainer_kwargs or {})
-    )
+    try:
+        elapsed, trainer = fit(
+            model, datamodule, budget, name=name, progress_bar=progress_bar, print_epochs=print_epochs, **(trainer_kwargs or {})
+        )
+    except TrainingDiverged as exc:
+        # The model already holds its last good weights (the end of the last finished epoch): keep them,
+        # beside (never over) an existing good checkpoint.
+        if out_dir is None:
+            raise
+        path = save_checkpoint(model, Path(out_dir) / f"{name}.last-good.pt", name=name, profile=profile, seed=seed, diverged=str(exc))
+        raise TrainingDiverged(f"{exc} Last good weights saved to {path}.") from exc
     meta = {
         "name": name,
         "profile": profile if not budget_overrides else "custom",

@@ -150,8 +150,9 @@ class GAN(HistoryModule):
         if not (torch.isfinite(loss_d) and torch.isfinite(loss_g)):
             self._restore_last_good()
             raise TrainingDiverged(
+                # Both optimisers have stepped, so global_step counts this step twice: //2 is its 1-based number.
                 f"GAN training diverged at step {self.global_step // 2} (epoch {self.current_epoch + 1}, batch "
-                f"{batch_idx}): D loss {loss_d.item()}, G loss {loss_g.item()}. The weights were reset to the last "
+                f"{batch_idx + 1}): D loss {loss_d.item()}, G loss {loss_g.item()}. The weights were reset to the last "
                 f"finished epoch. Try a lower learning rate, or keep batch norm on."
             )
         with torch.no_grad():
