@@ -90,7 +90,8 @@ def train(
 
 
 def compare(
-    models: list[ModelName] = ["vae-mlp", "vae-cnn"],  # noqa: B006 -- jsonargparse needs a literal default
+    first: ModelName,
+    second: ModelName,
     profile: Optional[ProfileName] = None,
     out: Optional[Path] = None,
     seed: int = 0,
@@ -98,10 +99,12 @@ def compare(
     retrain: bool = False,
     progress_bar: bool = True,
 ) -> list[dict]:
-    """Print the models side by side, training those that OUT does not already hold for this profile and data.
+    """Print two models side by side (``vae-mlp vae-cnn`` or ``cvae cgan``), training those that OUT does not
+    already hold for this profile, seed and data.
 
     Args:
-        models: models to compare (default: vae-mlp vae-cnn).
+        first: first model (vae-mlp or cvae).
+        second: second model (vae-cnn or cgan).
         profile: budget profile (default as for ``train``).
         out: folder of checkpoints and metrics (default: runs/PROFILE).
         seed: random seed.
@@ -111,6 +114,7 @@ def compare(
     """
     profile = profile or profiles.default_profile()
     out = Path(out) if out is not None else Path("runs") / profile
+    models = [first, second]
     if sorted(models) == ["cgan", "cvae"]:
         return [_compare_conditional(profile, out, seed, data_dir, retrain, progress_bar)]
     if not set(models) <= {"vae-mlp", "vae-cnn"}:

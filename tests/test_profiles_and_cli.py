@@ -58,11 +58,11 @@ def test_cli_train_writes_checkpoint_and_metrics_and_prints_the_table(tmp_path, 
 
 
 def test_cli_compare_reuses_matching_checkpoints(tmp_path, capsys, data_dir):
-    main(["compare", "--profile", "smoke", "--out", str(tmp_path), "--progress_bar", "false"])
+    main(["compare", "vae-mlp", "vae-cnn", "--profile", "smoke", "--out", str(tmp_path), "--progress_bar", "false"])
     first = capsys.readouterr().out
     assert "| metric | vae-mlp | vae-cnn |" in first
     stamp = (tmp_path / "vae-mlp.pt").stat().st_mtime_ns
-    main(["compare", "--profile", "smoke", "--out", str(tmp_path), "--progress_bar", "false"])
+    main(["compare", "vae-mlp", "vae-cnn", "--profile", "smoke", "--out", str(tmp_path), "--progress_bar", "false"])
     second = capsys.readouterr().out
     assert "using" in second and (tmp_path / "vae-mlp.pt").stat().st_mtime_ns == stamp
     rows = json.loads((tmp_path / "comparison.json").read_text())
