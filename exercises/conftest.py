@@ -16,7 +16,6 @@ import json
 import signal
 import threading
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -121,11 +120,6 @@ def _seeded() -> Iterator[None]:
     torch.manual_seed(1234)
     yield
     torch.random.set_rng_state(state)
-
-
-def seed_for(name: str) -> int:
-    """A stable seed derived from a name, for checks that want different data from their neighbours."""
-    return zlib.crc32(name.encode())
 
 
 # ------------------------------------------------------------------------------------------ bookkeeping
