@@ -85,7 +85,7 @@ class ConditionalComparison:
 
     def figures(self) -> dict[str, Any]:
         """The comparison's figures: digit grids, confusion matrices, per-class bars."""
-        from . import plots
+        from . import plots  # figures are drawn only when asked for
 
         return {
             "samples": plots.plot_class_grids(self.samples, n_per_class=8),

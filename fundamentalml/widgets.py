@@ -328,3 +328,72 @@ def interpolation_widget(
     Display the result (last line of a cell); drive it with ``w.mix.value = 0.3``, ``w.model.value = "CNN VAE"``.
     """
     return InterpolationWidget(models, images, labels, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------- class selection
+
+
+class ConditionalModel(Protocol):
+    """What the class-selection widget needs: ``generate(class_label, n, seed)`` returning images in [0, 1]."""
+
+    def generate(self, class_label: Any, n: int = 1, seed: int | None = None) -> torch.Tensor: ...  # noqa: D102
+
+
+class ClassSelectionWidget(LiveWidget):
+    """Ask a conditional model for a digit.
+
+    Controls: ``digit`` (``ToggleButtons`` 0..9), ``n`` (``IntSlider``, images to draw), ``model``
+    (``ToggleButtons``, e.g. cVAE or cGAN), ``seed`` (``IntText``: same seed, same images).
+    View: ``image``, a grid of the generated digits. :meth:`current` returns them as a tensor.
+    """
+
+    def __init__(self, models: Mapping[str, ConditionalModel], *, digit: int = 0, n: int = 8, max_n: int = 32,
+                 seed: int = 0, scale: int = 3, ncols: int = 8) -> None:
+        if not models:
+            raise ValueError("class_selection_widget needs at least one model.")
+        if not 1 <= n <= max_n:
+            raise ValueError(f"n must be between 1 and max_n={max_n}, got {n}.")
+        self.models, self.scale, self.ncols = dict(models), scale, ncols
+        self.model = widgets.ToggleButtons(options=list(self.models), description="model")
+        self.digit = widgets.ToggleButtons(options=list(range(10)), value=digit, description="digit",
+                                           style={"button_width": "2.2em"})
+        self.n = widgets.IntSlider(value=n, min=1, max=max_n, description="samples")
+        self.seed = widgets.IntText(value=seed, description="seed")
+        self.image = widgets.Image(format="png")
+        self.box = widgets.VBox([self.model, self.digit, widgets.HBox([self.n, self.seed]), self.image])
+        for control in (self.model, self.digit, self.n, self.seed):
+            control.observe(lambda _change: self.update(), names="value")
+        self.update()
+
+    @torch.no_grad()
+    def current(self) -> torch.Tensor:
+        """The images on show: ``n`` samples of the chosen digit from the chosen model, ``(n, 1, 28, 28)``."""
+        model = self.models[self.model.value]
+        return model.generate(int(self.digit.value), int(self.n.value), seed=int(self.seed.value)).detach().cpu()
+
+    def update(self) -> None:
+        """Redraw the grid from the controls (called on every change)."""
+        self.image.value = image_png(make_grid(self.current(), ncols=self.ncols)[None], scale=self.scale)
+
+    def standin(self) -> StaticStandin:
+        """Pre-rendered grids of every digit for every model, with a slider over the digit."""
+        frames = {
+            name: [m.generate(d, int(self.n.value), seed=int(self.seed.value)).detach().cpu() for d in range(10)]
+            for name, m in self.models.items()
+        }
+        return frames_standin(
+            frames, title=f"{self.n.value} generated samples of the chosen digit", slider_label="digit",
+            ticks=[str(d) for d in range(10)], start=int(self.digit.value), scale=self.scale, kind="class-selection",
+        )
+
+
+def class_selection_widget(models: Mapping[str, ConditionalModel], **kwargs: Any) -> ClassSelectionWidget:
+    """Build the class-selection widget: pick a digit, how many samples, and which conditional model draws them.
+
+    Args:
+        models: ``{"cVAE": cvae, "cGAN": cgan}``: anything with ``generate(class_label, n, seed)``.
+        **kwargs: ``digit``, ``n``, ``max_n``, ``seed``, ``scale``, ``ncols``.
+
+    Drive it from Python like a click: ``w.digit.value = 7``; ``w.current()`` returns the images shown.
+    """
+    return ClassSelectionWidget(models, **kwargs)
