@@ -138,6 +138,37 @@ def peak_rss_mb() -> float:
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
+# --------------------------------------------------------------------------------------------- fit's clock
+
+
+def _epoch_clock():
+    """A Lightning callback that notes when the (single) training epoch starts and ends.
+
+    ``fit``'s wall time minus the epoch's is its fixed cost per call (reading the dataset in ``prepare_data``,
+    Trainer set-up, ``on_fit_start``, epoch-end bookkeeping, teardown), which a short run cannot amortise. Only
+    two once-an-epoch hooks do anything; Lightning's per-batch calls of the inherited no-op hooks cost
+    microseconds a step.
+    """
+    from pytorch_lightning.callbacks import Callback
+
+    class EpochClock(Callback):
+        def __init__(self) -> None:
+            self.start = self.end = float("nan")
+
+        def on_train_epoch_start(self, trainer, pl_module) -> None:  # noqa: D102
+            self.start = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:  # noqa: D102
+            _sync(pl_module.device)
+            self.end = time.perf_counter()
+
+        @property
+        def seconds(self) -> float:
+            return self.end - self.start
+
+    return EpochClock()
+
+
 # --------------------------------------------------------------------------------------------- bare loops
 
 
@@ -376,7 +407,9 @@ def measure_model(
 
     # ---- 1-3, interleaved `repeats` times so that a burst of load on a shared machine hits every path alike;
     # the minimum of each path is reported (the least disturbed run), every time is kept in the JSON.
-    times: dict[str, list[float]] = {"project": [], "bare": [], "plain": [], "data_in_memory": [], "data_plain": []}
+    times: dict[str, list[float]] = {
+        "project": [], "project_epoch": [], "bare": [], "plain": [], "data_in_memory": [], "data_plain": [],
+    }
     project_images = steps * batch
     rss_project = 0.0
     plain_failed = False
@@ -386,8 +419,12 @@ def measure_model(
         # files, as the CLI's does), wall time as fit returns it.
         dm = make_datamodule(name, budget, data_dir)
         pl.seed_everything(seed, verbose=False)
-        project_s, _ = fit(make_model(name, budget), dm, budget, name=name, progress_bar=True, print_epochs=True, **fit_kwargs)
+        clock = _epoch_clock()
+        project_s, _ = fit(
+            make_model(name, budget), dm, budget, name=name, progress_bar=True, print_epochs=True, callbacks=[clock], **fit_kwargs
+        )
         times["project"].append(project_s)
+        times["project_epoch"].append(clock.seconds)
         rss_project = max(rss_project, peak_rss_mb())
 
         # 2. bare loop: the same module (fresh, same seed), the same optimisers, the same DataModule.
@@ -398,7 +435,9 @@ def measure_model(
             notes.append(f"bare loop saw {bare_images} images, project path {project_images}")
 
         # 3. data path: the same bare loop fed by a plain torchvision pipeline; and both loaders alone.
-        times["data_in_memory"].append(data_only(dm.train_dataloader(), steps)[0])
+        # An in-memory pass takes about a millisecond, so one preemption on a busy machine would be most of
+        # it: keep the fastest of several passes.
+        times["data_in_memory"].append(min(data_only(dm.train_dataloader(), steps)[0] for _ in range(5)))
         if plain_failed:
             continue
         try:
@@ -411,6 +450,7 @@ def measure_model(
             plain_failed = True
             notes.append(f"plain torchvision data path unavailable: {type(exc).__name__}: {exc}")
     project_s, bare_s = min(times["project"]), min(times["bare"])
+    epoch_s = min(times["project_epoch"])
     plain = _timed(min(times["plain"]), project_images) if times["plain"] else None
     data_pass: dict[str, Any] = {"in_memory": _timed(min(times["data_in_memory"]), project_images)}
     if times["data_plain"]:
@@ -452,6 +492,10 @@ def measure_model(
         "bare": bare,
         "ratio_project_over_bare": ratio,
         "ratio_target": RATIO_TARGETS.get(name, DEFAULT_RATIO_TARGET),
+        # fit's epoch alone against the bare loop, and fit's fixed cost per call (see _epoch_clock)
+        "project_epoch_s": epoch_s,
+        "ratio_epoch_over_bare": epoch_s / bare_s,
+        "fit_fixed_s": project_s - epoch_s,
         "plain_data": plain,
         "data_path_speedup": plain["time_s"] / bare_s if plain else None,
         "data_path_target": DATA_SPEEDUP_TARGETS.get(name),
@@ -496,10 +540,14 @@ def run_child(name: str, args: argparse.Namespace, steps: int | None, warmup: in
 
 
 def _add_peak_shares(result: dict[str, Any], peaks: dict[str, float | None]) -> None:
-    """Achieved FLOP/s as a percentage of the matmul rates measured in this run."""
+    """Achieved FLOP/s as a percentage of the matmul rates measured in this run (fp32 run vs fp32 matmul, bf16-mixed
+    run vs bf16 matmul, the latter only where a bf16 rate was measured and ``--bf16`` ran)."""
     achieved = result["achieved_gflops"] * 1e9
     result["pct_fp32_peak"] = 100.0 * achieved / peaks["fp32"] if peaks.get("fp32") else None
-    result["pct_bf16_peak"] = 100.0 * achieved / peaks["bf16"] if peaks.get("bf16") else None
+    b16 = result.get("bf16")
+    result["pct_bf16_peak"] = (
+        100.0 * result["flops_per_image"] * b16["images_per_s"] / peaks["bf16"] if b16 and peaks.get("bf16") else None
+    )
 
 
 def _fmt(value: Any, spec: str, width: int) -> str:
@@ -522,7 +570,7 @@ def format_table(report: dict[str, Any]) -> str:
     """The readable summary: one row per model, the targets beside the ratios, then the notes."""
     bf16 = any(r.get("bf16") for r in report["models"].values())
     head = (
-        f"{'model':<11}{'img/s proj':>11}{'img/s bare':>11}{'proj/bare':>10}{'target':>8}"
+        f"{'model':<11}{'img/s proj':>11}{'img/s bare':>11}{'proj/bare':>10}{'target':>8}{'epoch/bare':>11}{'fixed s':>8}"
         f"{'data x':>8}{'target':>8}{'GFLOP/img':>10}{'% fp32':>8}{'RSS MB':>8}{'full est.':>11}"
         + (f"{'bf16/fp32':>10}" if bf16 else "")
     )
@@ -534,6 +582,7 @@ def format_table(report: dict[str, Any]) -> str:
         row = (
             f"{name:<11}{_fmt(r['project']['images_per_s'], ',.0f', 11)}{_fmt(r['bare']['images_per_s'], ',.0f', 11)}"
             f"{_fmt(r['ratio_project_over_bare'], '.3f', 10)}{_target('<=', r['ratio_target'], '.2f', 8)}"
+            f"{_fmt(r['ratio_epoch_over_bare'], '.3f', 11)}{_fmt(r['fit_fixed_s'], '.2f', 8)}"
             f"{_fmt(r['data_path_speedup'], '.2f', 8)}{_target('>=', r['data_path_target'], '.1f', 8)}"
             f"{_fmt(r['gflops_per_image'], '.4f', 10)}{_fmt(r.get('pct_fp32_peak'), '.1f', 8)}"
             f"{_fmt(r['peak_rss_mb_project'], '.0f', 8)}{_duration(r['full_profile']['estimate_s']).rjust(11)}"
@@ -553,7 +602,8 @@ def format_table(report: dict[str, Any]) -> str:
         + ".",
         TRAINING_ONLY_NOTE,
         "Columns: img/s proj = fit() on the real data; img/s bare = the same modules, optimisers and batches in a "
-        "plain loop; proj/bare = time per image ratio (target: at most); data x = time per image of the bare loop "
+        "plain loop; proj/bare = time per image ratio (target: at most); epoch/bare = the same for fit's training epoch alone, "
+        "and fixed s = the rest of fit's time (reading the dataset, set-up, teardown: a cost per call, not per step); data x = time per image of the bare loop "
         "fed by torchvision's per-image ToTensor pipeline / fed by the in-memory DataModule (target: at least); "
         "% fp32 = FLOP/s achieved by the project path / the fp32 matmul rate; RSS MB = peak resident memory of the "
         "measuring process after the project path; full est. = project time per step x the full profile's steps.",
@@ -663,12 +713,17 @@ _EXECUTED = re.compile(r"Executed notebook in ([\d.]+) seconds")
 _FROM_CACHE = re.compile(r"Using cached notebook: ID=")
 _FAILED = re.compile(r"Executing notebook failed")
 _BOOK_REPORT = re.compile(r"fundamentalml-book: (\d+) notebook\(s\) executed")
+# Sphinx's "updating environment: [reason] N added, N changed, N removed" (sphinx/builders/__init__.py).
+_SOURCES = re.compile(r"(\d+) added, (\d+) changed, (\d+) removed")
 
 
 def parse_book_output(output: str) -> dict[str, Any]:
     """Count the notebooks a ``jupyter-book build`` executed, served from the cache, or failed to execute."""
     report = _BOOK_REPORT.search(output)
+    sources = _SOURCES.search(output)
     return {
+        # pages Sphinx read again; an unchanged page is not read, so myst-nb neither executes nor looks it up
+        "sources_read": int(sources.group(1)) + int(sources.group(2)) if sources else None,
         "executed": len(_EXECUTING.findall(output)),
         "execution_seconds": sum(float(s) for s in _EXECUTED.findall(output)),
         "from_cache": len(_FROM_CACHE.findall(output)),
@@ -758,7 +813,8 @@ def format_book(report: dict[str, Any]) -> str:
         status = "ok" if b["returncode"] == 0 else f"FAILED (exit {b['returncode']})"
         lines.append(
             f"  {label:<7} {b['wall_s']:7.1f} s  {status}; notebooks executed {b['executed']} "
-            f"({b['execution_seconds']:.1f} s in kernels), from cache {b['from_cache']}, failed {b['failed']}; "
+            f"({b['execution_seconds']:.1f} s in kernels), from cache {b['from_cache']}, failed {b['failed']}, pages read "
+            f"{b['sources_read']}; "
             f"book's own count: {b['executed_per_book_report']}"
         )
         if b["returncode"] != 0:

@@ -23,6 +23,7 @@ MODEL_FIELDS = {
     "ratio_project_over_bare", "ratio_target", "plain_data", "data_path_speedup", "data_path_target", "data_only",
     "flops_per_image", "gflops_per_image", "achieved_gflops", "pct_fp32_peak", "pct_bf16_peak", "peak_rss_mb",
     "peak_rss_mb_project", "rss_after_imports_mb", "data_load_s", "times_s", "full_profile", "bf16", "notes",
+    "project_epoch_s", "ratio_epoch_over_bare", "fit_fixed_s",
 }
 MACHINE_FIELDS = {
     "cpu_model", "logical_cpus", "torch_threads", "cpu_capability", "avx512", "avx512_bf16", "amx", "torch",
@@ -66,7 +67,9 @@ def test_values_are_sane(quick_run: tuple[dict, str]) -> None:
     for path in ("project", "bare", "plain_data"):
         assert r[path]["images"] == 5 * 128
         assert r[path]["time_s"] > 0 and r[path]["images_per_s"] > 0
-    for key in ("ratio_project_over_bare", "data_path_speedup"):
+    assert 0 < r["project_epoch_s"] < r["project"]["time_s"]
+    assert r["fit_fixed_s"] == pytest.approx(r["project"]["time_s"] - r["project_epoch_s"])
+    for key in ("ratio_project_over_bare", "ratio_epoch_over_bare", "data_path_speedup"):
         assert math.isfinite(r[key]) and r[key] > 0, key
     assert r["data_only"]["speedup"] > 0
     assert r["ratio_target"] == 1.15 and r["data_path_target"] == 1.8
@@ -96,11 +99,12 @@ def test_model_names_are_checked() -> None:
 
 def test_book_output_is_parsed() -> None:
     log = "\n".join([
+        "updating environment: [new config] 6 added, 0 changed, 0 removed",
         "book/vae: Executing notebook using local CWD [mystnb]",
         "book/vae: Executed notebook in 12.50 seconds [mystnb]",
         "book/gan: Using cached notebook: ID=2 [mystnb]",
         "fundamentalml-book: 1 notebook(s) executed (book/vae.md); 1 chapter(s) served from the cache or unchanged.",
     ])
     assert bench.parse_book_output(log) == {
-        "executed": 1, "execution_seconds": 12.5, "from_cache": 1, "failed": 0, "executed_per_book_report": 1,
+        "sources_read": 6, "executed": 1, "execution_seconds": 12.5, "from_cache": 1, "failed": 0, "executed_per_book_report": 1,
     }
