@@ -356,9 +356,9 @@ def measure_model(
         steps: timed optimisation steps per measurement (default: one full epoch of the training split).
         warmup: untimed steps through both paths first (thread pools, kernel selection, Lightning's imports).
         bf16: also time the project path at ``precision="bf16-mixed"``.
-        repeats: run the timed paths this many times, interleaved, and report each path's fastest run.
         seed: seeds the weights (the same for every path) and the data order.
         data_dir: data folder (default: ``$FUNDAMENTALML_DATA``).
+        repeats: run the timed paths this many times, interleaved, and report each path's fastest run.
     """
     import pytorch_lightning as pl
 
@@ -386,10 +386,12 @@ def measure_model(
     is_fallback = probe.is_fallback
     del probe
     epoch_steps = n_train // batch  # full batches only: every timed step sees `batch` images
+    notes: list[str] = []
+    if steps is not None and steps > epoch_steps:
+        notes.append(f"--steps {steps} is more than one epoch; timed {epoch_steps}")
     steps = epoch_steps if steps is None else max(1, min(int(steps), epoch_steps))
     warmup = max(1, min(int(warmup), epoch_steps))
     budget = dataclasses.replace(full, epochs=1, train_size=steps * batch)
-    notes: list[str] = []
     if is_fallback:
         notes.append("the real dataset is missing: measured on the offline fallback")
 
@@ -441,7 +443,8 @@ def measure_model(
         if plain_failed:
             continue
         try:
-            loader = loader or plain_loader(name, resolve_data_dir(data_dir), batch, dm.value_range)
+            if loader is None:
+                loader = plain_loader(name, resolve_data_dir(data_dir), batch, dm.value_range)
             pl.seed_everything(seed, verbose=False)
             plain_s, plain_images = run_bare(name, make_model(name, budget), loader, steps, device)
             times["plain"].append(plain_s)
