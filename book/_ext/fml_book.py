@@ -97,9 +97,37 @@ def front_matter(md_path: Path) -> dict[str, Any]:
     return (yaml.safe_load(m.group(1)) or {}) if m else {}
 
 
+def toc_files(root: Path = REPO_ROOT) -> list[Path]:
+    """Every page ``_toc.yml`` lists (root, chapters, parts, sections), in order, as paths to their sources."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text()) or {}
+    found: list[Path] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            for key in ("root", "file"):
+                if isinstance(node.get(key), str):
+                    path = root / node[key]
+                    found.append(path if path.suffix else path.with_suffix(".md"))
+            for value in node.values():
+                if isinstance(value, (list, dict)):
+                    visit(value)
+        elif isinstance(node, list):
+            for item in node:
+                visit(item)
+
+    visit(toc)
+    return found
+
+
 def chapter_files(root: Path = REPO_ROOT) -> list[Path]:
-    """Every executable chapter: a MyST notebook (front matter with a kernelspec) in ``book/``."""
-    return sorted(p for p in (root / CHAPTER_DIR).glob("*.md") if "kernelspec" in front_matter(p))
+    """Every executable chapter of the book: a page in ``_toc.yml`` that is a MyST notebook (front matter
+    with a kernelspec) in ``book/``. Drafts not yet in the table of contents are left alone."""
+    return [
+        p for p in toc_files(root)
+        if p.suffix == ".md" and p.parent == root / CHAPTER_DIR and p.is_file() and "kernelspec" in front_matter(p)
+    ]
 
 
 def chapter_datasets(md_path: Path) -> list[str]:
@@ -359,6 +387,21 @@ def _on_env_get_outdated(app, env, added, changed, removed) -> list[str]:
     return out
 
 
+def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Drop repeated identical scripts: sphinx-thebe's inline config is added twice, and the second copy
+    re-declares ``const THEBE_JS_URL``, which every browser reports as an error."""
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        key = (str(script), tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"] = unique
+
+
 def _on_html_page_context(app, pagename, templatename, context, doctree) -> None:
     """Add Kaggle to the rocket menu, beside the theme's Binder and Colab, for pages with a twin."""
     try:
@@ -427,6 +470,7 @@ def setup(app) -> dict[str, Any]:
     app.connect("builder-inited", _on_builder_inited)
     app.connect("env-get-outdated", _on_env_get_outdated)
     app.connect("html-page-context", _on_html_page_context, priority=600)  # after the theme's launch buttons
+    app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("build-finished", _on_build_finished)
     return {"version": "1.0", "parallel_read_safe": False, "parallel_write_safe": True}
 

@@ -1,0 +1,498 @@
+"""The book: it builds at the smoke profile, its cache stays fresh, its pages work in a browser, its links and
+notebook twins are right, and a chapter's first cell installs the package without touching torch.
+
+Builds run in temporary copies of the checkout (``PYTHONPATH`` points at the copy, so the build and its kernels
+import the copy's package). One session-wide build (plus a rebuild) is shared by the page, link and browser
+tests; the cache test continues from a copy of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "book" / "_ext"))
+import fml_book  # noqa: E402  (the book's own extension, also a small library)
+
+pytestmark = pytest.mark.book
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+# Jupyter Book 1 declares this constant in two scripts on every page; harmless, and the only message allowed.
+ALLOWED_CONSOLE = ("THEBE_JS_URL",)
+COPY_IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", ".pytest_cache", "runs", "*.egg-info")
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def copy_checkout(dest: Path) -> Path:
+    """Copy the checkout's files (tracked and untracked, not ignored) to ``dest``."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
+        ).stdout.decode().split("\0")
+    except (OSError, subprocess.CalledProcessError):
+        shutil.copytree(REPO, dest, ignore=COPY_IGNORE)
+        return dest
+    for rel in filter(None, listed):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
+def keep_one_chapter(root: Path) -> Path:
+    """Cut the copy's table of contents down to the introduction, the first chapter and the references.
+
+    The cache tests need one notebook, not the whole book: each of their builds then executes one chapter.
+    """
+    first = fml_book.chapter_files(root)[0].relative_to(root).with_suffix("").as_posix()
+    pages = [p.relative_to(root).with_suffix("").as_posix() for p in fml_book.toc_files(root)]
+    rest = [p for p in pages[1:] if p == first or (root / (p + ".md")).is_file() and "kernelspec" not in fml_book.front_matter(root / (p + ".md"))]
+    toc = "format: jb-book\nroot: " + pages[0] + "\nchapters:\n" + "".join(f"  - file: {p}\n" for p in rest)
+    (root / "_toc.yml").write_text(toc)
+    assert [p.relative_to(root).with_suffix("").as_posix() for p in fml_book.chapter_files(root)] == [first]
+    return root
+
+
+@dataclass
+class Build:
+    returncode: int
+    output: str
+    executed: int
+    executed_notebooks: list[str]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Sphinx warnings (lines with 'WARNING:'); kernel start-up chatter on stderr is not one."""
+        return [line for line in self.output.splitlines() if "WARNING:" in line]
+
+
+def build_book(root: Path, cache_home: Path, profile: str = "smoke", extra_env: dict[str, str] | None = None) -> Build:
+    """Run README's build command (``jupyter-book build .``) in ``root``; parse the executed-notebook report."""
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env.update(
+        FUNDAMENTALML_PROFILE=profile,
+        FUNDAMENTALML_OFFLINE="1",
+        PYTHONPATH=str(root),
+        XDG_CACHE_HOME=str(cache_home),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    env.update(extra_env or {})
+    report_file = root / "_build" / ".fundamentalml" / "last-build.json"
+    report_file.unlink(missing_ok=True)
+    jb = Path(sys.executable).parent / "jupyter-book"
+    proc = subprocess.run(
+        [str(jb), "build", "."], cwd=root, env=env, capture_output=True, text=True, timeout=1800
+    )
+    output = proc.stdout + proc.stderr
+    match = re.search(r"fundamentalml-book: (\d+) notebook\(s\) executed", output)
+    executed = int(match.group(1)) if match else -1
+    notebooks = json.loads(report_file.read_text())["executed_notebooks"] if report_file.exists() else []
+    return Build(proc.returncode, output, executed, notebooks)
+
+
+def describe(build: Build) -> str:
+    return f"exit {build.returncode}, executed {build.executed}\n" + build.output[-4000:]
+
+
+@dataclass
+class BookSite:
+    root: Path
+    cache_home: Path
+    first: Build
+    second: Build
+
+    @property
+    def html(self) -> Path:
+        return self.root / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def book(tmp_path_factory: pytest.TempPathFactory) -> BookSite:
+    """The book built once from a fresh copy at the smoke profile, then rebuilt with nothing changed."""
+    root = copy_checkout(tmp_path_factory.mktemp("book") / "checkout")
+    cache_home = tmp_path_factory.getbasetemp() / "xdg-cache"
+    first = build_book(root, cache_home)
+    second = build_book(root, cache_home) if first.returncode == 0 else first
+    return BookSite(root, cache_home, first, second)
+
+
+def chapters() -> list[Path]:
+    return fml_book.chapter_files(REPO)
+
+
+def html_pages(site: Path) -> list[Path]:
+    return sorted(p for p in site.rglob("*.html") if "_static" not in p.parts)
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs += [v for k, v in attrs if k == "href" and v]
+
+
+def launch_links(page: Path) -> list[str]:
+    parser = _Links()
+    parser.feed(page.read_text())
+    return [h for h in parser.hrefs if any(s in h for s in ("colab.research.google.com", "kaggle.com", "mybinder.org"))]
+
+
+def check_launch_link(url: str) -> str:
+    """Assert that a launch link names the configured repository and branch and an existing file; return the file."""
+    repo_url, branch = fml_book.repository(fml_book.read_book_config(REPO))
+    owner_name = repo_url.split("github.com/", 1)[1]
+    url = unquote(url)
+    if "colab.research.google.com" in url:
+        m = re.fullmatch(rf"https://colab\.research\.google\.com/github/{re.escape(owner_name)}/blob/{re.escape(branch)}/(.+)", url)
+    elif "kaggle.com" in url:
+        m = re.fullmatch(rf"https://kaggle\.com/kernels/welcome\?src={re.escape(repo_url)}/blob/{re.escape(branch)}/(.+)", url)
+    else:
+        m = re.fullmatch(rf"https://mybinder\.org/v2/gh/{re.escape(owner_name)}/{re.escape(branch)}\?urlpath=(?:lab/)?tree/(.+)", url)
+    assert m, f"{url} does not open {repo_url} at {branch}"
+    path = m.group(1)
+    assert (REPO / path).is_file(), f"{url} opens {path}, which is not in the checkout"
+    if "mybinder.org" not in url:
+        assert path.endswith(".ipynb"), f"Colab and Kaggle need a notebook, {url} opens {path}"
+    return path
+
+
+# --------------------------------------------------------------------------------------------- the build
+
+
+def test_smoke_build_is_clean_and_a_rebuild_executes_nothing(book: BookSite) -> None:
+    first, second = book.first, book.second
+    assert first.returncode == 0, describe(first)
+    assert first.executed == len(chapters()), describe(first)
+    assert "Executing notebook failed" not in first.output
+    assert first.warnings == [], "\n".join(first.warnings)
+    assert second.returncode == 0, describe(second)
+    assert second.executed == 0, describe(second)
+    assert (book.html / "index.html").is_file()
+
+
+def test_chapter_pages_say_how_they_were_computed(book: BookSite) -> None:
+    for md in chapters():
+        page = (book.html / md.relative_to(REPO)).with_suffix(".html").read_text()
+        assert "How this page was computed" in page and "Profile <code>smoke</code>" in page
+        assert "data:image/png;base64," in page or "<img" in page
+        # no dead widget: no live view is rendered, and every widget the notebook displayed has its stand-in
+        assert "application/vnd.jupyter.widget-view+json" not in page
+        executed = book.root / "_build" / "jupyter_execute" / md.relative_to(REPO).with_suffix(".ipynb")
+        nb = json.loads(executed.read_text())
+        widget_outputs = sum(
+            "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+            for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+        )
+        assert page.count('class="fml-standin"') == widget_outputs, md.name
+        # nothing is loaded from a CDN (the site works offline); URLs inside inline scripts are not loads
+        assert re.findall(r'<script[^>]*\ssrc="(?:https?:)?//[^"]*"', page) == []
+        assert re.findall(r'<link[^>]*rel="stylesheet"[^>]*href="(?:https?:)?//[^"]*"', page) == []
+
+
+def test_every_launch_link_opens_a_file_of_the_configured_repository(book: BookSite) -> None:
+    seen: dict[str, set[str]] = {}
+    for page in html_pages(book.html):
+        for url in launch_links(page):
+            check_launch_link(url)
+            seen.setdefault(page.relative_to(book.html).as_posix(), set()).add(url.split("/")[2])
+    for md in chapters():
+        name = md.relative_to(REPO).with_suffix(".html").as_posix()
+        assert seen.get(name) == {"colab.research.google.com", "kaggle.com", "mybinder.org"}, (name, seen)
+
+
+def test_cell_errors_fail_the_build(book: BookSite, tmp_path: Path) -> None:
+    """A chapter whose cell raises must fail the build (no page with a traceback in it)."""
+    root = keep_one_chapter(Path(shutil.copytree(book.root, tmp_path / "broken", ignore=shutil.ignore_patterns("_build"))))
+    md = fml_book.chapter_files(root)[0]
+    text = md.read_text()
+    broken = fml_book.synced_markdown(text, fml_book.INSTALL_BEGIN + "\nraise RuntimeError('boom')\n" + fml_book.INSTALL_END)
+    md.write_text(broken)
+    build = build_book(root, book.cache_home)
+    assert build.returncode != 0, describe(build)
+    assert not (root / "_build" / "html" / md.relative_to(root).with_suffix(".html")).exists()
+
+
+# --------------------------------------------------------------------------------------------- browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_every_page_works_in_chromium(book: BookSite) -> None:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs it with apt-get")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(book.html)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    shots = book.root / "_build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    chapter_pages = {md.relative_to(REPO).with_suffix(".html").as_posix() for md in chapters()}
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            problems: list[str] = []
+            page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url[:120]}"))
+            page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url[:120]}"))
+            for html in html_pages(book.html):
+                rel = html.relative_to(book.html).as_posix()
+                problems.clear()
+                redirect = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', html.read_text())
+                if redirect:  # the root index.html only forwards to the first page
+                    page.goto(f"http://127.0.0.1:{port}/{rel}")
+                    page.wait_for_url(f"**/{redirect.group(1)}")
+                    page.screenshot(path=str(shots / (rel.replace("/", "_") + ".png")))
+                    continue
+                page.goto(f"http://127.0.0.1:{port}/{rel}", wait_until="load")
+                page.wait_for_load_state("networkidle")
+                broken = page.evaluate(
+                    """async () => {
+                        const imgs = [...document.images];
+                        imgs.forEach(i => { i.loading = 'eager'; });
+                        await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })));
+                        return imgs.filter(i => !(i.naturalWidth > 0)).map(i => i.src.slice(0, 100));
+                    }"""
+                )
+                assert broken == [], f"{rel}: images that did not load: {broken}"
+                if rel in chapter_pages:
+                    _check_launch_menu(page, rel)
+                    _check_standins(page, rel)
+                page.screenshot(path=str(shots / (rel.replace("/", "_") + ".png")), full_page=True)
+                real = [m for m in problems if not any(a in m for a in ALLOWED_CONSOLE)]
+                assert real == [], f"{rel}: {real}"
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert len(list(shots.glob("*.png"))) == len(html_pages(book.html))
+
+
+def _check_launch_menu(page, rel: str) -> None:
+    """Open the rocket menu and check its Binder, Colab and Kaggle links."""
+    page.click(".dropdown-launch-buttons button")
+    links = page.locator(".dropdown-launch-buttons .dropdown-menu a")
+    links.first.wait_for(state="visible")
+    found = {}
+    for i in range(links.count()):
+        link = links.nth(i)
+        assert link.is_visible(), f"{rel}: launch link {i} hidden after opening the menu"
+        found[link.inner_text().strip()] = link.get_attribute("href")
+    assert {"Binder", "Colab", "Kaggle"} <= set(found), f"{rel}: rocket menu has {sorted(found)}"
+    for url in found.values():
+        check_launch_link(url)
+    page.keyboard.press("Escape")
+
+
+def _check_standins(page, rel: str) -> None:
+    """Every widget stand-in on the page is visible and responds to its buttons and slider."""
+    standins = page.locator(".fml-standin")  # how many there must be: test_chapter_pages_say_how_they_were_computed
+    for i in range(standins.count()):
+        box = standins.nth(i)
+        box.scroll_into_view_if_needed()
+        assert box.is_visible(), f"{rel}: stand-in {i} is not visible"
+
+        def shown() -> list[str]:
+            return box.evaluate("b => [...b.querySelectorAll('img[data-key]')].filter(i => i.style.display !== 'none').map(i => i.dataset.key)")
+
+        assert len(shown()) == 1
+        slider = box.locator("input[type=range]")
+        slider.evaluate("s => { s.value = 0; s.dispatchEvent(new Event('input', {bubbles: true})); }")
+        assert shown() == ["0/0"], f"{rel}: the slider does not change the frame"
+        radios = box.locator("input[type=radio]")
+        if radios.count() > 1:
+            radios.nth(1).check()
+            assert shown() == ["1/0"], f"{rel}: the model buttons do not change the frame"
+
+
+# --------------------------------------------------------------------------------------------- cache freshness
+
+
+def test_cache_follows_package_profile_and_recovers_from_damage(book: BookSite, tmp_path: Path) -> None:
+    assert book.first.returncode == 0, describe(book.first)
+    # A moved checkout keeps its cache (fingerprints use relative paths); one chapter keeps each build short.
+    root = keep_one_chapter(Path(shutil.copytree(book.root, tmp_path / "moved")))
+    chapter = fml_book.chapter_files(root)[0]
+    page_path = root / "_build" / "html" / chapter.relative_to(root).with_suffix(".html")
+    n = 1
+
+    build = build_book(root, book.cache_home)
+    assert (build.returncode, build.executed) == (0, 0), describe(build)
+
+    # 1. change the body of a package function the chapter calls
+    plots = root / "fundamentalml" / "plots.py"
+    text = plots.read_text()
+    edited = text.replace("    if x not in AXIS_LABELS:", "    histories = dict(histories)\n    if x not in AXIS_LABELS:", 1)
+    assert edited != text
+    plots.write_text(edited)
+    build = build_book(root, book.cache_home)
+    assert (build.returncode, build.executed) == (0, n), describe(build)
+    assert build.executed_notebooks == [chapter.relative_to(root).as_posix()]
+
+    # 2. change the profile. A test-only sitecustomize (outside the package, so the package hash stays)
+    #    makes the cpu profile as cheap as smoke, so this costs seconds, not minutes.
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(
+        "import os\n"
+        "if os.environ.get('FML_TEST_CHEAP_CPU'):\n"
+        "    from fundamentalml import profiles\n"
+        "    for budgets in profiles.BUDGETS.values():\n"
+        "        budgets['cpu'] = budgets['smoke']\n"
+    )
+    cheap = {"PYTHONPATH": f"{root}{os.pathsep}{shim}", "FML_TEST_CHEAP_CPU": "1"}
+    build = build_book(root, book.cache_home, profile="cpu", extra_env=cheap)
+    assert (build.returncode, build.executed) == (0, n), describe(build)
+    page = page_path.read_text()
+    assert "Profile <code>cpu</code>" in page and "Profile <code>smoke</code>" not in page
+
+    # 3. damage the cache database: the build says so, starts clean and executes everything again
+    db = root / "_build" / ".jupyter_cache" / "global.db"
+    assert db.is_file()
+    db.write_bytes(b"this is not a SQLite database" * 100)
+    build = build_book(root, book.cache_home, profile="cpu", extra_env=cheap)
+    assert build.returncode == 0, describe(build)
+    assert "cannot be trusted" in build.output and "starting clean" in build.output
+    assert build.executed == n, describe(build)
+
+    # 4. and nothing changed since: nothing executes
+    build = build_book(root, book.cache_home, profile="cpu", extra_env=cheap)
+    assert (build.returncode, build.executed) == (0, 0), describe(build)
+
+
+def test_inspect_cache_names_each_kind_of_damage(tmp_path: Path) -> None:
+    assert fml_book.inspect_cache(tmp_path / "absent") is None
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "global.db").write_bytes(b"garbage")
+    assert "__version__" in fml_book.inspect_cache(cache)
+    (cache / "__version__.txt").write_text("0.4.0")
+    assert "written by jupyter-cache 0.4.0" in fml_book.inspect_cache(cache)
+    import jupyter_cache
+
+    (cache / "__version__.txt").write_text(jupyter_cache.__version__)
+    assert "database" in fml_book.inspect_cache(cache)
+
+
+# --------------------------------------------------------------------------------------------- twins and install
+
+
+def test_twins_and_install_cells_match_config() -> None:
+    assert fml_book.sync(REPO, write=False) == []
+    url, branch = fml_book.repository(fml_book.read_book_config(REPO))
+    for md in chapters():
+        assert fml_book.twin_matches(md), f"{md.name}: run python book/_ext/fml_book.py sync"
+        first_code = next(src for kind, src, _ in fml_book.notebook_cells(md) if kind == "code")
+        assert first_code == fml_book.install_cell(url, branch)
+        assert f'%pip install --quiet "fundamentalml @ git+{url}@{branch}"' in first_code
+
+
+def test_twin_executes_in_a_fresh_kernel_outside_the_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("FUNDAMENTALML_PROFILE", "smoke")
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    for md in chapters():
+        nb = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+        workdir = tmp_path / md.stem
+        workdir.mkdir()
+        NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        assert any("image/png" in o.get("data", {}) for o in outputs), f"{md.name}: no figure"
+        assert "already installed here: nothing to do" in "".join(o.get("text", "") for o in nb.cells[1].outputs)
+
+
+def test_install_cell_installs_the_package_and_leaves_torch_alone(tmp_path: Path) -> None:
+    """In a fresh venv that already has torch: the cell installs fundamentalml; run again, it does nothing."""
+    url, branch = fml_book.repository(fml_book.read_book_config(REPO))
+    cell = fml_book.install_cell(url, branch)
+    # The install source, pointed at (a copy of) the local checkout instead of GitHub.
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, src / name)
+    shutil.copytree(REPO / "fundamentalml", src / "fundamentalml", ignore=shutil.ignore_patterns("__pycache__"))
+    local_cell = cell.replace(f"git+{url}@{branch}", src.as_uri())
+    assert local_cell != cell
+
+    # A fresh venv whose torch (and the other dependencies) come from this environment, minus fundamentalml.
+    site = Path(next(p for p in sys.path if p.endswith("site-packages") and Path(p, "torch").is_dir()))
+    base = tmp_path / "preinstalled"
+    base.mkdir()
+    for entry in site.iterdir():
+        if not entry.name.lower().startswith(("fundamentalml", "__editable__")) and not entry.name.endswith(".pth"):
+            (base / entry.name).symlink_to(entry)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    venv_site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                    capture_output=True, text=True, check=True).stdout.strip())
+    (venv_site / "preinstalled.pth").write_text(str(base) + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "MPLBACKEND")}
+    env.update(PIP_NO_INDEX="1", PIP_NO_BUILD_ISOLATION="0", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    probe = "import importlib.util, json, torch; s = importlib.util.find_spec('fundamentalml'); print(json.dumps([s.origin if s else None, torch.__version__, torch.__file__]))"
+
+    def run(code: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(python), "-c", code, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+
+    before = json.loads(run(probe).stdout)
+    assert before[0] is None, "fundamentalml must be missing before the cell runs"
+    cell_file = tmp_path / "cell.py"
+    cell_file.write_text(local_cell)
+    run_cell = (
+        "import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+        "r = InteractiveShell.instance().run_cell(open(sys.argv[1]).read())\nsys.exit(0 if r.success else 1)\n"
+    )
+    first = run(run_cell, str(cell_file))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Installing fundamentalml" in first.stdout and "Installed fundamentalml." in first.stdout
+    after = json.loads(run(probe).stdout)
+    assert after[0] is not None and Path(after[0]).is_relative_to(venv_site), after
+    assert after[1:] == before[1:], "torch changed"
+    assert not (venv_site / "torch").exists(), "torch was reinstalled into the venv"
+    listing = sorted(p.name for p in venv_site.iterdir())
+
+    second = run(run_cell, str(cell_file))
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "already installed here: nothing to do" in second.stdout
+    assert sorted(p.name for p in venv_site.iterdir()) == listing
