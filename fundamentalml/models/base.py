@@ -72,6 +72,7 @@ class HistoryModule(pl.LightningModule):
         self.history: dict[str, list[float]] = {}
         self.step_history: dict[str, list[float]] = {}
         self._sums: dict[str, dict[str, torch.Tensor]] = {}
+        self._counts: dict[str, list[int]] = {}
         self._step_buffer: dict[str, list[torch.Tensor]] = {}
         self._fit_started = 0.0
         self._elapsed_before = 0.0
@@ -83,8 +84,8 @@ class HistoryModule(pl.LightningModule):
         for key, value in values.items():
             v = value.detach().float() * batch_size
             sums[key] = sums[key] + v if key in sums else v
-        n = torch.tensor(float(batch_size), device=self.device)
-        sums["_n"] = sums["_n"] + n if "_n" in sums else n
+        counts = self._counts.setdefault(stage, [0])
+        counts[0] += batch_size  # a Python int: no tensor op per step
 
     def record_step(self, **values: torch.Tensor) -> None:
         """Keep per-step scalars (GAN loss curves); converted to floats once an epoch, not every step."""
@@ -99,8 +100,10 @@ class HistoryModule(pl.LightningModule):
 
     def _flush(self, stage: str) -> dict[str, float]:
         sums = self._sums.pop(stage, None)
+        count = self._counts.pop(stage, [0])[0]
         if not sums:
             return {}
+        sums["_n"] = torch.tensor(float(count), device=next(iter(sums.values())).device)
         keys = sorted(sums)
         stacked = torch.stack([sums[k] for k in keys])
         gathered = self.all_gather(stacked)  # sums over DDP ranks; a no-op on one device
@@ -117,9 +120,11 @@ class HistoryModule(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:  # noqa: D102
         self._sums.pop("train", None)
+        self._counts.pop("train", None)
 
     def on_validation_epoch_start(self) -> None:  # noqa: D102
         self._sums.pop("val", None)
+        self._counts.pop("val", None)
 
     def on_train_epoch_end(self) -> None:  # noqa: D102
         self._flush_steps()
