@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "book" / "_ext"))
 import fml_book  # noqa: E402  (the book's own extension, also a small library)
 
-pytestmark = pytest.mark.book
+# Builds take minutes on 2 cores; the session build is charged to whichever test first asks for it.
+pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
