@@ -204,7 +204,9 @@ def bare_step_fn(name: str, model: torch.nn.Module) -> Callable[[tuple[torch.Ten
 
         return gan_step
 
-    opt = optimizers
+    # The classifier returns {"optimizer", "lr_scheduler"}; step its schedule too, as Lightning does.
+    opt = optimizers["optimizer"] if isinstance(optimizers, dict) else optimizers
+    scheduler = optimizers["lr_scheduler"]["scheduler"] if isinstance(optimizers, dict) else None
     if name in ("vae-mlp", "vae-cnn"):
 
         def loss_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -222,6 +224,8 @@ def bare_step_fn(name: str, model: torch.nn.Module) -> Callable[[tuple[torch.Ten
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if scheduler is not None:
+            scheduler.step()
 
     return step
 

@@ -356,6 +356,9 @@ def save_samples(model: Any, filename: str, n: int = 64, ncols: int = 8, scale: 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a picture is an ordinary file
     try:
         picture.save(tmp, format="PNG")
         os.replace(tmp, path)
