@@ -18,7 +18,7 @@ from torch import nn
 
 from .base import check_count, check_images
 from .dcgan import GAN, discriminator_block, init_dcgan_weights
-from .vae import IMAGE_SHAPE, VAE, _mlp, reparameterize, vae_loss
+from .vae import IMAGE_SHAPE, VAE, mlp_vae_layers, reparameterize, vae_loss
 
 NUM_CLASSES = 10
 
@@ -136,20 +136,12 @@ class ConditionalVAE(_Conditional, VAE):
     ) -> None:
         super().__init__()
         self._init_common(latent_dim, beta, lr)
-        hidden_dims = [int(h) for h in hidden_dims]
-        if not hidden_dims or min(hidden_dims) <= 0:
-            raise ValueError(f"hidden_dims must be a non-empty list of positive ints, got {hidden_dims!r}.")
         self.save_hyperparameters()
         self.num_classes = num_classes
-        n_pixels = 28 * 28
-        self.encoder = nn.Sequential(*_mlp([n_pixels + num_classes, *hidden_dims], activation, batch_norm))
-        self.fc_mu = nn.Linear(hidden_dims[-1], latent_dim)
-        self.fc_logvar = nn.Linear(hidden_dims[-1], latent_dim)
-        self.decoder = nn.Sequential(
-            *_mlp([latent_dim + num_classes, *reversed(hidden_dims)], activation, batch_norm),
-            nn.Linear(hidden_dims[0], n_pixels),
-            nn.Unflatten(1, IMAGE_SHAPE),
+        encoder, self.fc_mu, self.fc_logvar, decoder = mlp_vae_layers(
+            latent_dim, hidden_dims, activation, batch_norm, condition_size=num_classes
         )
+        self.encoder, self.decoder = nn.Sequential(*encoder), nn.Sequential(*decoder)
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
         """``(mu, logvar)`` of q(z | x, y) for images ``(B, 1, 28, 28)`` and labels ``(B,)``."""

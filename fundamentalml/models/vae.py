@@ -179,6 +179,26 @@ def _one_image(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def mlp_vae_layers(
+    latent_dim: int, hidden_dims: Sequence[int], activation: str, batch_norm: bool, condition_size: int = 0
+) -> tuple[list[nn.Module], nn.Linear, nn.Linear, list[nn.Module]]:
+    """The MLP VAE's layers: encoder body, the two heads, decoder (ending in logits of shape (B, 1, 28, 28)).
+
+    ``condition_size`` extra inputs (a one-hot label) are expected by the encoder and the decoder alike.
+    """
+    hidden_dims = [int(h) for h in hidden_dims]
+    if not hidden_dims or min(hidden_dims) <= 0:
+        raise ValueError(f"hidden_dims must be a non-empty list of positive ints, got {hidden_dims!r}.")
+    n_pixels = IMAGE_SHAPE[1] * IMAGE_SHAPE[2]
+    encoder = _mlp([n_pixels + condition_size, *hidden_dims], activation, batch_norm)
+    decoder = [
+        *_mlp([latent_dim + condition_size, *reversed(hidden_dims)], activation, batch_norm),
+        nn.Linear(hidden_dims[0], n_pixels),
+        nn.Unflatten(1, IMAGE_SHAPE),
+    ]
+    return encoder, nn.Linear(hidden_dims[-1], latent_dim), nn.Linear(hidden_dims[-1], latent_dim), decoder
+
+
 def _mlp(sizes: Sequence[int], activation: str, batch_norm: bool) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -214,19 +234,10 @@ class MLPVAE(VAE):
     ) -> None:
         super().__init__()
         self._init_common(latent_dim, beta, lr)
-        hidden_dims = [int(h) for h in hidden_dims]
-        if not hidden_dims or min(hidden_dims) <= 0:
-            raise ValueError(f"hidden_dims must be a non-empty list of positive ints, got {hidden_dims!r}.")
         self.save_hyperparameters()
-        n_pixels = 28 * 28
-        self.encoder = nn.Sequential(nn.Flatten(), *_mlp([n_pixels, *hidden_dims], activation, batch_norm))
-        self.fc_mu = nn.Linear(hidden_dims[-1], latent_dim)
-        self.fc_logvar = nn.Linear(hidden_dims[-1], latent_dim)
-        self.decoder = nn.Sequential(
-            *_mlp([latent_dim, *reversed(hidden_dims)], activation, batch_norm),
-            nn.Linear(hidden_dims[0], n_pixels),
-            nn.Unflatten(1, IMAGE_SHAPE),
-        )
+        encoder, self.fc_mu, self.fc_logvar, decoder = mlp_vae_layers(latent_dim, hidden_dims, activation, batch_norm)
+        self.encoder = nn.Sequential(nn.Flatten(), *encoder)
+        self.decoder = nn.Sequential(*decoder)
 
 
 class ConvVAE(VAE):
