@@ -23,6 +23,8 @@ from urllib.parse import unquote
 
 import pytest
 
+from fundamentalml.bench import copy_repository
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "book" / "_ext"))
 import fml_book  # noqa: E402  (the book's own extension, also a small library)
@@ -37,27 +39,14 @@ CHROMIUM_ARGS = [
 ]
 # Jupyter Book 1 declares this constant in two scripts on every page; harmless, and the only message allowed.
 ALLOWED_CONSOLE = ("THEBE_JS_URL",)
-COPY_IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", ".pytest_cache", "runs", "*.egg-info")
 
 
 # --------------------------------------------------------------------------------------------- helpers
 
 
 def copy_checkout(dest: Path) -> Path:
-    """Copy the checkout's files (tracked and untracked, not ignored) to ``dest``."""
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
-        ).stdout.decode().split("\0")
-    except (OSError, subprocess.CalledProcessError):
-        shutil.copytree(REPO, dest, ignore=COPY_IGNORE)
-        return dest
-    for rel in filter(None, listed):
-        src = REPO / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    return dest
+    """Copy the checkout's files (tracked and untracked, not ignored) to ``dest``: the benchmark's own copier."""
+    return copy_repository(REPO, dest)
 
 
 def keep_one_chapter(root: Path) -> Path:
