@@ -144,7 +144,7 @@ def peak_rss_mb() -> float:
 def _epoch_clock():
     """A Lightning callback that notes when the (single) training epoch starts and ends.
 
-    ``fit``'s wall time minus the epoch's is its fixed cost per call (reading the dataset in ``prepare_data``,
+    ``fit``'s wall time minus the epoch's is its fixed cost per call
     Trainer set-up, ``on_fit_start``, epoch-end bookkeeping, teardown), which a short run cannot amortise. Only
     two once-an-epoch hooks do anything; Lightning's per-batch calls of the inherited no-op hooks cost
     microseconds a step.
@@ -610,7 +610,7 @@ def format_table(report: dict[str, Any]) -> str:
         TRAINING_ONLY_NOTE,
         "Columns: img/s proj = fit() on the real data; img/s bare = the same modules, optimisers and batches in a "
         "plain loop; proj/bare = time per image ratio (target: at most); epoch/bare = the same for fit's training epoch alone, "
-        "and fixed s = the rest of fit's time (reading the dataset, set-up, teardown: a cost per call, not per step); data x = time per image of the bare loop "
+        "and fixed s = the rest of fit's time (Trainer set-up and teardown: a cost per call, not per step; fit reads the dataset before its clock starts); data x = time per image of the bare loop "
         "fed by torchvision's per-image ToTensor pipeline / fed by the in-memory DataModule (target: at least); "
         "% fp32 = FLOP/s achieved by the project path / the fp32 matmul rate; RSS MB = peak resident memory of the "
         "measuring process after the project path; full est. = project time per step x the full profile's steps.",
@@ -627,7 +627,7 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(
             f"{name}: {r['steps']} timed steps x {r['repeats']} repeat(s) after {r['warmup_steps']} warm-up; data-only "
             f"pass: in-memory {dp['in_memory']['images_per_s']:,.0f} img/s{plain}; reading the dataset files takes "
-            f"{r['data_load_s']:.2f} s, inside fit's time; RSS after imports alone {r['rss_after_imports_mb']:.0f} MB."
+            f"{r['data_load_s']:.2f} s, before fit's clock starts; RSS after imports alone {r['rss_after_imports_mb']:.0f} MB."
         )
     return "\n".join(lines)
 
