@@ -144,8 +144,8 @@ def peak_rss_mb() -> float:
 def _epoch_clock():
     """A Lightning callback that notes when the (single) training epoch starts and ends.
 
-    ``fit``'s wall time minus the epoch's is its fixed cost per call
-    Trainer set-up, ``on_fit_start``, epoch-end bookkeeping, teardown), which a short run cannot amortise. Only
+    ``fit``'s wall time minus the epoch's is its fixed cost per call (Trainer
+    set-up, ``on_fit_start``, epoch-end bookkeeping, teardown), which a short run cannot amortise. Only
     two once-an-epoch hooks do anything; Lightning's per-batch calls of the inherited no-op hooks cost
     microseconds a step.
     """
