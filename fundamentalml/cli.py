@@ -51,6 +51,8 @@ def train(
     num_nodes: int = 1,
     accelerator: str = "auto",
     precision: Optional[str] = None,
+    keep_epochs: bool = False,
+    evaluate: bool = True,
     progress_bar: bool = True,
 ) -> dict:
     """Train one model, write OUT/MODEL.pt and OUT/MODEL.json, and print its metrics.
@@ -65,7 +67,9 @@ def train(
         strategy: passed to Lightning (e.g. "ddp").
         num_nodes: passed to Lightning.
         accelerator: passed to Lightning ("auto", "cpu", "gpu").
-        precision: override the profile's precision (e.g. "bf16-mixed").
+        precision: override the profile's precision (e.g. "bf16-mixed"); the profile stays the profile.
+        keep_epochs: also write the weights after every epoch to OUT/MODEL.epochs/.
+        evaluate: measure the model after training (off: only train and save).
         progress_bar: show Lightning's progress bar.
     """
     profile = profile or profiles.default_profile()
@@ -76,12 +80,16 @@ def train(
         data_dir=data_dir,
         seed=seed,
         out_dir=out,
-        budget_overrides={"precision": precision} if precision else None,
+        precision=precision,
+        keep_epochs=keep_epochs,
         progress_bar=progress_bar,
         trainer_kwargs=dict(devices=devices, strategy=strategy, num_nodes=num_nodes, accelerator=accelerator),
     )
     if run.checkpoint is None:  # not rank zero in a multi-process run: rank zero reports
         return {}
+    if not evaluate:
+        print(f"\n{run.meta['data']}\nprofile {run.profile}; checkpoint {run.checkpoint}; {run.train_time_s:.1f} s")
+        return {"profile": run.profile, "checkpoint": str(run.checkpoint), "train_time_s": run.train_time_s}
     report = {**_report(run, out), "profile": run.profile, "data": run.meta["data"], "checkpoint": str(run.checkpoint)}
     save_json(report, out / f"{model}.json")
     print(f"\n{run.meta['data']}\nprofile {run.profile}; checkpoint {run.checkpoint}\n")

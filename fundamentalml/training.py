@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -95,6 +95,18 @@ class EpochPrinter(Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: HistoryModule) -> None:  # noqa: D102
         if trainer.is_global_zero:
             self._print_new(pl_module, trainer.max_epochs)
+
+
+class EpochWeights(Callback):
+    """Writes the model's weights after every training epoch to ``folder/epoch-NN.pt`` (for per-epoch metrics)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: HistoryModule) -> None:  # noqa: D102
+        if trainer.is_global_zero:
+            epoch = trainer.current_epoch + 1  # callbacks run before the module's own epoch-end hook
+            save_checkpoint(pl_module, self.folder / f"epoch-{epoch:02d}.pt", epoch=epoch)
 
 
 def quiet_lightning() -> None:
@@ -335,6 +347,8 @@ def train_model(
     out_dir: str | os.PathLike | None = None,
     dataset: str = "mnist",
     budget_overrides: dict[str, Any] | None = None,
+    precision: str | None = None,
+    keep_epochs: bool = False,
     progress_bar: bool = True,
     print_epochs: bool = True,
     trainer_kwargs: dict[str, Any] | None = None,
@@ -349,18 +363,25 @@ def train_model(
         seed: seeds weights, data order and sampling; the same seed gives the same numbers on one machine.
         out_dir: if given, the checkpoint is written to ``out_dir/NAME.pt`` (atomically, after training).
         dataset: ``"mnist"`` or ``"fashion-mnist"`` for the MNIST models.
-        budget_overrides: replace budget fields, e.g. ``{"epochs": 2}``.
+        budget_overrides: replace budget fields, e.g. ``{"epochs": 2}`` (the run's profile becomes ``"custom"``).
+        precision: a Trainer setting (``"bf16-mixed"``...); it does not change the profile.
+        keep_epochs: also write the weights after every epoch to ``out_dir/NAME.epochs/`` (for per-epoch metrics).
         trainer_kwargs: extra ``pl.Trainer`` arguments (``devices``, ``strategy``, ``num_nodes``...).
         **model_kwargs: the model's "try this" knobs (``latent_dim``, ``beta``, ``batch_norm``...).
     """
     profile = profile or default_profile()
     budget = get_budget(name, profile, **(budget_overrides or {}))
+    if precision is not None:
+        budget = replace(budget, precision=precision)
     pl.seed_everything(seed, verbose=False)
     model = make_model(name, budget, **model_kwargs)
     datamodule = make_datamodule(name, budget, data_dir, dataset=dataset)
+    trainer_kwargs = dict(trainer_kwargs or {})
+    if keep_epochs and out_dir is not None:
+        trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), EpochWeights(Path(out_dir) / f"{name}.epochs")]
     try:
         elapsed, trainer = fit(
-            model, datamodule, budget, name=name, progress_bar=progress_bar, print_epochs=print_epochs, **(trainer_kwargs or {})
+            model, datamodule, budget, name=name, progress_bar=progress_bar, print_epochs=print_epochs, **trainer_kwargs
         )
     except TrainingDiverged as exc:
         # The model already holds its last good weights (the end of the last finished epoch): keep them,
