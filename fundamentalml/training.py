@@ -399,11 +399,45 @@ def train_model(
         "data": datamodule.describe(),
         "data_fingerprint": datamodule.fingerprint(),
         "data_is_fallback": datamodule.is_fallback,
+        "provenance": provenance(),
     }
     run = TrainingRun(name, model, datamodule, budget, meta["profile"], elapsed, seed, meta=meta)
     if out_dir is not None and trainer.is_global_zero:
         run.checkpoint = save_checkpoint(model, Path(out_dir) / f"{name}.pt", **meta)
     return run
+
+
+def provenance() -> dict[str, Any]:
+    """Where and how a run happened: the command line, the package's git commit, versions and the machine."""
+    import platform
+    import subprocess
+
+    root = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip() or None
+        dirty = bool(subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=10
+        ).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "command": " ".join(["python -m fundamentalml", *sys.argv[1:]]) if Path(sys.argv[0]).name in ("__main__.py", "fundamentalml") else None,
+        "commit": commit,
+        "commit_dirty": dirty,
+        "torch": torch.__version__,
+        "lightning": pl.__version__,
+        "python": platform.python_version(),
+        "machine": f"{cpu}, {os.cpu_count()} cores, {torch.backends.cpu.get_cpu_capability()}" + (f"; GPU {gpu}" if gpu else ""),
+    }
 
 
 def training_source_hash() -> str:
