@@ -24,8 +24,10 @@ def slerp(z_a: torch.Tensor, z_b: torch.Tensor, steps: int, eps: float = 1e-7) -
     """
     _check_pair(z_a, z_b, steps)
     a, b = z_a.flatten(), z_b.flatten()
-    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(eps)
-    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    a, b = a / a.norm().clamp_min(eps), b / b.norm().clamp_min(eps)
+    # The angle from the half-angle's tangent, not arccos of the cosine: arccos loses half the digits near
+    # 0 and pi (in float32, opposite codes come out at pi - 3.5e-4, whose sine passes the test below).
+    omega = 2.0 * torch.atan2((a - b).norm(), (a + b).norm())
     if torch.sin(omega).abs() < 1e-4:
         return lerp(z_a, z_b, steps)
     t = torch.linspace(0.0, 1.0, steps, dtype=z_a.dtype, device=z_a.device).view(-1, *([1] * z_a.ndim))
