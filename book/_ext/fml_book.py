@@ -44,12 +44,13 @@ from urllib.parse import quote
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHAPTER_DIR = "book"
 FINGERPRINT_FILE = "fundamentalml-fingerprints.json"
-FINGERPRINT_FORMAT = 1
+FINGERPRINT_FORMAT = 2  # 2: package hashed as syntax trees, data seen without loading it
 DEFAULT_DATASETS = ("mnist",)
 KNOWN_DATASETS = ("mnist", "fashion-mnist", "cifar10")
 INSTALL_BEGIN = "# --- fundamentalml set-up (generated from _config.yml by book/_ext/fml_book.py sync) ---"
 INSTALL_END = "# --- end of set-up ---"
 REPORT_PREFIX = "fundamentalml-book:"
+HEAVY_MODULES = ("torch", "fundamentalml")  # what the build process must not import (it costs seconds)
 
 
 # ============================================================================================ settings
@@ -141,43 +142,269 @@ def chapter_datasets(md_path: Path) -> list[str]:
 
 
 # ============================================================================================ fingerprints
+#
+# Everything here reads files and hashes them; nothing imports torch or the package (that alone took seconds
+# and made every cached rebuild slow). What a chapter's outputs depend on, and so what its fingerprint covers:
+#
+# * the package code the kernel runs: every ``fundamentalml/**/*.py`` except the modules no chapter runs
+#   (``NOT_RUN_BY_CHAPTERS``), each hashed as its syntax tree without docstrings, so editing a docstring or
+#   a comment executes nothing again;
+# * every other file of the package byte for byte, above all the shipped weights in ``fundamentalml/weights/``;
+# * the profile: ``$FUNDAMENTALML_PROFILE``, or the default the package would pick (see ``book_profile``);
+# * the identity of each dataset the chapter declares: paths, sizes and mtimes of the files the package's
+#   loaders would read (mirroring ``fundamentalml/data.py``), or ``absent`` when they would fall back.
+
+# Modules of the package that no chapter runs: the command line and the benchmark. A chapter that names one
+# (an import, ``python -m fundamentalml``, a ``!fundamentalml`` shell line), or a hashed module that imports
+# one, brings it back into the fingerprint.
+NOT_RUN_BY_CHAPTERS = ("__main__.py", "cli.py", "bench.py")
+WEIGHTS_DIR = "weights"
+# Mirrors fundamentalml/data.py (the layouts its loaders read); the test suite checks the two agree.
+DATA_ENV = "FUNDAMENTALML_DATA"
+OFFLINE_ENV = "FUNDAMENTALML_OFFLINE"
+PROFILE_ENV = "FUNDAMENTALML_PROFILE"
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+MNIST_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
 
 def package_dir() -> Path:
-    """The folder of the ``fundamentalml`` package that ``import fundamentalml`` finds (what kernels run)."""
+    """The folder of the ``fundamentalml`` package that ``import fundamentalml`` finds (what kernels run).
+
+    ``find_spec`` of a top-level name locates the package without importing it.
+    """
     spec = importlib.util.find_spec("fundamentalml")
     if spec is None or not spec.origin:
         raise RuntimeError("The fundamentalml package is not importable; install it: pip install -e .")
     return Path(spec.origin).resolve().parent
 
 
-def package_hash(folder: Path | None = None) -> str:
-    """A hash of every file of the package (names and bytes), not its version string."""
+def normalised_source(path: Path) -> bytes:
+    """What a module does, without its docstrings and comments: the dump of its syntax tree.
+
+    Line numbers are not part of the dump, so moving code down by a comment line changes nothing either.
+    A file that does not parse is taken byte for byte (the chapter will fail on it anyway).
+    """
+    import ast
+
+    source = path.read_bytes()
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except (SyntaxError, ValueError):
+        return b"unparsed\0" + source
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                del body[0]
+    return ast.dump(tree).encode()
+
+
+def _imported_files(tree, rel: str, files: set[str]) -> set[str]:
+    """The package files (relative paths) that a module's imports name, anywhere in it (also inside functions)."""
+    import ast
+
+    package = rel.split("/")[:-1]  # the module's package, as path parts below the package folder
+
+    def candidates(parts: list[str]) -> list[str]:
+        stem = "/".join(parts)
+        return [p for p in (f"{stem}.py", f"{stem}/__init__.py" if stem else "__init__.py") if p in files]
+
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "fundamentalml":
+                    found.update(candidates(parts[1:]))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)] if node.level > 1 else list(package)
+            elif (node.module or "").split(".")[0] == "fundamentalml":
+                base = []
+            else:
+                continue
+            parts = base + ([p for p in (node.module or "").split(".") if p] if node.level else node.module.split(".")[1:])
+            found.update(candidates(parts))
+            for alias in node.names:  # ``from . import cli`` names a module
+                found.update(candidates(parts + [alias.name]))
+    return found
+
+
+def _mentioned_modules(chapter_texts: list[str]) -> set[str]:
+    """Package files (relative paths) that chapters name in their text: imports, ``-m``, shell commands."""
+    found: set[str] = set()
+    for text in chapter_texts:
+        for dotted in re.findall(r"\bfundamentalml((?:\.\w+)+)", text):
+            parts = dotted.strip(".").split(".")
+            for i in range(1, len(parts) + 1):
+                found.update({"/".join(parts[:i]) + ".py", "/".join(parts[:i]) + "/__init__.py"})
+        for names in re.findall(r"\bfrom\s+fundamentalml\s+import\s+\(?([\w\s,]+)", text):
+            found.update(n.strip() + ".py" for n in names.split(",") if n.strip())
+        if re.search(r"-m\s+fundamentalml\b(?!\.)", text) or re.search(r"(?m)^\s*!\s*fundamentalml\b", text):
+            found.update({"__main__.py", "cli.py"})
+    return found
+
+
+def package_parts(folder: Path | None = None, chapter_texts: list[str] | None = None) -> dict[str, bytes]:
+    """What the fingerprint hashes of the package: relative path -> the bytes that stand for the file.
+
+    ``.py`` files become their docstring-free syntax tree (``normalised_source``), except those in
+    ``NOT_RUN_BY_CHAPTERS`` that nothing hashed (and no chapter text) refers to. Every other file (the
+    weights and manifest in ``weights/``, any data file) is taken byte for byte.
+    """
+    import ast
+
     folder = folder or package_dir()
+    files = {
+        p.relative_to(folder).as_posix(): p
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
+    }
+    parts: dict[str, bytes] = {}
+    imports: dict[str, set[str]] = {}
+    for rel, path in files.items():
+        if rel.endswith(".py") and rel.split("/")[0] != WEIGHTS_DIR:
+            parts[rel] = normalised_source(path)
+            try:
+                imports[rel] = _imported_files(ast.parse(path.read_bytes()), rel, set(files))
+            except (SyntaxError, ValueError):
+                imports[rel] = set()
+        else:
+            parts[rel] = path.read_bytes()
+    # Leave out the modules no chapter runs, unless a chapter or a module that stays in names them.
+    kept = set(parts) - set(NOT_RUN_BY_CHAPTERS)
+    wanted = _mentioned_modules(chapter_texts or [])
+    while True:
+        more = {f for f in NOT_RUN_BY_CHAPTERS if f in parts and f not in kept
+                and (f in wanted or any(f in imports.get(k, ()) for k in kept))}
+        if not more:
+            break
+        kept |= more
+    return {rel: parts[rel] for rel in sorted(kept)}
+
+
+def package_hash(folder: Path | None = None, chapter_texts: list[str] | None = None) -> str:
+    """A hash of the package as chapters run it (see ``package_parts``), not its version string."""
     h = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_dir() or "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
-            continue
-        h.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        h.update(path.read_bytes() + b"\0")
+    for rel, data in package_parts(folder, chapter_texts).items():
+        h.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
     return h.hexdigest()[:16]
 
 
+def data_root() -> Path:
+    """Where the package looks for datasets: ``$FUNDAMENTALML_DATA``, else the per-user cache folder."""
+    from_env = os.environ.get(DATA_ENV, "").strip()
+    if from_env:
+        return Path(from_env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(cache) / "fundamentalml"
+
+
+def _files_id(files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _absent() -> str:
+    offline = os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return "absent (offline: fallback)" if offline else "absent (download, else fallback)"
+
+
+def _mnist_split(root: Path, dataset: str, split: str) -> str:
+    raw = root / MNIST_FOLDERS[dataset] / "raw"
+    every = [raw / f for pair in MNIST_FILES.values() for f in pair]
+    present = [f for f in every if f.is_file()]
+    if len(present) == len(every):
+        return "files " + _files_id([raw / f for f in MNIST_FILES[split]])
+    if present:
+        return "incomplete: " + ", ".join(f.name for f in every if f not in present)
+    return _absent()
+
+
+def _cifar10_split(root: Path, split: str) -> str:
+    batches = ["test_batch"] if split == "test" else [f"data_batch_{i}" for i in range(1, 6)]
+    npz, paths = root / "cifar10" / f"{split}.npz", [root / "cifar-10-batches-py" / b for b in batches]
+    if npz.is_file():
+        return "npz " + _files_id([npz])
+    if all(p.is_file() for p in paths):
+        return "batches " + _files_id(paths)
+    # The DCGAN's data module falls back to MNIST digits (after trying a download unless offline).
+    return _absent() + "; digits " + _mnist_split(root, "mnist", split)
+
+
 def dataset_identity(name: str) -> str:
-    """Which files a dataset would be read from (paths, sizes, mtimes), or that the offline fallback is used.
+    """Which files a dataset would be read from (paths, sizes, mtimes), or that it is absent (fallback).
 
-    Uses the package's own data fingerprint, the same one its checkpoint cache is keyed on.
+    Mirrors the loaders of ``fundamentalml/data.py`` (which files, in which order of preference) by looking
+    at the files only: nothing is loaded, nothing imported.
     """
-    try:
-        from fundamentalml import data
+    root = data_root()
+    if name in MNIST_FOLDERS:
+        splits = {s: _mnist_split(root, name, s) for s in ("train", "test")}
+    elif name == "cifar10":
+        splits = {s: _cifar10_split(root, s) for s in ("train", "test")}
+    else:
+        raise ValueError(f"Unknown dataset {name!r}.")
+    if len(set(splits.values())) == 1 and not splits["train"].startswith(("files", "npz", "batches")):
+        return splits["train"]
+    return "; ".join(f"{s}: {v}" for s, v in splits.items())
 
-        if name in ("mnist", "fashion-mnist"):
-            return data.MNISTDataModule(dataset=name).fingerprint()
-        if name == "cifar10":
-            return data.CIFAR10DataModule(fallback_to_digits=True).fingerprint()
-    except Exception as exc:  # noqa: BLE001 -- the chapter itself will fail with the real message
-        return f"unavailable: {type(exc).__name__}: {exc}"[:200]
-    raise ValueError(f"Unknown dataset {name!r}.")
+
+def _profiles_of(folder: Path) -> tuple[str, ...] | None:
+    """The ``PROFILES`` tuple of ``fundamentalml/profiles.py``, read from its syntax tree (None if not found)."""
+    import ast
+
+    try:
+        tree = ast.parse((folder / "profiles.py").read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "PROFILES" for t in node.targets):
+            try:
+                return tuple(ast.literal_eval(node.value))
+            except ValueError:
+                return None
+    return None
+
+
+def default_profile_guess() -> str:
+    """The profile ``fundamentalml.profiles.default_profile()`` picks when ``$FUNDAMENTALML_PROFILE`` is unset
+    (``full`` where torch sees a GPU, else ``cpu``), guessed without importing torch: ``full`` where the
+    installed torch is a CUDA or ROCm build and this machine shows such a device."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return "cpu"
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if "+cpu" in version or sys.platform == "darwin" or (visible is not None and visible.strip() in ("", "-1")):
+        return "cpu"
+    if "rocm" in version:
+        return "full" if Path("/dev/kfd").exists() else "cpu"
+    return "full" if any(Path("/dev").glob("nvidia[0-9]*")) else "cpu"
+
+
+def book_profile(folder: Path | None = None) -> str:
+    """The profile the chapters' kernels will use: ``$FUNDAMENTALML_PROFILE``, else the default's guess."""
+    from_env = os.environ.get(PROFILE_ENV, "").strip()
+    if not from_env:
+        return default_profile_guess()
+    known = _profiles_of(folder or package_dir())
+    if known and from_env not in known:
+        raise ValueError(f"Unknown profile {from_env!r} in ${PROFILE_ENV}. Choose one of {', '.join(known)}.")
+    return from_env
+
+
+def _digest(parts: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def chapter_fingerprints(chapters: list[Path], root: Path = REPO_ROOT) -> dict[str, dict[str, Any]]:
@@ -185,10 +412,9 @@ def chapter_fingerprints(chapters: list[Path], root: Path = REPO_ROOT) -> dict[s
 
     Relative keys keep a cache valid when the checkout moves (another CI runner path, a copied tree).
     """
-    from fundamentalml.profiles import default_profile
-
-    pkg = package_hash()
-    profile = default_profile()
+    folder = package_dir()
+    pkg = package_hash(folder, [md.read_text() for md in chapters])
+    profile = book_profile(folder)
     identities: dict[str, str] = {}
     result = {}
     for md in chapters:
@@ -197,9 +423,30 @@ def chapter_fingerprints(chapters: list[Path], root: Path = REPO_ROOT) -> dict[s
             if name not in identities:
                 identities[name] = dataset_identity(name)
         parts = {"package": pkg, "profile": profile, "data": {n: identities[n] for n in datasets}}
-        digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-        result[md.resolve().relative_to(root.resolve()).as_posix()] = {"fingerprint": digest, **parts}
+        result[md.resolve().relative_to(root.resolve()).as_posix()] = {"fingerprint": _digest(parts), **parts}
     return result
+
+
+def refingerprint_data(fingerprints: dict[str, dict[str, Any]], chapters: list[str]) -> dict[str, dict[str, Any]]:
+    """The fingerprints of ``chapters`` with their data identities taken again (package and profile kept).
+
+    For chapters that just executed: one that downloaded its dataset computed its outputs from the files now
+    there, not from the ``absent`` seen before the build, so the next build must not execute it again.
+    """
+    identities: dict[str, str] = {}
+    out = {}
+    for rel in chapters:
+        if rel not in fingerprints:
+            continue
+        fp = fingerprints[rel]
+        data = {}
+        for name in fp["data"]:
+            if name not in identities:
+                identities[name] = dataset_identity(name)
+            data[name] = identities[name]
+        parts = {"package": fp["package"], "profile": fp["profile"], "data": data}
+        out[rel] = {"fingerprint": _digest(parts), **parts}
+    return out
 
 
 # ============================================================================================ the cache
@@ -215,7 +462,9 @@ def inspect_cache(path: Path) -> str | None:
     db = path / "global.db"
     version_file = path / "__version__.txt"
     if not db.exists():
-        return None if not any(path.iterdir()) else "it has files but no database (global.db)"
+        # Our own side file alone is no cache yet (a build that executed nothing leaves just that).
+        others = [p for p in path.iterdir() if p.name != FINGERPRINT_FILE]
+        return "it has files but no database (global.db)" if others else None
     if not version_file.exists():
         return "it has no __version__.txt, so its format is unknown"
     found = version_file.read_text().strip()
@@ -252,6 +501,25 @@ def record_chapter(uri: str, chapters: set[str]) -> str | None:
     return next((rel for rel in chapters if uri == rel or uri.endswith("/" + rel)), None)
 
 
+def stored_fingerprints(cache_path: Path) -> dict[str, dict[str, Any]]:
+    """The chapter fingerprints stored beside the cache ({} when none, unreadable, or of another format)."""
+    side = cache_path / FINGERPRINT_FILE
+    try:
+        stored = json.loads(side.read_text()) if side.exists() else {}
+    except (OSError, ValueError):
+        return {}
+    return stored.get("chapters", {}) if isinstance(stored, dict) and stored.get("format") == FINGERPRINT_FORMAT else {}
+
+
+def store_fingerprints(cache_path: Path, fingerprints: dict[str, dict[str, Any]]) -> None:
+    """Store ``fingerprints`` beside the cache, keeping those of other chapters."""
+    cache_path.mkdir(parents=True, exist_ok=True)
+    merged = {**stored_fingerprints(cache_path), **fingerprints}
+    (cache_path / FINGERPRINT_FILE).write_text(
+        json.dumps({"format": FINGERPRINT_FORMAT, "chapters": merged}, indent=2, sort_keys=True)
+    )
+
+
 def refresh_cache(cache_path: Path, fingerprints: dict[str, dict[str, Any]], log) -> tuple[set[str], bool]:
     """Reset a damaged cache and drop the records of chapters whose fingerprint changed.
 
@@ -267,25 +535,14 @@ def refresh_cache(cache_path: Path, fingerprints: dict[str, dict[str, Any]], log
             f"clean: every chapter executes again."
         )
         shutil.rmtree(cache_path, ignore_errors=True)
-    side = cache_path / FINGERPRINT_FILE
-    stored: dict[str, Any] = {}
-    if side.exists():
-        try:
-            stored = json.loads(side.read_text())
-            if stored.get("format") != FINGERPRINT_FORMAT:
-                stored = {}
-        except (OSError, ValueError):
-            stored = {}
-    old = stored.get("chapters", {})
+    old = stored_fingerprints(cache_path)
     stale = {uri for uri, fp in fingerprints.items() if old.get(uri, {}).get("fingerprint") != fp["fingerprint"]}
     if (cache_path / "global.db").exists():
         cache = get_cache(str(cache_path))
         for record in cache.list_cache_records():
             if record_chapter(record.uri, set(fingerprints)) in stale:
                 cache.remove_cache(record.pk)
-    cache_path.mkdir(parents=True, exist_ok=True)
-    merged = {**old, **fingerprints}
-    side.write_text(json.dumps({"format": FINGERPRINT_FORMAT, "chapters": merged}, indent=2, sort_keys=True))
+    store_fingerprints(cache_path, fingerprints)
     return stale, reset
 
 
@@ -346,8 +603,10 @@ def _on_builder_inited(app) -> None:
     """Check the cache, drop stale records, and remember the state for the later hooks."""
     log = _logger()
     root = Path(app.srcdir)
+    started = time.perf_counter()
     chapters = chapter_files(root)
     fingerprints = chapter_fingerprints(chapters, root)
+    fingerprint_seconds = round(time.perf_counter() - started, 3)
     # Kernels inherit this process's environment; a non-interactive MPLBACKEND (Agg) there would stop
     # the inline backend from putting any figure into the pages.
     os.environ.pop("MPLBACKEND", None)
@@ -359,12 +618,13 @@ def _on_builder_inited(app) -> None:
         "reset": reset,
         "records_before": set(cache_records(cache_path)),
         "fingerprints": fingerprints,
+        "fingerprint_seconds": fingerprint_seconds,
         "started": time.time(),
     }
     profiles = sorted({fp["profile"] for fp in fingerprints.values()})
     log.info(
         f"{REPORT_PREFIX} profile {', '.join(profiles) or '-'}; package {next(iter(fingerprints.values()))['package'] if fingerprints else '-'}; "
-        f"{len(stale)} of {len(fingerprints)} chapter(s) must execute again"
+        f"{len(stale)} of {len(fingerprints)} chapter(s) must execute again (fingerprints took {fingerprint_seconds:.2f} s)"
         + (" (cache was reset)" if reset else "")
     )
 
@@ -447,12 +707,17 @@ def _on_build_finished(app, exception) -> None:
             return uri
 
     executed = [rel(uri) for _, uri, _ in new]
+    if executed:
+        store_fingerprints(cache_path, refingerprint_data(state["fingerprints"], executed))
     report = {
         "executed": len(executed),
         "executed_notebooks": executed,
         "chapters": len(state["fingerprints"]),
         "profile": sorted({fp["profile"] for fp in state["fingerprints"].values()}),
         "cache_reset": state["reset"],
+        "fingerprint_seconds": state["fingerprint_seconds"],
+        # The build process itself never needs these (kernels are other processes); a test asserts [].
+        "imported_in_build_process": [m for m in HEAVY_MODULES if m in sys.modules],
     }
     out = Path(app.outdir).parent / ".fundamentalml"
     out.mkdir(parents=True, exist_ok=True)

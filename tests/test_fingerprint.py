@@ -1,0 +1,350 @@
+"""The book's chapter fingerprints (book/_ext/fml_book.py): they follow what chapters execute and nothing else,
+and computing them reads files only (no torch, no package import), so a cached rebuild stays quick.
+
+No book build here: the functions are called directly (the build itself is tested in test_book.py).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXT = REPO / "book" / "_ext"
+sys.path.insert(0, str(EXT))
+import fml_book  # noqa: E402
+
+
+# --------------------------------------------------------------------------------------------- package source
+
+CORE = '''\
+"""Core module: its docstring."""
+
+import math
+
+from .models import vae
+
+
+def area(r):
+    """Area of a circle."""
+    # pi r squared
+    return math.pi * r * r
+
+
+class Shape:
+    """A shape."""
+
+    sides = 0
+'''
+
+
+@pytest.fixture
+def pkg(tmp_path: Path) -> Path:
+    """A small package laid out like fundamentalml: modules chapters run, plus the CLI and the benchmark."""
+    root = tmp_path / "fundamentalml"
+    (root / "models").mkdir(parents=True)
+    files = {
+        "__init__.py": '"""The package."""\n',
+        "__main__.py": "from .cli import main\n\nmain()\n",
+        "cli.py": "def main():\n    return 0\n",
+        "bench.py": "from .core import area\n\n\ndef run():\n    return area(1)\n",
+        "core.py": CORE,
+        "models/__init__.py": "from .vae import VAE\n",
+        "models/vae.py": "class VAE:\n    latent = 2\n",
+    }
+    for rel, text in files.items():
+        (root / rel).write_text(text)
+    return root
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_a_function_body_changes_the_fingerprint(pkg: Path) -> None:
+    before = fml_book.package_hash(pkg)
+    edit(pkg / "core.py", "return math.pi * r * r", "return math.pi * r ** 2")
+    assert fml_book.package_hash(pkg) != before
+    before = fml_book.package_hash(pkg)
+    edit(pkg / "models" / "vae.py", "latent = 2", "latent = 3")
+    assert fml_book.package_hash(pkg) != before
+
+
+def test_docstrings_comments_and_blank_lines_do_not(pkg: Path) -> None:
+    before = fml_book.package_hash(pkg)
+    edit(pkg / "core.py", '"""Area of a circle."""', '"""Area of a circle of radius ``r``.\n\n    More words.\n    """')
+    edit(pkg / "core.py", "# pi r squared", "# the classic formula\n    # on two lines")
+    edit(pkg / "core.py", '"""Core module: its docstring."""', '"""Core module, reworded."""  # and a comment')
+    edit(pkg / "core.py", '    """A shape."""\n', '    """A shape (any)."""\n\n')
+    edit(pkg / "__init__.py", '"""The package."""', '"""The package, described at length."""\n\n# a comment\n')
+    assert fml_book.package_hash(pkg) == before
+    # A string that is not a docstring is code.
+    edit(pkg / "core.py", "    sides = 0", '    sides = 0\n    name = "shape"')
+    assert fml_book.package_hash(pkg) != before
+
+
+def test_removing_a_docstring_only_function_body_is_still_code(pkg: Path) -> None:
+    # Stripping docstrings must not make two different functions look alike.
+    (pkg / "extra.py").write_text('def f():\n    """Doc."""\n')
+    one = fml_book.package_hash(pkg)
+    (pkg / "extra.py").write_text('def f():\n    """Doc."""\n    return None\n')
+    assert fml_book.package_hash(pkg) != one
+
+
+def test_modules_chapters_never_run_are_left_out(pkg: Path) -> None:
+    before = fml_book.package_hash(pkg)
+    edit(pkg / "cli.py", "return 0", "return 1")
+    edit(pkg / "__main__.py", "main()", "raise SystemExit(main())")
+    edit(pkg / "bench.py", "area(1)", "area(2)")
+    assert fml_book.package_hash(pkg) == before
+    assert set(fml_book.package_parts(pkg)) == {"__init__.py", "core.py", "models/__init__.py", "models/vae.py"}
+
+
+def test_a_left_out_module_comes_back_when_a_chapter_or_a_hashed_module_uses_it(pkg: Path) -> None:
+    # named by a chapter
+    assert "bench.py" in fml_book.package_parts(pkg, ["from fundamentalml.bench import run\nrun()"])
+    assert "bench.py" in fml_book.package_parts(pkg, ["from fundamentalml import bench, core"])
+    assert {"cli.py", "__main__.py"} <= set(fml_book.package_parts(pkg, ["!python -m fundamentalml train vae-mlp"]))
+    assert "cli.py" in fml_book.package_parts(pkg, ["!fundamentalml train vae-mlp"])
+    # imported by a module that is hashed (relative, absolute, inside a function)
+    edit(pkg / "core.py", "import math\n", "import math\n\n\ndef helper():\n    from . import cli\n    return cli\n")
+    assert "cli.py" in fml_book.package_parts(pkg)
+    (pkg / "models" / "vae.py").write_text("from fundamentalml.bench import run\n")
+    assert "bench.py" in fml_book.package_parts(pkg)
+    (pkg / "models" / "vae.py").write_text("from ..bench import run\n")
+    assert "bench.py" in fml_book.package_parts(pkg)
+
+
+def test_weights_are_hashed_by_content_and_may_be_absent(pkg: Path) -> None:
+    assert not (pkg / "weights").exists()
+    none = fml_book.package_hash(pkg)
+    weights = pkg / "weights"
+    weights.mkdir()
+    assert fml_book.package_hash(pkg) == none  # an empty folder is no file
+    (weights / "manifest.json").write_text(json.dumps({"vae-mlp": {"file": "vae-mlp.pt"}}))
+    with_manifest = fml_book.package_hash(pkg)
+    assert with_manifest != none
+    (weights / "vae-mlp.pt").write_bytes(b"\x80\x02weights-v1")
+    v1 = fml_book.package_hash(pkg)
+    assert v1 != with_manifest
+    (weights / "vae-mlp.pt").write_bytes(b"\x80\x02weights-v2")
+    v2 = fml_book.package_hash(pkg)
+    assert v2 != v1
+    os.utime(weights / "vae-mlp.pt", (1, 1))  # content, not mtime
+    assert fml_book.package_hash(pkg) == v2
+    # a .py in weights/ is data too: its docstring counts
+    (weights / "notes.py").write_text('"""v1"""\n')
+    v3 = fml_book.package_hash(pkg)
+    (weights / "notes.py").write_text('"""v2"""\n')
+    assert fml_book.package_hash(pkg) != v3
+    shutil.rmtree(weights)
+    assert fml_book.package_hash(pkg) == none
+
+
+def test_bytecode_caches_are_ignored(pkg: Path) -> None:
+    before = fml_book.package_hash(pkg)
+    (pkg / "__pycache__").mkdir()
+    (pkg / "__pycache__" / "core.cpython-311.pyc").write_bytes(b"bytecode")
+    (pkg / "models" / "stale.pyc").write_bytes(b"bytecode")
+    assert fml_book.package_hash(pkg) == before
+
+
+def test_the_real_package_parses_and_leaves_out_cli_and_main() -> None:
+    folder = REPO / "fundamentalml"
+    chapters = [md.read_text() for md in fml_book.chapter_files(REPO)]
+    parts = fml_book.package_parts(folder, chapters)
+    assert "cli.py" not in parts and "__main__.py" not in parts
+    assert {"data.py", "training.py", "models/vae.py"} <= set(parts)
+    assert not any(data.startswith(b"unparsed\0") for data in parts.values())
+
+
+# --------------------------------------------------------------------------------------------- data identity
+
+
+def _mnist(root: Path, folder: str = "MNIST", names: tuple[str, ...] | None = None) -> None:
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in names or [f for pair in fml_book.MNIST_FILES.values() for f in pair]:
+        (raw / name).write_bytes(b"idx" + name.encode())
+
+
+def test_data_identity_follows_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("FUNDAMENTALML_DATA", str(data))
+    monkeypatch.setenv("FUNDAMENTALML_OFFLINE", "1")
+    assert fml_book.dataset_identity("mnist") == "absent (offline: fallback)"
+    monkeypatch.delenv("FUNDAMENTALML_OFFLINE")
+    assert fml_book.dataset_identity("mnist") == "absent (download, else fallback)"
+
+    _mnist(data, names=("train-images-idx3-ubyte",))
+    assert fml_book.dataset_identity("mnist").startswith("incomplete")
+    _mnist(data)
+    full = fml_book.dataset_identity("mnist")
+    assert full.startswith("train: files ") and "test: files " in full
+    assert fml_book.dataset_identity("mnist") == full
+    os.utime(data / "MNIST" / "raw" / "t10k-images-idx3-ubyte", (1, 1))
+    touched = fml_book.dataset_identity("mnist")
+    assert touched != full and touched.split(";")[0] == full.split(";")[0]  # only the test split moved
+    # .gz downloads beside the files are not read by the loader
+    (data / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").write_bytes(b"gz")
+    assert fml_book.dataset_identity("mnist") == touched
+    assert fml_book.dataset_identity("fashion-mnist").startswith("absent")
+
+    # CIFAR-10: the npz copy first, then torchvision's batches, else the DCGAN's digits
+    cifar = fml_book.dataset_identity("cifar10")
+    assert cifar.startswith("train: absent") and "; digits files " in cifar
+    batches = data / "cifar-10-batches-py"
+    batches.mkdir()
+    for name in ["test_batch"] + [f"data_batch_{i}" for i in range(1, 6)]:
+        (batches / name).write_bytes(name.encode())
+    assert fml_book.dataset_identity("cifar10").startswith("train: batches ")
+    (data / "cifar10").mkdir()
+    (data / "cifar10" / "train.npz").write_bytes(b"npz")
+    mixed = fml_book.dataset_identity("cifar10")
+    assert mixed.startswith("train: npz ") and "test: batches " in mixed
+    with pytest.raises(ValueError):
+        fml_book.dataset_identity("imagenet")
+
+
+def test_data_folder_is_found_like_the_package_finds_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUNDAMENTALML_DATA", str(tmp_path / "d"))
+    assert fml_book.data_root() == tmp_path / "d"
+    monkeypatch.delenv("FUNDAMENTALML_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert fml_book.data_root() == tmp_path / "xdg" / "fundamentalml"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert fml_book.data_root() == Path.home() / ".cache" / "fundamentalml"
+
+
+def _literals(path: Path) -> dict[str, object]:
+    out = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                out[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    return out
+
+
+def test_the_mirror_agrees_with_the_package_data_module() -> None:
+    """fml_book copies data.py's file names (it must not import it); this says when they part ways."""
+    data_py = _literals(REPO / "fundamentalml" / "data.py")
+    assert data_py["MNIST_FILES"] == fml_book.MNIST_FILES
+    assert data_py["_MNIST_FOLDERS"] == fml_book.MNIST_FOLDERS
+    assert (data_py["DATA_ENV"], data_py["OFFLINE_ENV"]) == (fml_book.DATA_ENV, fml_book.OFFLINE_ENV)
+    assert _literals(REPO / "fundamentalml" / "profiles.py")["PROFILE_ENV"] == fml_book.PROFILE_ENV
+    source = (REPO / "fundamentalml" / "data.py").read_text()
+    for layout in ('"cifar10" / f"{split}.npz"', '"cifar-10-batches-py"', 'f"data_batch_{i}" for i in range(1, 6)', '"test_batch"'):
+        assert layout in source, f"data.py no longer reads {layout}; update fml_book._cifar10_split"
+
+
+# --------------------------------------------------------------------------------------------- profile
+
+
+def test_profile_is_the_environment_value_or_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = REPO / "fundamentalml"
+    monkeypatch.setenv("FUNDAMENTALML_PROFILE", "smoke")
+    assert fml_book.book_profile(folder) == "smoke"
+    monkeypatch.setenv("FUNDAMENTALML_PROFILE", "turbo")
+    with pytest.raises(ValueError, match="turbo"):
+        fml_book.book_profile(folder)
+    monkeypatch.delenv("FUNDAMENTALML_PROFILE")
+    assert fml_book.book_profile(folder) in ("cpu", "full")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert fml_book.default_profile_guess() == "cpu"
+
+
+def test_default_profile_guess_agrees_with_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FUNDAMENTALML_PROFILE", raising=False)
+    from fundamentalml.profiles import default_profile
+
+    assert fml_book.default_profile_guess() == default_profile()
+
+
+def test_fingerprints_change_with_profile_and_data_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chapters = fml_book.chapter_files(REPO)
+    monkeypatch.setenv("FUNDAMENTALML_DATA", str(tmp_path / "nothing"))
+    monkeypatch.setenv("FUNDAMENTALML_PROFILE", "smoke")
+    smoke = fml_book.chapter_fingerprints(chapters, REPO)
+    assert fml_book.chapter_fingerprints(chapters, REPO) == smoke
+    monkeypatch.setenv("FUNDAMENTALML_PROFILE", "cpu")
+    cpu = fml_book.chapter_fingerprints(chapters, REPO)
+    assert all(cpu[k]["fingerprint"] != smoke[k]["fingerprint"] for k in smoke)
+    _mnist(tmp_path / "nothing")
+    with_data = fml_book.chapter_fingerprints(chapters, REPO)
+    assert all(with_data[k]["fingerprint"] != cpu[k]["fingerprint"] for k in cpu)
+
+
+# --------------------------------------------------------------------------------------------- cache side file
+
+
+def test_an_executed_chapter_records_the_data_it_downloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chapter that downloaded its data while executing must not execute again on the next build."""
+    chapters = fml_book.chapter_files(REPO)
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    monkeypatch.setenv("FUNDAMENTALML_DATA", str(data))
+    monkeypatch.setenv("FUNDAMENTALML_PROFILE", "smoke")
+    before = fml_book.chapter_fingerprints(chapters, REPO)
+    stale, reset = fml_book.refresh_cache(cache, before, print)
+    assert stale == set(before) and not reset
+    _mnist(data)  # what a download during execution leaves behind
+    first = next(iter(before))
+    fml_book.store_fingerprints(cache, fml_book.refingerprint_data(before, [first]))
+    after = fml_book.chapter_fingerprints(chapters, REPO)
+    stale, _ = fml_book.refresh_cache(cache, after, print)
+    assert first not in stale
+    assert fml_book.stored_fingerprints(cache)[first] == after[first]
+
+
+def test_a_side_file_of_another_format_counts_as_none(tmp_path: Path) -> None:
+    (tmp_path / fml_book.FINGERPRINT_FILE).write_text(json.dumps({"format": 1, "chapters": {"book/a.md": {}}}))
+    assert fml_book.stored_fingerprints(tmp_path) == {}
+    (tmp_path / fml_book.FINGERPRINT_FILE).write_text("{not json")
+    assert fml_book.stored_fingerprints(tmp_path) == {}
+
+
+# --------------------------------------------------------------------------------------------- no heavy imports
+
+
+def test_the_build_hooks_import_neither_torch_nor_the_package(tmp_path: Path) -> None:
+    """What the extension runs before a build (fingerprints, cache check, launch table) in a fresh interpreter."""
+    script = textwrap.dedent(
+        f"""
+        import json, sys, time
+        sys.path.insert(0, {str(EXT)!r})
+        from pathlib import Path
+        started = time.perf_counter()
+        import fml_book
+        root = Path({str(REPO)!r})
+        fps = fml_book.chapter_fingerprints(fml_book.chapter_files(root), root)
+        fml_book.refresh_cache(Path({str(tmp_path / 'cache')!r}), fps, print)
+        fml_book.launch_table(root, "https://github.com/o/n", "main")
+        print(json.dumps({{
+            "seconds": time.perf_counter() - started,
+            "heavy": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "fundamentalml", "torchvision", "pytorch_lightning", "numpy")),
+            "chapters": len(fps),
+        }}))
+        """
+    )
+    for profile in ("smoke", None):  # None: the default profile is guessed without torch too
+        env = {k: v for k, v in os.environ.items() if k != "FUNDAMENTALML_PROFILE"}
+        if profile:
+            env["FUNDAMENTALML_PROFILE"] = profile
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert result["heavy"] == [], result
+        assert result["chapters"] >= 1
+        assert result["seconds"] < 5, result  # reading and hashing files: well under a second on 2 cores
