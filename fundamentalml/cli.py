@@ -1,43 +1,62 @@
-"""Command line: ``python -m fundamentalml train|compare|profiles ...``.
+"""Command line: ``python -m fundamentalml train|compare|models|profiles|reproduce|ship|verify ...``.
 
 Arguments are parsed by jsonargparse (the parser behind LightningCLI) from the functions' type hints and
 docstrings, so ``--help`` is always in step with the code, and ``--config FILE`` can hold the arguments.
+Every command gets its models from :func:`fundamentalml.runs.get_run`, the path the chapters use.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
-from . import profiles
-from .metrics import comparison_table, vae_report
-from .training import CheckpointError, TrainingRun, load_checkpoint, make_datamodule, read_checkpoint, save_json, train_model
+from . import registry
+from .runs import SHIPPED, Run, check_out_dir, get_run, pretrained
 
 ModelName = Literal["vae-mlp", "vae-cnn", "dcgan", "cvae", "cgan", "classifier"]
 ProfileName = Literal["smoke", "cpu", "full"]
+RunProfile = Literal["shipped", "smoke", "cpu", "full"]
+PROG = "python -m fundamentalml"
 
 
-def _report(run: TrainingRun, out: Optional[Path] = None) -> dict:
-    """The numbers printed for one trained model (the same functions the chapters call)."""
-    from . import reports
+def _check_trainer_args(devices: Union[int, str], num_nodes: int, accelerator: str) -> None:
+    """What can be checked about devices and nodes before training starts."""
+    import torch
 
-    if run.name in ("vae-mlp", "vae-cnn"):
-        return vae_report(run)
-    row: dict = {"model": run.name, "train_time_s": run.train_time_s, "epochs": len(run.history.get("epoch", []))}
-    if run.name == "classifier":
-        row["test_accuracy"] = reports.classifier_accuracy(run.model, run.datamodule.data_dir)
-    elif run.name == "dcgan":
-        row.update(reports.dcgan_report(run.model, run.datamodule.data_dir))
-        if out is not None:
-            from .plots import save_samples
+    if num_nodes < 1:
+        raise ValueError(f"--num_nodes must be at least 1, got {num_nodes}.")
+    if num_nodes > 1 and not any(k in os.environ for k in ("MASTER_ADDR", "SLURM_JOB_ID", "WORLD_SIZE")):
+        raise ValueError(
+            f"--num_nodes {num_nodes} needs a cluster launcher (torchrun or SLURM setting MASTER_ADDR/WORLD_SIZE); "
+            f"on one machine it would wait forever for the other nodes. Use --num_nodes 1."
+        )
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    if isinstance(devices, int) and devices > 1 and on_cpu and devices > (os.cpu_count() or 1):
+        print(f"warning: --devices {devices} starts {devices} processes on {os.cpu_count()} CPU core(s); they will "
+              f"share the cores and the run will be slower, not faster.", file=sys.stderr)
 
-            row["samples_png"] = save_samples(run.model, str(out / "dcgan-samples.png"))
-    else:
-        classifier, accuracy = reports.reference_classifier(run.profile if run.profile in profiles.PROFILES else None, run.datamodule.data_dir)
-        row.update(reports.conditional_summary(run.model, classifier, run.datamodule.data_dir))
-        row["classifier_test_accuracy"] = accuracy
-    return row
+
+def _model_kwargs(spec: registry.ModelSpec, latent_dim: Optional[int], beta: Optional[float], batch_norm: Optional[bool],
+                  model_args: Optional[dict]) -> dict[str, Any]:
+    kwargs = dict(model_args or {})
+    for key, value in (("latent_dim", latent_dim), ("beta", beta), ("batch_norm", batch_norm)):
+        if value is not None:
+            kwargs[key] = value
+    accepted = registry.model_arguments(spec.model_class)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(f"{spec.name} takes no {', '.join('--' + k for k in unknown)}; its arguments are {sorted(accepted)}.")
+    return kwargs
+
+
+def _print_run(run: Run) -> None:
+    from .reports import run_row, table
+
+    print(f"\n{run.meta.get('data', '')}\nprofile {run.profile}; {run.source}; checkpoint {run.checkpoint}")
+    if run.metrics:
+        print(table({run.spec.title: run_row(run)}))
 
 
 def train(
@@ -46,142 +65,212 @@ def train(
     out: Optional[Path] = None,
     seed: int = 0,
     data_dir: Optional[Path] = None,
+    epochs: Optional[int] = None,
+    dataset: Optional[Literal["mnist", "fashion-mnist", "cifar10"]] = None,
+    latent_dim: Optional[int] = None,
+    beta: Optional[float] = None,
+    batch_norm: Optional[bool] = None,
+    model_args: Optional[dict] = None,
     devices: Union[int, str] = "auto",
     strategy: str = "auto",
     num_nodes: int = 1,
     accelerator: str = "auto",
-    precision: Optional[str] = None,
+    precision: Optional[Literal["auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true"]] = None,
     keep_epochs: bool = False,
     evaluate: bool = True,
+    tensorboard: bool = False,
     progress_bar: bool = True,
 ) -> dict:
-    """Train one model, write OUT/MODEL.pt and OUT/MODEL.json, and print its metrics.
+    """Train one model; write OUT/MODEL.pt (weights and metrics), OUT/MODEL.json, a CSV log and a loss-curve PNG.
 
     Args:
-        model: which model to train.
+        model: which model to train (``models`` lists them).
         profile: budget profile (default: full on a GPU, cpu otherwise, or $FUNDAMENTALML_PROFILE).
-        out: output folder (default: runs/PROFILE).
+        out: output folder (default: runs/PROFILE); checked before training starts.
         seed: random seed; the same seed gives the same numbers on the same machine.
         data_dir: data folder (default: $FUNDAMENTALML_DATA, else the user cache).
+        epochs: override the profile's number of epochs.
+        dataset: train on another dataset the model allows (e.g. fashion-mnist for the MNIST models).
+        latent_dim: size of the latent code (VAEs, GANs).
+        beta: KL weight (VAEs; 1 is the true ELBO).
+        batch_norm: batch norm on or off.
+        model_args: any other model argument as JSON, e.g. '{"ngf": 64}' or '{"hidden_dims": [512, 256]}'.
         devices: passed to Lightning (e.g. 2, or "auto").
         strategy: passed to Lightning (e.g. "ddp").
         num_nodes: passed to Lightning.
         accelerator: passed to Lightning ("auto", "cpu", "gpu").
-        precision: override the profile's precision (e.g. "bf16-mixed"); the profile stays the profile.
+        precision: override the profile's precision; "auto" is bf16-mixed where the hardware has fast bf16.
         keep_epochs: also write the weights after every epoch to OUT/MODEL.epochs/.
-        evaluate: measure the model after training (off: only train and save).
+        evaluate: measure the model after training (conditional models use the shipped reference classifier).
+        tensorboard: also write a TensorBoard log (needs the tensorboard package).
         progress_bar: show Lightning's progress bar.
     """
-    profile = profile or profiles.default_profile()
-    out = Path(out) if out is not None else Path("runs") / profile
-    run = train_model(
-        model,
-        profile,
-        data_dir=data_dir,
-        seed=seed,
-        out_dir=out,
-        precision=precision,
-        keep_epochs=keep_epochs,
-        progress_bar=progress_bar,
-        trainer_kwargs=dict(devices=devices, strategy=strategy, num_nodes=num_nodes, accelerator=accelerator),
+    from .profiles import default_profile
+
+    spec = registry.get(model)
+    profile = profile or default_profile()
+    out = check_out_dir(out if out is not None else Path("runs") / profile)
+    kwargs = _model_kwargs(spec, latent_dim, beta, batch_norm, model_args)
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {epochs}.")
+    _check_trainer_args(devices, num_nodes, accelerator)
+    loggers = _loggers(out, model, tensorboard)
+    run = get_run(
+        model, profile, seed=seed, data_dir=data_dir, out=out, retrain=True, epochs=epochs, precision=precision,
+        dataset=dataset, model_kwargs=kwargs, evaluate=evaluate, keep_epochs=keep_epochs, progress_bar=progress_bar,
+        trainer_kwargs=dict(devices=devices, strategy=strategy, num_nodes=num_nodes, accelerator=accelerator, logger=loggers),
     )
     if run.checkpoint is None:  # not rank zero in a multi-process run: rank zero reports
         return {}
-    if not evaluate:
-        print(f"\n{run.meta['data']}\nprofile {run.profile}; checkpoint {run.checkpoint}; {run.train_time_s:.1f} s")
-        return {"profile": run.profile, "checkpoint": str(run.checkpoint), "train_time_s": run.train_time_s}
-    report = {**_report(run, out), "profile": run.profile, "data": run.meta["data"], "checkpoint": str(run.checkpoint)}
-    save_json(report, out / f"{model}.json")
-    print(f"\n{run.meta['data']}\nprofile {run.profile}; checkpoint {run.checkpoint}\n")
-    print(comparison_table([report]))
-    return report
+    from .plots import save_loss_curves
+
+    curves = save_loss_curves(run.history, out / f"{model}-curves.png", title=f"{spec.title}, profile {profile}")
+    _print_run(run)
+    print(f"loss curves: {curves}; CSV log: {loggers[0].log_dir}/metrics.csv")
+    return {"checkpoint": str(run.checkpoint), **run.metrics}
+
+
+def _loggers(out: Path, model: str, tensorboard: bool) -> list:
+    from pytorch_lightning.loggers import CSVLogger
+
+    loggers: list = [CSVLogger(out / "logs", name=model)]
+    if tensorboard:
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(out / "logs", name=f"{model}-tb"))
+    return loggers
 
 
 def compare(
     first: ModelName,
     second: ModelName,
-    profile: Optional[ProfileName] = None,
+    profile: RunProfile = SHIPPED,
     out: Optional[Path] = None,
     seed: int = 0,
     data_dir: Optional[Path] = None,
     retrain: bool = False,
-    progress_bar: bool = True,
-) -> list[dict]:
-    """Print two models side by side (``vae-mlp vae-cnn`` or ``cvae cgan``), training those that OUT does not
-    already hold for this profile, seed and data.
+    progress_bar: bool = False,
+) -> dict:
+    """Print two models side by side (``vae-mlp vae-cnn`` or ``cvae cgan``): the shipped ones by default, or
+    trained at ``--profile`` (reusing OUT's or the cache's run of the same configuration).
 
     Args:
         first: first model (vae-mlp or cvae).
         second: second model (vae-cnn or cgan).
-        profile: budget profile (default as for ``train``).
-        out: folder of checkpoints and metrics (default: runs/PROFILE).
+        profile: "shipped" (the course's weights, nothing trains) or a profile to train at.
+        out: folder of checkpoints and metrics (default: the per-user cache; nothing is written for shipped).
         seed: random seed.
         data_dir: data folder.
-        retrain: train again even when OUT holds a matching checkpoint.
+        retrain: train again even when the same run exists.
         progress_bar: show Lightning's progress bar.
     """
-    profile = profile or profiles.default_profile()
-    out = Path(out) if out is not None else Path("runs") / profile
-    models = [first, second]
-    if sorted(models) == ["cgan", "cvae"]:
-        return [_compare_conditional(profile, out, seed, data_dir, retrain, progress_bar)]
-    if not set(models) <= {"vae-mlp", "vae-cnn"}:
-        raise ValueError("compare takes VAEs (vae-mlp vae-cnn) or the conditional pair (cvae cgan).")
-    rows = []
-    for name in models:
-        run = None if retrain else _matching_run(name, profile, seed, out, data_dir)
-        if run is None:
-            rows.append(train(name, profile=profile, out=out, seed=seed, data_dir=data_dir, progress_bar=progress_bar))
-        else:
-            print(f"{name}: using {run.checkpoint} (trained earlier with the same profile, seed and data)")
-            rows.append({**_report(run), "profile": profile})
-    print("\n" + comparison_table(rows))
-    save_json(rows, out / "comparison.json")
+    from . import reports
+    from .files import save_json
+
+    specs = [registry.get(first), registry.get(second)]
+    pair = {s.name for s in specs}
+    if pair not in ({"vae-mlp", "vae-cnn"}, {"cvae", "cgan"}):
+        raise ValueError("compare takes the two VAEs (vae-mlp vae-cnn) or the conditional pair (cvae cgan).")
+    if profile == SHIPPED and (out is not None or retrain):
+        raise ValueError("--out and --retrain are for training; with the shipped weights nothing trains. Pass --profile cpu (or smoke, full).")
+    fetch = lambda name: get_run(name, profile, seed=seed, data_dir=data_dir, out=out, retrain=retrain, progress_bar=progress_bar)  # noqa: E731
+    runs = {s.title: fetch(s.name) for s in specs}
+    judge = None
+    if any(s.needs_judge for s in specs):
+        judge = fetch(registry.JUDGE).model if profile != SHIPPED else pretrained(registry.JUDGE, data_dir=data_dir).model
+    rows = {title: reports.run_row(run, run.evaluate(judge)) for title, run in runs.items()}
+    text = reports.table(rows)
+    print(f"profile {profile}; data: {next(iter(runs.values())).test_set().source}\n\n{text}")
+    if out is not None:
+        save_json(rows, Path(out) / f"compare-{first}-{second}.json")
     return rows
 
 
-def _compare_conditional(profile: str, out: Path, seed: int, data_dir: Optional[Path], retrain: bool, progress_bar: bool) -> dict:
-    from . import reports
+def models() -> None:
+    """List the registered models: name, title, class, dataset, chapter, and whether weights are shipped."""
+    from .runs import has_shipped
 
-    runs = {}
-    for name in ("cvae", "cgan"):
-        run = None if retrain else _matching_run(name, profile, seed, out, data_dir)
-        if run is None:
-            run = train_model(name, profile, data_dir=data_dir, seed=seed, out_dir=out, progress_bar=progress_bar)
-        runs[name] = run
-    result = reports.compare_models(runs["cvae"].model, runs["cgan"].model, profile=profile, data_dir=data_dir, seed=seed)
-    summary = {"profile": profile, "classifier_test_accuracy": result.classifier_accuracy, **{
-        f"{model}: {k}": v for model, row in result.summary.items() for k, v in row.items()}}
-    save_json(summary, out / "conditional-comparison.json")
-    return summary
-
-
-def _matching_run(name: str, profile: str, seed: int, out: Path, data_dir: Optional[Path]) -> Optional[TrainingRun]:
-    path = out / f"{name}.pt"
-    if not path.is_file():
-        return None
-    try:
-        meta = read_checkpoint(path).get("meta", {})
-        budget = profiles.get_budget(name, profile)
-        datamodule = make_datamodule(name, budget, data_dir)
-        if meta.get("profile") != profile or meta.get("seed") != seed or meta.get("data_fingerprint") != datamodule.fingerprint():
-            return None
-        model = load_checkpoint(path, expected=name)
-    except CheckpointError as exc:
-        print(f"{name}: ignoring {path} ({exc})")
-        return None
-    return TrainingRun(name, model, datamodule, budget, profile, float(meta["train_time_s"]), seed, checkpoint=path, loaded=True, meta=meta)
+    print("| name | title | class | dataset | chapter | shipped weights |\n|---|---|---|---|---|---|")
+    for spec in registry.MODELS.values():
+        print(f"| {spec.name} | {spec.title} | {spec.model_class.__name__} | {spec.dataset} | {spec.chapter} | "
+              f"{'yes' if has_shipped(spec.name) else 'no'} |")
 
 
 def show_profiles() -> None:
     """Print the table of training budgets (what each profile means for each model)."""
-    print(profiles.budget_table())
-    print(f"\nDefault here: {profiles.default_profile()} (override with ${profiles.PROFILE_ENV} or --profile).")
+    from .profiles import PROFILE_ENV, default_profile
+
+    print(registry.budget_table())
+    print(f"\nDefault here: {default_profile()} (override with ${PROFILE_ENV} or --profile).")
+
+
+def reproduce(
+    out: Path = Path("runs/full"),
+    models: Optional[list[ModelName]] = None,
+    data_dir: Optional[Path] = None,
+    weights_dir: Optional[Path] = None,
+) -> None:
+    """Retrain every shipped model at the full profile (seed 0), then rewrite the weights and their manifest.
+
+    Args:
+        out: where the runs (and per-epoch weights of the GANs) are kept.
+        models: only these (default: all, the judge first).
+        data_dir: data folder (the real datasets; a fallback is refused).
+        weights_dir: where to write the shipped files (default: the package's weights folder).
+    """
+    from .shipping import reproduce as _reproduce
+
+    _reproduce(out, models=models, data_dir=data_dir, weights_dir=weights_dir)
+
+
+def ship(runs: Path, models: Optional[list[ModelName]] = None, data_dir: Optional[Path] = None,
+         weights_dir: Optional[Path] = None) -> None:
+    """Turn finished full-profile runs in RUNS into shipped weights and manifest entries (evaluates each).
+
+    Args:
+        runs: folder holding MODEL.pt files (and MODEL.epochs/ for per-epoch metrics).
+        models: only these (default: every model with a run there).
+        data_dir: data folder.
+        weights_dir: where to write (default: the package's weights folder).
+    """
+    from .shipping import ship as _ship
+
+    _ship(runs, models=models, data_dir=data_dir, weights_dir=weights_dir)
+
+
+def verify(runs: Optional[Path] = None, data_dir: Optional[Path] = None) -> None:
+    """Check the shipped weights: each file's sha256, and its headline metric recomputed against the manifest.
+    With --runs, compare a retrain's metrics with the manifest instead (seed-noise tolerances).
+
+    Args:
+        runs: a folder of retrained runs (from reproduce) to compare with the manifest.
+        data_dir: data folder.
+    """
+    from .shipping import verify as _verify
+
+    if not _verify(runs, data_dir=data_dir):
+        raise SystemExit(1)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of ``python -m fundamentalml`` and the ``fundamentalml`` script."""
     from jsonargparse import CLI
 
+    from .checkpoints import CheckpointError
+    from .data import DataError
+    from .training import TrainingDiverged, TrainingInterrupted
+
     os.environ.setdefault("PYTHONWARNINGS", "default")
-    CLI({"train": train, "compare": compare, "profiles": show_profiles}, args=argv, as_positional=True)
+    commands = {"train": train, "compare": compare, "models": models, "profiles": show_profiles,
+                "reproduce": reproduce, "ship": ship, "verify": verify}
+    try:
+        CLI(commands, args=argv, as_positional=True, prog=PROG)
+    except TrainingInterrupted as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    except TrainingDiverged as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
+    except (ValueError, DataError, CheckpointError, OSError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -36,6 +36,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .files import user_cache_dir
+
 DATA_ENV = "FUNDAMENTALML_DATA"
 OFFLINE_ENV = "FUNDAMENTALML_OFFLINE"
 ValueRange = Literal["unit", "symmetric"]
@@ -88,8 +90,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     from_env = os.environ.get(DATA_ENV, "").strip()
     if from_env:
         return Path(from_env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
-    return Path(cache) / "fundamentalml"
+    return user_cache_dir()
 
 
 def offline_requested() -> bool:
@@ -434,6 +435,14 @@ class ImageDataModule(pl.LightningDataModule):
         self.setup()
         return self._loader(self.test_data, shuffle=False)
 
+    def eval_set(self) -> ImageSet:
+        """The test images evaluation uses: the whole test split, or its first ``eval_size`` images."""
+        test = self.test_set
+        if self.eval_size is None or self.eval_size >= len(test):
+            return test
+        n = self.eval_size
+        return ImageSet(test.images[:n], test.labels[:n], test.name, test.source, test.files, test.is_fallback)
+
     def fingerprint(self) -> str:
         """A short hash of the files read (or of the fallback), for caches and checkpoints."""
         return fingerprint([self.train_set, self.test_set])
@@ -460,14 +469,6 @@ class MNISTDataModule(ImageDataModule):
     def load_split(self, split: str) -> ImageSet:
         """Load an MNIST-family split (with the offline fallback)."""
         return load_mnist(split, self.data_dir, dataset=self.dataset)
-
-
-class FashionMNISTDataModule(MNISTDataModule):
-    """Fashion-MNIST: the same shapes as MNIST, clothes instead of digits."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("dataset", "fashion-mnist")
-        super().__init__(*args, **kwargs)
 
 
 class CIFAR10DataModule(ImageDataModule):

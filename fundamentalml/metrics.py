@@ -6,8 +6,8 @@ test negative ELBO in nats, training time, final losses.
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -21,25 +21,97 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+@dataclass
+class Metrics:
+    """Base of every evaluation result: plain fields with stable names, and :meth:`to_dict`."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (for JSON, manifests and tables)."""
+        return asdict(self)
+
+
+@dataclass
+class VAEMetrics(Metrics):
+    """A VAE on the test set.
+
+    Attributes:
+        neg_elbo: -ELBO in nats per image (one posterior sample per image, the estimate the training loss uses).
+        bce: its reconstruction term (binary cross-entropy against the grey-level pixels).
+        kl: its KL term (near 0 would mean the code is ignored: posterior collapse).
+        recon_mse: mean squared error per pixel of the reconstruction through the posterior mean.
+        n_images: test images used.
+    """
+
+    neg_elbo: float
+    bce: float
+    kl: float
+    recon_mse: float
+    n_images: int
+
+
+@dataclass
+class ClassifierMetrics(Metrics):
+    """The reference classifier on the test set: ``accuracy`` over ``n_images``."""
+
+    accuracy: float
+    n_images: int
+
+
+@dataclass
+class GANMetrics(Metrics):
+    """An unconditional GAN: Fréchet distance to real test images in a stated feature space.
+
+    Attributes:
+        frechet_distance: between ``n_images`` generated and ``n_images`` real test images.
+        feature_space: which features (``"random conv net"`` for CIFAR-10 here).
+        n_images: images on each side.
+    """
+
+    frechet_distance: float
+    feature_space: str
+    n_images: int
+
+
+@dataclass
+class ConditionalMetrics(Metrics):
+    """A conditional model read by the reference classifier (the judge).
+
+    Attributes:
+        conditioning_accuracy: how often the judge reads the digit that was asked for.
+        per_class_accuracy: the same for each digit 0..9.
+        worst_digit: the digit drawn right least often, and ``worst_digit_accuracy`` its rate.
+        frechet_distance: to real test digits in the judge's 128-d features.
+        diversity_ratio: mean over digits of (within-digit diversity of samples / of real digits).
+        collapsed_digits: digits whose samples are less than half as diverse as real ones.
+        n_per_class: samples drawn per digit.
+    """
+
+    conditioning_accuracy: float
+    per_class_accuracy: list[float]
+    worst_digit: int
+    worst_digit_accuracy: float
+    frechet_distance: float
+    diversity_ratio: float
+    collapsed_digits: list[int]
+    n_per_class: int
+
+
 @torch.no_grad()
-def evaluate_vae(model: VAE, loader, seed: int = 0) -> dict[str, float]:
+def evaluate_vae(model: VAE, loader: Iterable, seed: int = 0) -> VAEMetrics:
     """Test-set numbers of a VAE: negative ELBO, its two terms, and reconstruction MSE.
 
     Args:
         model: a trained :class:`~fundamentalml.models.vae.VAE`.
         loader: an iterable of ``(images, labels)`` batches in [0, 1] (e.g. a DataModule's ``test_dataloader()``).
         seed: seeds the single posterior sample of the ELBO estimate, so the number is repeatable.
-
-    Returns:
-        ``neg_elbo`` (nats per image, one posterior sample per image: the same estimate the training loss
-        uses), ``bce`` and ``kl`` (its two terms), ``recon_mse`` (mean squared error per pixel of the
-        reconstruction through the posterior mean) and ``n_images``.
     """
+    was_training = model.training
     model.eval()
     gen = torch.Generator(device=model.device).manual_seed(seed)
     totals = {"bce": 0.0, "kl": 0.0, "sq_err": 0.0}
     n = 0
-    for x, _ in loader:
+    pixels = 1
+    for x, *_ in loader:
         x = x.to(model.device)
         mu, logvar = model.encode(x)
         z = reparameterize(mu, logvar, generator=gen)
@@ -51,79 +123,61 @@ def evaluate_vae(model: VAE, loader, seed: int = 0) -> dict[str, float]:
         totals["kl"] += kl_divergence(mu, logvar).sum().item()
         totals["sq_err"] += (model.decode(mu) - x).pow(2).sum().item()
         n += b
+        pixels = x[0].numel()
+    model.train(was_training)
     if n == 0:
         raise ValueError("evaluate_vae got an empty loader.")
     bce, kl = totals["bce"] / n, totals["kl"] / n
-    return {
-        "neg_elbo": bce + kl,
-        "bce": bce,
-        "kl": kl,
-        "recon_mse": totals["sq_err"] / (n * x[0].numel()),
-        "n_images": n,
-    }
+    return VAEMetrics(neg_elbo=bce + kl, bce=bce, kl=kl, recon_mse=totals["sq_err"] / (n * pixels), n_images=n)
 
 
-def vae_report(run: Any) -> dict[str, Any]:
-    """The seed's comparison row for a :class:`~fundamentalml.training.TrainingRun` of a VAE."""
-    model = run.model
-    scores = evaluate_vae(model, run.datamodule.test_dataloader(), seed=run.seed)
-    history = model.history
-    last = lambda key: history[key][-1] if history.get(key) else math.nan  # noqa: E731
-    return {
-        "model": run.name,
-        "parameters": count_parameters(model),
-        "recon_mse": scores["recon_mse"],
-        "test_neg_elbo": scores["neg_elbo"],
-        "test_bce": scores["bce"],
-        "test_kl": scores["kl"],
-        "train_time_s": run.train_time_s,
-        "epochs": len(history.get("epoch", [])),
-        "final_train_loss": last("train_loss"),
-        "final_val_loss": last("val_loss"),
-        "test_images": scores["n_images"],
-    }
+@torch.no_grad()
+def evaluate_classifier(classifier, images: torch.Tensor, labels: torch.Tensor) -> ClassifierMetrics:
+    """Accuracy of ``classifier`` on ``images`` (floats in [0, 1]) with true ``labels``."""
+    predicted = classifier.predict(images)
+    return ClassifierMetrics(accuracy=(predicted == labels.cpu()).float().mean().item(), n_images=len(labels))
 
 
-_FORMATS = {
-    "parameters": "{:,.0f}",
-    "recon_mse": "{:.5f}",
-    "test_neg_elbo": "{:.2f}",
-    "test_bce": "{:.2f}",
-    "test_kl": "{:.2f}",
-    "train_time_s": "{:.1f}",
-    "epochs": "{:.0f}",
-    "final_train_loss": "{:.2f}",
-    "final_val_loss": "{:.2f}",
-    "test_images": "{:,.0f}",
-}
-_LABELS = {
-    "parameters": "parameters",
-    "recon_mse": "reconstruction MSE (test, per pixel)",
-    "test_neg_elbo": "test -ELBO (nats/image)",
-    "test_bce": "  of which reconstruction (BCE)",
-    "test_kl": "  of which KL",
-    "train_time_s": "training time (s)",
-    "epochs": "epochs",
-    "final_train_loss": "final train loss",
-    "final_val_loss": "final validation loss",
-    "test_images": "test images",
-}
+@torch.no_grad()
+def evaluate_gan(model, real: torch.Tensor, n: int = 2000, seed: int = 0) -> GANMetrics:
+    """Fréchet distance of an unconditional GAN to ``real`` images (floats in [0, 1]), in random conv features.
+
+    ``min(n, len(real))`` images on each side; the generator's samples are drawn with ``seed``.
+    """
+    n = min(n, len(real))
+    fake = (model.sample(n, seed=seed).cpu() + 1) / 2
+    extractor = random_conv_extractor(channels=real.shape[1])
+    return GANMetrics(frechet_distance=frechet_distance(real[:n], fake, extractor), feature_space="random conv net", n_images=n)
 
 
-def comparison_table(rows: list[dict[str, Any]]) -> str:
-    """Format report rows (one per model) as a Markdown table with the models side by side."""
-    if not rows:
-        raise ValueError("comparison_table needs at least one row.")
-    header = "| metric | " + " | ".join(str(r["model"]) for r in rows) + " |"
-    lines = [header, "|---|" + "---:|" * len(rows)]
-    keys = list(_FORMATS) + sorted({k for r in rows for k, v in r.items() if k not in _FORMATS and isinstance(v, (int, float))})
-    for key in keys:
-        if not any(key in r for r in rows):
-            continue
-        fmt = _FORMATS.get(key, "{:.4g}")
-        cells = [fmt.format(r[key]) if isinstance(r.get(key), (int, float)) else "-" for r in rows]
-        lines.append(f"| {_LABELS.get(key, key.replace('_', ' '))} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+@torch.no_grad()
+def evaluate_conditional(model, judge, real: torch.Tensor, real_labels: torch.Tensor, n_per_class: int = 100, seed: int = 0) -> ConditionalMetrics:
+    """Read ``n_per_class`` samples of every digit with ``judge``: accuracy, Fréchet distance, diversity, collapse.
+
+    Args:
+        model: a conditional model with ``generate(digits, n, seed=)``.
+        judge: the reference classifier (``predict`` and ``features``).
+        real, real_labels: real test digits (floats in [0, 1]) and their labels, the yardstick.
+    """
+    images, intended = generate_per_class(model, n_per_class, seed=seed)
+    predicted = judge.predict(images)
+    overall, per_class = conditioning_accuracy(intended, predicted)
+    feats = judge.features(images).cpu()
+    real_feats = judge.features(real).cpu()
+    div = np.array([pairwise_diversity(feats[intended == d]) for d in range(10)])
+    real_div = np.array([pairwise_diversity(real_feats[real_labels.cpu() == d][:n_per_class]) for d in range(10)])
+    per = [float(v) for v in per_class.tolist()]
+    worst = int(np.argmin(per))
+    return ConditionalMetrics(
+        conditioning_accuracy=overall,
+        per_class_accuracy=per,
+        worst_digit=worst,
+        worst_digit_accuracy=per[worst],
+        frechet_distance=frechet_distance(real, images, classifier_extractor(judge)),
+        diversity_ratio=float(np.mean(div / real_div)),
+        collapsed_digits=[int(d) for d in np.nonzero(div < 0.5 * real_div)[0]],
+        n_per_class=n_per_class,
+    )
 
 
 # ------------------------------------------------------------------------------------------ conditional models

@@ -227,6 +227,28 @@ def plot_loss_curves(
     return fig
 
 
+def save_loss_curves(history: Mapping[str, Sequence[float]], filename: str | Any, title: str | None = None) -> str:
+    """Write a PNG of every loss in a run's per-epoch ``history`` against the epoch; returns the path.
+
+    The command line writes one beside each checkpoint, so a learner has curves to open without a notebook.
+    """
+    from pathlib import Path
+
+    from .files import atomic_write
+
+    keys = [k for k in history if k.endswith("loss") and history[k]]
+    if not keys or not history.get("epoch"):
+        raise ValueError("the history holds no per-epoch losses to draw.")
+    fig = plot_loss_curves({"": history}, x="epoch", keys=keys, ylabel="loss (per-epoch mean)", title=title)
+    for line in fig.axes[0].get_lines():
+        line.set_label(line.get_label().lstrip(": "))
+    fig.axes[0].legend(fontsize=8)
+    path = Path(filename)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
+    return str(path)
+
+
 # --------------------------------------------------------------------------------------------- tables
 
 
@@ -338,11 +360,11 @@ def save_samples(model: Any, filename: str, n: int = 64, ncols: int = 8, scale: 
 
     Written to a temporary file and renamed, so an existing file is never left half-written.
     """
-    import os
-    import tempfile
     from pathlib import Path
 
     from PIL import Image
+
+    from .files import atomic_write
 
     path = Path(filename)
     if path.suffix.lower() != ".png":
@@ -353,18 +375,7 @@ def save_samples(model: Any, filename: str, n: int = 64, ncols: int = 8, scale: 
     grid = make_grid(images, ncols=ncols, pad=2, value_range=(-1.0, 1.0))
     pixels = (grid * 255).round().astype(np.uint8)
     picture = Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.NEAREST)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a picture is an ordinary file
-    try:
-        picture.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: picture.save(f, format="PNG"))
     return str(path)
 
 

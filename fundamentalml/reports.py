@@ -1,45 +1,93 @@
-"""Side-by-side reports that chapters and the CLI print: they call metrics (numbers) and plots (figures).
+"""Side-by-side reports that chapters and the CLI print: metrics (numbers) laid out as tables, and figures.
 
-Nothing here trains; pass in trained models (e.g. from :func:`fundamentalml.training.train_or_load`).
+Nothing here trains: pass in trained models (from :func:`fundamentalml.runs.get_run`), and for conditional
+models the judge, a trained reference classifier. One table formatter, :func:`table`, serves every page and
+the command line, so a number reads the same everywhere.
 """
 
 from __future__ import annotations
 
-import os
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 
 from . import metrics
-from .data import load_cifar10, load_mnist, to_float_images, DataError
+from .data import ImageSet, to_float_images
 
 DIGITS = list(range(10))
 
+# Stable field name -> (label on a page, format). Fields not listed print with their name and 4 digits.
+FIELDS: dict[str, tuple[str, str]] = {
+    "parameters": ("parameters", "{:,.0f}"),
+    "recon_mse": ("reconstruction MSE (test, per pixel)", "{:.5f}"),
+    "neg_elbo": ("test -ELBO (nats/image, grey-level BCE)", "{:.2f}"),
+    "bce": ("  of which reconstruction (BCE)", "{:.2f}"),
+    "kl": ("  of which KL (near 0 = code ignored)", "{:.2f}"),
+    "train_time_s": ("training time (s)", "{:.1f}"),
+    "epochs": ("epochs", "{:.0f}"),
+    "final_train_loss": ("final train loss", "{:.2f}"),
+    "final_val_loss": ("final validation loss", "{:.2f}"),
+    "n_images": ("test images", "{:,.0f}"),
+    "accuracy": ("test accuracy", "{:.2%}"),
+    "conditioning_accuracy": ("conditioning accuracy", "{:.1%}"),
+    "worst_digit": ("digit drawn right least often", "{:.0f}"),
+    "worst_digit_accuracy": ("  its conditioning accuracy", "{:.1%}"),
+    "mean_confidence": ("judge's mean confidence in the intended digit", "{:.3f}"),
+    "frechet_distance": ("Fréchet distance", "{:.2f}"),
+    "diversity_ratio": ("diversity / real diversity", "{:.3f}"),
+    "collapsed": ("digits flagged as collapsed", "{:.0f}"),
+    "recon_mse_test": ("test reconstruction MSE", "{:.4f}"),
+    "g_loss_std": ("stability: G loss std (last quarter)", "{:.3f}"),
+    "d_loss_std": ("stability: D loss std (last quarter)", "{:.3f}"),
+    "g_loss_mean": ("G loss mean (last quarter)", "{:.3f}"),
+    "d_loss_mean": ("D loss mean (last quarter)", "{:.3f}"),
+    "d_real_acc": ("D accuracy on real (last epoch)", "{:.3f}"),
+    "d_fake_acc": ("D accuracy on generated (last epoch)", "{:.3f}"),
+}
 
-def reference_classifier(profile: str | None = None, data_dir: str | os.PathLike | None = None, seed: int = 0):
-    """The reference MNIST classifier for ``profile``: trained once per data folder and code version, then
-    loaded from the checkpoint cache. Returns ``(classifier, test_accuracy)``."""
-    from .training import train_or_load  # reports sit above training in the flow; import here keeps plots light
 
-    run = train_or_load("classifier", profile, data_dir=data_dir, seed=seed)
-    return run.model, classifier_accuracy(run.model, data_dir)
-
-
-def classifier_accuracy(classifier, data_dir: str | os.PathLike | None = None) -> float:
-    """Accuracy of the classifier on the whole MNIST test set (or the offline fallback's 1,000 digits)."""
-    test = load_mnist("test", data_dir)
-    return (classifier.predict(to_float_images(test.images)) == test.labels).float().mean().item()
+def format_value(key: str, value: Any) -> str:
+    """One number as the tables print it (``-`` for missing or non-numbers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return FIELDS.get(key, (key, "{:.4g}"))[1].format(value)
 
 
-def conditional_summary(model, classifier, data_dir: str | os.PathLike | None = None, n_per_class: int = 100, seed: int = 0) -> dict[str, float]:
-    """Conditioning accuracy and Fréchet distance (classifier features) of one conditional model."""
-    test = load_mnist("test", data_dir)
-    images, intended = metrics.generate_per_class(model, n_per_class, seed=seed)
-    overall, _ = metrics.conditioning_accuracy(intended, classifier.predict(images))
-    fd = metrics.frechet_distance(to_float_images(test.images), images, metrics.classifier_extractor(classifier))
-    return {"conditioning_accuracy": overall, "frechet_distance_classifier_features": fd}
+def table(rows: Mapping[str, Mapping[str, Any]], keys: list[str] | None = None) -> str:
+    """Markdown table with one column per model: ``rows`` maps a model's title to its ``{field: number}``.
+
+    ``keys`` picks and orders the fields (default: the known fields first, then the rest, numbers only).
+    """
+    if not rows:
+        raise ValueError("table needs at least one row.")
+    names = list(rows)
+    if keys is None:
+        present = {k for r in rows.values() for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        keys = [k for k in FIELDS if k in present] + sorted(present - set(FIELDS))
+    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for key in keys:
+        label = FIELDS.get(key, (key.replace("_", " "), ""))[0]
+        lines.append(f"| {label} | " + " | ".join(format_value(key, rows[n].get(key)) for n in names) + " |")
+    return "\n".join(lines)
+
+
+def run_row(run: Any, measured: metrics.Metrics | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A run's row for :func:`table`: its metrics (``measured``, else those recorded with it), parameter count,
+    training time, epochs and final losses."""
+    values = measured.to_dict() if isinstance(measured, metrics.Metrics) else dict(measured or run.metrics)
+    history = run.history
+    last = lambda key: history[key][-1] if history.get(key) else math.nan  # noqa: E731
+    return {
+        **{k: v for k, v in values.items() if isinstance(v, (int, float))},
+        "parameters": metrics.count_parameters(run.model),
+        "train_time_s": run.train_time_s,
+        "epochs": len(history.get("epoch", [])),
+        "final_train_loss": last("train_loss"),
+        "final_val_loss": last("val_loss"),
+    }
 
 
 @dataclass
@@ -64,16 +112,7 @@ class ConditionalComparison:
 
     def table(self) -> str:
         """The overall numbers as a Markdown table, models side by side."""
-        names = list(self.summary)
-        keys = list(next(iter(self.summary.values())))
-        lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-        for k in keys:
-            cells = []
-            for n in names:
-                v = self.summary[n].get(k)
-                cells.append("-" if v is None else (f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"))
-            lines.append(f"| {k} | " + " | ".join(cells) + " |")
-        return "\n".join(lines)
+        return table(self.summary)
 
     def per_class_table(self, key: str) -> str:
         """One per-class quantity (e.g. ``"accuracy"``) as a Markdown table, digits as rows."""
@@ -97,11 +136,10 @@ class ConditionalComparison:
 def compare_models(
     cvae,
     cgan,
-    classifier=None,
+    classifier,
+    test: ImageSet,
     *,
     n_per_class: int = 100,
-    data_dir: str | os.PathLike | None = None,
-    profile: str | None = None,
     seed: int = 0,
     show: bool = True,
 ) -> ConditionalComparison:
@@ -117,22 +155,20 @@ def compare_models(
 
     Args:
         cvae, cgan: trained :class:`~fundamentalml.models.ConditionalVAE` and :class:`~fundamentalml.models.ConditionalGAN`.
-        classifier: the judge; default :func:`reference_classifier` for ``profile``.
+        classifier: the judge, a trained :class:`~fundamentalml.models.MNISTClassifier` (e.g.
+            ``pretrained("classifier").model``). Nothing here trains one.
+        test: the real MNIST test digits (``run.test_set()``).
         n_per_class: generated digits per class.
-        data_dir: where MNIST lives.
-        profile: profile of the default classifier.
         seed: seeds the generated latents.
         show: print the tables.
     """
-    notes: list[str] = []
     if classifier is None:
-        classifier, clf_acc = reference_classifier(profile, data_dir)
-    else:
-        clf_acc = classifier_accuracy(classifier, data_dir)
-    test = load_mnist("test", data_dir)
+        raise ValueError("compare_models needs the judge: pass classifier=pretrained('classifier').model (or one you trained).")
+    notes: list[str] = []
+    real = to_float_images(test.images)
+    clf_acc = metrics.evaluate_classifier(classifier, real, test.labels).accuracy
     if test.is_fallback:
         notes.append("Real digits come from the offline 1,000-image MNIST fallback.")
-    real = to_float_images(test.images)
     real_labels = test.labels
     extractor = metrics.classifier_extractor(classifier)
     real_feats = classifier.features(real).cpu()
@@ -160,19 +196,19 @@ def compare_models(
         confusion[name] = metrics.confusion(intended, predicted)
         samples[name] = images
         summary[name] = {
-            "conditioning accuracy": overall,
-            "mean confidence in intended digit": confidence.mean().item(),
-            "Fréchet distance (classifier features)": metrics.frechet_distance(real, images, extractor),
-            "diversity / real diversity": float(np.mean(div / real_div)),
-            "classes flagged as collapsed": float(per_class[name]["collapsed"].sum()),
+            "conditioning_accuracy": overall,
+            "mean_confidence": confidence.mean().item(),
+            "frechet_distance": metrics.frechet_distance(real, images, extractor),
+            "diversity_ratio": float(np.mean(div / real_div)),
+            "collapsed": float(per_class[name]["collapsed"].sum()),
         }
     per_class["cVAE"]["recon_mse"] = metrics.per_class_reconstruction_error(cvae, real, real_labels).numpy()
     d_acc = metrics.per_class_discriminator_accuracy(cgan, real, real_labels, n_per_class, seed=seed)
     per_class["cGAN"]["d_acc_real"] = d_acc["real"].numpy()
     per_class["cGAN"]["d_acc_fake"] = d_acc["fake"].numpy()
     stability = metrics.gan_stability(cgan)
-    summary["cGAN"].update({f"stability: {k}": v for k, v in stability.items()})
-    summary["cVAE"]["test reconstruction MSE"] = float(per_class["cVAE"]["recon_mse"].mean())
+    summary["cGAN"].update(stability)
+    summary["cVAE"]["recon_mse_test"] = float(per_class["cVAE"]["recon_mse"].mean())
     result = ConditionalComparison(summary, per_class, confusion, samples, real_div, clf_acc, notes)
     if show:
         print(f"Reference classifier: test accuracy {clf_acc:.4f}")
@@ -181,22 +217,3 @@ def compare_models(
         print(result.table())
         print("\nConditioning accuracy per digit:\n" + result.per_class_table("accuracy"))
     return result
-
-
-def dcgan_report(model, data_dir: str | os.PathLike | None = None, n: int = 2000, seed: int = 0, real=None) -> dict[str, float]:
-    """DCGAN numbers: Fréchet distance to real test images in a fixed random conv net's feature space
-    (see :func:`fundamentalml.metrics.random_conv_extractor`), and training stability."""
-    if real is None:
-        try:
-            test = load_cifar10("test", data_dir)
-            images = test.images
-        except DataError:
-            from .data import pad_to_rgb32
-
-            images = pad_to_rgb32(load_mnist("test", data_dir).images)
-        real = images[:n].float() / 255
-    fake = (model.sample(min(n, len(real)), seed=seed).cpu() + 1) / 2
-    extractor = metrics.random_conv_extractor(channels=real.shape[1])
-    out = {"frechet_distance_random_features": metrics.frechet_distance(real, fake, extractor), "n_images": float(len(fake))}
-    out.update(metrics.gan_stability(model))
-    return out

@@ -1,21 +1,20 @@
-"""How models train: the Trainer for a budget, seeding, timing, atomic checkpoints and safe loading.
+"""How models train: the Trainer for a budget, the guard that stops on divergence or a signal, and ``train``.
 
-``train_model`` is the one entry point the CLI, the chapters and the benchmark share, so a number printed by
-``python -m fundamentalml train`` is the number the book shows.
+:func:`train` seeds, builds, trains and returns one model with its metadata; :mod:`fundamentalml.runs`
+decides whether to call it (or to load a checkpoint or the shipped weights instead).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import os
+import signal
 import sys
-import tempfile
+import threading
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,13 +23,24 @@ import torch
 from pytorch_lightning.callbacks import Callback, TQDMProgressBar
 from pytorch_lightning.utilities.model_helpers import is_overridden
 
-from .data import CIFAR10DataModule, ImageDataModule, MNISTDataModule
-from .models import CHECKPOINT_FORMAT, MODEL_CLASSES, HistoryModule, TrainingDiverged
-from .profiles import Budget, check_model_name, default_profile, get_budget
+from .checkpoints import save_checkpoint
+from .data import ImageDataModule
+from .models import HistoryModule
+from .profiles import Budget
+from .registry import ModelSpec
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, unreadable, not ours, or holds a different model than asked for."""
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the message says at which step, and where the last good weights are."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGINT or SIGTERM stopped training; nothing was written. ``exit_code`` is 130 or 143 (128 + signal)."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
 
 
 # --------------------------------------------------------------------------------------------- speed
@@ -106,7 +116,94 @@ class EpochWeights(Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: HistoryModule) -> None:  # noqa: D102
         if trainer.is_global_zero:
             epoch = trainer.current_epoch + 1  # callbacks run before the module's own epoch-end hook
-            save_checkpoint(pl_module, self.folder / f"epoch-{epoch:02d}.pt", epoch=epoch)
+            if all(bool(torch.isfinite(p).all()) for p in pl_module.parameters()):
+                save_checkpoint(pl_module, self.folder / f"epoch-{epoch:02d}.pt", epoch=epoch)
+
+
+class RunGuard(Callback):
+    """Stops training at the next step when a loss turns NaN or infinite, or when SIGINT/SIGTERM arrives.
+
+    Every model is watched, VAEs included: the loss each ``training_step`` returns is checked every step on a
+    CPU (free there) and every ``check_every`` steps on an accelerator (a check makes the device wait), and
+    all weights are checked at the end of each epoch, so a NaN between two checks is still caught. The
+    decision is shared by all processes of a multi-process run (``reduce_boolean_decision``), so they stop
+    together instead of leaving the others waiting. The weights at the end of the last good epoch are kept,
+    and put back when training diverged.
+    """
+
+    def __init__(self, check_every: int = 25) -> None:
+        self.check_every = check_every
+        self.diverged: str | None = None
+        self.signum: int | None = None
+        self._last_good: dict[str, torch.Tensor] | None = None
+        self._previous_handlers: dict[int, Any] = {}
+
+    # ---- signals
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.signum is None:
+            print(f"\n{signal.Signals(signum).name} received: stopping after this step; nothing will be saved.", file=sys.stderr, flush=True)
+        self.signum = signum
+
+    def install_signal_handlers(self) -> None:
+        """Catch SIGINT and SIGTERM (main thread only) until :meth:`restore_signal_handlers`."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+
+    def restore_signal_handlers(self) -> None:
+        """Put back the handlers that were there before."""
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        self._previous_handlers = {}
+
+    # ---- Lightning hooks
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: HistoryModule) -> None:  # noqa: D102
+        self._last_good = _copy_state(pl_module)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: HistoryModule, outputs: Any, batch: Any, batch_idx: int) -> None:  # noqa: D102
+        on_cpu = pl_module.device.type == "cpu" and trainer.world_size == 1
+        if not on_cpu and batch_idx % self.check_every:
+            return
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        bad = loss is not None and not bool(torch.isfinite(torch.as_tensor(loss)).all())
+        if bad and self.diverged is None:
+            self.diverged = (
+                f"{type(pl_module).__name__} training diverged at step {trainer.fit_loop.epoch_loop._batches_that_stepped + 1} "
+                f"(epoch {trainer.current_epoch + 1}, batch {batch_idx + 1}): the loss is {float(torch.as_tensor(loss).float().mean())}."
+            )
+        self._decide(trainer, bad)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: HistoryModule) -> None:  # noqa: D102
+        bad = not all(bool(torch.isfinite(p).all()) for p in pl_module.parameters())
+        if bad and self.diverged is None:
+            self.diverged = (
+                f"{type(pl_module).__name__} training diverged in epoch {trainer.current_epoch + 1}: "
+                f"its weights hold NaN or infinite values."
+            )
+        self._decide(trainer, bad)
+        if not trainer.should_stop:
+            self._last_good = _copy_state(pl_module)
+
+    def _decide(self, trainer: pl.Trainer, bad: bool) -> None:
+        stop = bad or self.signum is not None
+        if trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if stop:
+            trainer.should_stop = True
+            if self.diverged is None and self.signum is None:
+                self.diverged = "training diverged in another process of this run."
+
+    def restore_last_good(self, pl_module: HistoryModule) -> bool:
+        """Put back the weights of the last finished good epoch (the initial ones before the first)."""
+        if self._last_good is None:
+            return False
+        pl_module.load_state_dict(self._last_good)
+        return True
+
+
+def _copy_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
 def quiet_lightning() -> None:
@@ -116,6 +213,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     # GANs have no validation loss; fit() skips their validation loop on purpose.
     warnings.filterwarnings("ignore", message=r".*You passed in a `val_dataloader` but have no `validation_step`")
+    # The models log once per epoch (never per step), so the logging interval does not matter.
+    warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval")
 
 
 def build_trainer(
@@ -129,11 +228,13 @@ def build_trainer(
     strategy: str = "auto",
     num_nodes: int = 1,
     callbacks: list[Callback] | None = None,
+    logger: Any = False,
     **trainer_kwargs: Any,
 ) -> pl.Trainer:
     """Return a ``pl.Trainer`` for ``budget`` that spends its time on the model, not on bookkeeping.
 
-    No logger, no automatic checkpointing (we write our own, atomically), no sanity validation; a progress
+    No logger unless one is given (the CLI passes a ``CSVLogger``: one row per epoch, so it costs nothing per
+    step), no automatic checkpointing (we write our own, atomically), no sanity validation; a progress
     bar refreshed a few times an epoch instead of every step, and one printed line per epoch.
     ``devices``, ``strategy`` and ``num_nodes`` go straight to Lightning, so DDP needs no code change.
     """
@@ -150,7 +251,7 @@ def build_trainer(
         devices=devices,
         strategy=strategy,
         num_nodes=num_nodes,
-        logger=False,
+        logger=logger,
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=progress_bar,
@@ -160,154 +261,7 @@ def build_trainer(
     )
 
 
-# --------------------------------------------------------------------------------------------- checkpoints
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through ``write(file_object)`` to a temporary file beside ``path``, then rename it into place.
-
-    A crash or error midway leaves the old file (if any) untouched and no half-written file behind.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; a checkpoint is an ordinary file
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def save_checkpoint(model: HistoryModule, path: str | os.PathLike, **meta: Any) -> Path:
-    """Save ``model`` (class, hyper-parameters, weights, history, ``meta``) to ``path`` atomically."""
-    path = Path(path)
-    payload = model.checkpoint_dict(**meta)
-    _atomic_write(path, lambda f: torch.save(payload, f))
-    return path
-
-
-def save_json(obj: Any, path: str | os.PathLike) -> Path:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    path = Path(path)
-    _atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True).encode()))
-    return path
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint file safely (``weights_only=True``) and check that it is a FundamentalML checkpoint."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No checkpoint at {path}. Train one with: python -m fundamentalml train MODEL --out DIR")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 -- any failure here means the same thing to the user
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(exc).__name__}: {str(exc)[:200]}). It may be truncated or "
-            f"not a torch file; delete it and train again."
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        found = payload.get("format", "no 'format' key") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(
-            f"{path} is not a FundamentalML checkpoint (expected format {CHECKPOINT_FORMAT!r}, found {found!r}). "
-            f"Checkpoints from other tools (e.g. a Lightning .ckpt) cannot be loaded; train with "
-            f"python -m fundamentalml train MODEL."
-        )
-    return payload
-
-
-def load_checkpoint(path: str | os.PathLike, expected: str | type | None = None) -> HistoryModule:
-    """Rebuild a model from a checkpoint written by :func:`save_checkpoint`.
-
-    Args:
-        path: the ``.pt`` file.
-        expected: a model name (``"vae-mlp"``) or class; loading a checkpoint of another model raises.
-
-    Raises:
-        CheckpointError: the file is missing, unreadable, foreign, of another model, or its weights do not fit.
-    """
-    payload = read_checkpoint(path)
-    by_class = {cls.__name__: (name, cls) for name, cls in MODEL_CLASSES.items()}
-    class_name = payload.get("model_class")
-    if class_name not in by_class:
-        raise CheckpointError(f"{path} holds an unknown model class {class_name!r}; known: {sorted(by_class)}.")
-    name, cls = by_class[class_name]
-    if expected is not None:
-        want = expected if isinstance(expected, str) else next((n for n, c in MODEL_CLASSES.items() if c is expected), expected.__name__)
-        if want != name:
-            raise CheckpointError(f"{path} holds a {name} ({class_name}) model, not the {want} that was asked for.")
-    try:
-        model = cls(**payload["hparams"])
-        model.load_state_dict(payload["state_dict"])
-    except Exception as exc:  # noqa: BLE001
-        raise CheckpointError(f"{path}: the stored weights do not fit a {class_name} ({exc}).") from exc
-    model.history = {k: list(v) for k, v in payload.get("history", {}).items()}
-    model.step_history = {k: list(v) for k, v in payload.get("step_history", {}).items()}
-    model.restore_extra(payload.get("extra", {}))
-    model.checkpoint_meta = payload.get("meta", {})
-    model.eval()
-    return model
-
-
 # --------------------------------------------------------------------------------------------- training
-
-
-@dataclass
-class TrainingRun:
-    """What one training run produced.
-
-    Attributes:
-        name: model name (``"vae-mlp"``...).
-        model: the trained LightningModule (in eval mode).
-        datamodule: the data it trained on.
-        budget: the budget it ran under.
-        profile: profile name, or ``"custom"``.
-        train_time_s: wall-clock seconds of ``Trainer.fit``.
-        checkpoint: where it was saved, if anywhere.
-        loaded: ``True`` when the model came from a cached checkpoint instead of training.
-    """
-
-    name: str
-    model: HistoryModule
-    datamodule: ImageDataModule
-    budget: Budget
-    profile: str
-    train_time_s: float
-    seed: int
-    checkpoint: Path | None = None
-    loaded: bool = False
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def history(self) -> dict[str, list[float]]:
-        """Per-epoch training history (``train_loss``, ``val_loss``, ``time_s``, ...)."""
-        return self.model.history
-
-
-def make_datamodule(name: str, budget: Budget, data_dir: str | os.PathLike | None = None, dataset: str = "mnist") -> ImageDataModule:
-    """Return the DataModule that ``name`` trains on, sized by ``budget``."""
-    check_model_name(name)
-    common = dict(data_dir=data_dir, batch_size=budget.batch_size, train_size=budget.train_size, eval_size=budget.eval_size)
-    if name == "dcgan":
-        return CIFAR10DataModule(**common, fallback_to_digits=True)
-    value_range = "symmetric" if name == "cgan" else "unit"
-    return MNISTDataModule(**common, dataset=dataset, value_range=value_range)
-
-
-def make_model(name: str, budget: Budget | None = None, **model_kwargs: Any) -> HistoryModule:
-    """Build model ``name`` with the seed's defaults, the budget's learning rate, and any ``model_kwargs``."""
-    check_model_name(name)
-    if name not in MODEL_CLASSES:
-        raise ValueError(f"Model {name!r} is not available in this version of the package.")
-    if budget is not None:
-        model_kwargs.setdefault("lr", budget.lr)
-    return MODEL_CLASSES[name](**model_kwargs)
 
 
 def fit(
@@ -322,7 +276,8 @@ def fit(
 ) -> tuple[float, pl.Trainer]:
     """Train ``model`` on ``datamodule`` for ``budget``; return ``(wall-clock seconds, trainer)``.
 
-    Denormals are flushed for the duration (see :func:`flush_denormals`).
+    Denormals are flushed for the duration (see :func:`flush_denormals`). This is the bare Lightning call;
+    :func:`train` adds seeding, the divergence and signal guard, and the run's metadata.
     """
     if not is_overridden("validation_step", model):
         trainer_kwargs.setdefault("limit_val_batches", 0)  # GANs have no validation loss; skip the loop quietly
@@ -338,73 +293,95 @@ def fit(
     return elapsed, trainer
 
 
-def train_model(
-    name: str,
-    profile: str | None = None,
+@dataclass
+class Trained:
+    """What :func:`train` returns: the model (eval mode), its data, its budget and the run's metadata."""
+
+    model: HistoryModule
+    datamodule: ImageDataModule
+    budget: Budget
+    meta: dict[str, Any]
+    is_global_zero: bool = True
+
+
+def train(
+    spec: ModelSpec,
+    budget: Budget,
     *,
+    profile: str,
     data_dir: str | os.PathLike | None = None,
     seed: int = 0,
-    out_dir: str | os.PathLike | None = None,
-    dataset: str = "mnist",
-    budget_overrides: dict[str, Any] | None = None,
-    precision: str | None = None,
-    keep_epochs: bool = False,
+    dataset: str | None = None,
+    last_good_dir: str | os.PathLike | None = None,
+    keep_epochs_dir: str | os.PathLike | None = None,
     progress_bar: bool = True,
     print_epochs: bool = True,
     trainer_kwargs: dict[str, Any] | None = None,
-    **model_kwargs: Any,
-) -> TrainingRun:
-    """Seed, build, train and (optionally) checkpoint model ``name`` under ``profile``.
+    model_kwargs: dict[str, Any] | None = None,
+) -> Trained:
+    """Seed, build and train the model of ``spec`` for ``budget``; nothing is written except on request.
 
     Args:
-        name: one of ``vae-mlp``, ``vae-cnn`` (and the other models as they land).
-        profile: ``smoke``, ``cpu`` or ``full``; default :func:`~fundamentalml.profiles.default_profile`.
+        spec: the model's registry entry.
+        budget: how long and at what precision (``spec.budget(profile)``, possibly with overrides).
+        profile: the profile name recorded in the metadata (``"custom"`` when the budget was overridden).
         data_dir: where the data lives (see :func:`fundamentalml.data.resolve_data_dir`).
         seed: seeds weights, data order and sampling; the same seed gives the same numbers on one machine.
-        out_dir: if given, the checkpoint is written to ``out_dir/NAME.pt`` (atomically, after training).
-        dataset: ``"mnist"`` or ``"fashion-mnist"`` for the MNIST models.
-        budget_overrides: replace budget fields, e.g. ``{"epochs": 2}`` (the run's profile becomes ``"custom"``).
-        precision: a Trainer setting (``"bf16-mixed"``...); it does not change the profile.
-        keep_epochs: also write the weights after every epoch to ``out_dir/NAME.epochs/`` (for per-epoch metrics).
-        trainer_kwargs: extra ``pl.Trainer`` arguments (``devices``, ``strategy``, ``num_nodes``...).
-        **model_kwargs: the model's "try this" knobs (``latent_dim``, ``beta``, ``batch_norm``...).
+        dataset: an alternative dataset the model allows (``"fashion-mnist"``).
+        last_good_dir: where to write ``NAME.last-good.pt`` if training diverges (beside, never over, ``NAME.pt``).
+        keep_epochs_dir: write the weights after every epoch there (for per-epoch metrics).
+        trainer_kwargs: extra ``pl.Trainer`` arguments (``devices``, ``strategy``, ``logger``...).
+        model_kwargs: the model's "try this" knobs (``latent_dim``, ``beta``, ``batch_norm``...).
+
+    Raises:
+        TrainingDiverged: a loss or weight became NaN or infinite (the last good weights are kept).
+        TrainingInterrupted: SIGINT or SIGTERM arrived (nothing is written).
     """
-    profile = profile or default_profile()
-    budget = get_budget(name, profile, **(budget_overrides or {}))
-    if precision is not None:
-        budget = replace(budget, precision=precision)
     pl.seed_everything(seed, verbose=False)
-    model = make_model(name, budget, **model_kwargs)
-    datamodule = make_datamodule(name, budget, data_dir, dataset=dataset)
+    model = spec.build(budget, **(model_kwargs or {}))
+    datamodule = spec.datamodule(budget, data_dir, dataset=dataset)
     trainer_kwargs = dict(trainer_kwargs or {})
-    if keep_epochs and out_dir is not None:
-        trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), EpochWeights(Path(out_dir) / f"{name}.epochs")]
+    guard = RunGuard()
+    callbacks = [*trainer_kwargs.pop("callbacks", []), guard]
+    if keep_epochs_dir is not None:
+        callbacks.append(EpochWeights(Path(keep_epochs_dir)))
+    guard.install_signal_handlers()
     try:
         elapsed, trainer = fit(
-            model, datamodule, budget, name=name, progress_bar=progress_bar, print_epochs=print_epochs, **trainer_kwargs
+            model, datamodule, budget, name=spec.name, progress_bar=progress_bar, print_epochs=print_epochs,
+            callbacks=callbacks, **trainer_kwargs,
         )
-    except TrainingDiverged as exc:
-        # The model already holds its last good weights (the end of the last finished epoch): keep them,
-        # beside (never over) an existing good checkpoint.
-        if out_dir is None:
-            raise
-        path = save_checkpoint(model, Path(out_dir) / f"{name}.last-good.pt", name=name, profile=profile, seed=seed, diverged=str(exc))
-        raise TrainingDiverged(f"{exc} Last good weights saved to {path}.") from exc
+    finally:
+        guard.restore_signal_handlers()
+    if guard.signum is not None:
+        name = signal.Signals(guard.signum).name
+        raise TrainingInterrupted(f"{spec.name}: training stopped by {name}; nothing was saved.", guard.signum)
+    if guard.diverged is not None:
+        guard.restore_last_good(model)
+        where = ""
+        if last_good_dir is not None and trainer.is_global_zero:
+            path = save_checkpoint(
+                model, Path(last_good_dir) / f"{spec.name}.last-good.pt", name=spec.name, profile=profile, seed=seed,
+                diverged=guard.diverged,
+            )
+            where = f" The last good weights (end of the last finished epoch) are in {path}."
+        raise TrainingDiverged(
+            f"{guard.diverged}{where} Try a lower learning rate (--lr), fp32 precision, or keep batch norm on."
+        )
     meta = {
-        "name": name,
-        "profile": profile if not budget_overrides else "custom",
+        "name": spec.name,
+        "profile": profile,
         "budget": budget.to_dict(),
         "seed": seed,
+        "model_kwargs": dict(model_kwargs or {}),
+        "dataset": dataset or spec.dataset,
         "train_time_s": elapsed,
         "data": datamodule.describe(),
         "data_fingerprint": datamodule.fingerprint(),
         "data_is_fallback": datamodule.is_fallback,
         "provenance": provenance(),
     }
-    run = TrainingRun(name, model, datamodule, budget, meta["profile"], elapsed, seed, meta=meta)
-    if out_dir is not None and trainer.is_global_zero:
-        run.checkpoint = save_checkpoint(model, Path(out_dir) / f"{name}.pt", **meta)
-    return run
+    return Trained(model, datamodule, budget, meta, trainer.is_global_zero)
 
 
 def provenance() -> dict[str, Any]:
@@ -433,76 +410,8 @@ def provenance() -> dict[str, Any]:
         "command": " ".join(["python -m fundamentalml", *sys.argv[1:]]) if Path(sys.argv[0]).name in ("__main__.py", "fundamentalml") else None,
         "commit": commit,
         "commit_dirty": dirty,
-        "torch": torch.__version__,
-        "lightning": pl.__version__,
+        "torch": str(torch.__version__),  # a str subclass otherwise, which weights_only loading refuses
+        "lightning": str(pl.__version__),
         "python": platform.python_version(),
         "machine": f"{cpu}, {os.cpu_count()} cores, {torch.backends.cpu.get_cpu_capability()}" + (f"; GPU {gpu}" if gpu else ""),
     }
-
-
-def training_source_hash() -> str:
-    """Hash of the code that decides what a trained model is: models, training, data and profiles.
-
-    Part of :func:`train_or_load`'s cache key, so editing a model retrains it instead of loading weights
-    that the current code would not produce. (Plots, metrics and widgets are left out: they do not change
-    the weights.)
-    """
-    root = Path(__file__).resolve().parent
-    files = sorted((root / "models").glob("*.py")) + [root / n for n in ("training.py", "data.py", "profiles.py")]
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def run_key(name: str, profile: str, seed: int, data_fingerprint: str, model_kwargs: dict[str, Any]) -> str:
-    """A short key naming one training configuration (and the code that trains it), for checkpoint caches."""
-    blob = json.dumps(
-        [name, profile, seed, data_fingerprint, model_kwargs, training_source_hash()], sort_keys=True, default=str
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def train_or_load(
-    name: str,
-    profile: str | None = None,
-    *,
-    data_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    progress_bar: bool = False,
-    **model_kwargs: Any,
-) -> TrainingRun:
-    """Load model ``name`` from the checkpoint cache if this exact configuration was trained; else train it.
-
-    The cache key covers the model, profile, seed, model arguments and the data's fingerprint, so changing any
-    of them trains afresh. Checkpoints live in ``cache_dir`` or :func:`default_checkpoint_dir`.
-    """
-    profile = profile or default_profile()
-    budget = get_budget(name, profile)
-    datamodule = make_datamodule(name, budget, data_dir)
-    key = run_key(name, profile, seed, datamodule.fingerprint(), model_kwargs)
-    folder = Path(cache_dir) if cache_dir is not None else default_checkpoint_dir()
-    path = folder / f"{name}-{profile}-{key}.pt"
-    if path.is_file():
-        try:
-            model = load_checkpoint(path, expected=name)
-            meta = getattr(model, "checkpoint_meta", {})
-            return TrainingRun(
-                name, model, datamodule, budget, profile, float(meta.get("train_time_s", float("nan"))), seed,
-                checkpoint=path, loaded=True, meta=meta,
-            )
-        except CheckpointError as exc:
-            print(f"Ignoring the cached checkpoint ({exc}); training again.", file=sys.stderr)
-    run = train_model(name, profile, data_dir=data_dir, seed=seed, progress_bar=progress_bar, **model_kwargs)
-    run.checkpoint = save_checkpoint(run.model, path, **run.meta)
-    return run
-
-
-def default_checkpoint_dir() -> Path:
-    """Where :func:`train_or_load` keeps checkpoints: ``$FUNDAMENTALML_CHECKPOINTS`` or the user cache."""
-    from_env = os.environ.get("FUNDAMENTALML_CHECKPOINTS", "").strip()
-    if from_env:
-        return Path(from_env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
-    return Path(cache) / "fundamentalml" / "checkpoints"

@@ -1,19 +1,10 @@
-"""The course's models. ``MODEL_CLASSES`` maps each CLI name to its LightningModule class."""
+"""The course's models: the maths only (which model is called what lives in :mod:`fundamentalml.registry`)."""
 
-from .base import CHECKPOINT_FORMAT, HistoryModule
+from .base import CHECKPOINT_FORMAT, HistoryModule, LossModule
 from .classifier import MNISTClassifier
 from .conditional import ConditionalGAN, ConditionalVAE
-from .dcgan import DCGAN, GAN, TrainingDiverged
+from .dcgan import DCGAN, GAN
 from .vae import ConvVAE, MLPVAE, VAE, kl_divergence, reparameterize, vae_loss
-
-MODEL_CLASSES: dict[str, type[HistoryModule]] = {
-    "vae-mlp": MLPVAE,
-    "vae-cnn": ConvVAE,
-    "dcgan": DCGAN,
-    "cvae": ConditionalVAE,
-    "cgan": ConditionalGAN,
-    "classifier": MNISTClassifier,
-}
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -23,10 +14,9 @@ __all__ = [
     "DCGAN",
     "GAN",
     "HistoryModule",
+    "LossModule",
     "MLPVAE",
     "MNISTClassifier",
-    "MODEL_CLASSES",
-    "TrainingDiverged",
     "VAE",
     "kl_divergence",
     "reparameterize",

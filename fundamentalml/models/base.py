@@ -134,10 +134,18 @@ class HistoryModule(pl.LightningModule):
         for key, value in means.items():
             self.history.setdefault(key, []).append(value)
         self.log_dict({k: v for k, v in means.items() if k not in ("epoch", "time_s")}, sync_dist=False)
-        self.check_finite(means)
 
-    def check_finite(self, means: dict[str, float]) -> None:
-        """Hook for models that must stop on NaN losses (GANs override it)."""
+    # ---- optimisers
+    def make_optimizers(self, total_steps: int | None = None) -> Any:
+        """The model's optimisers (and schedule), in the form ``configure_optimizers`` returns.
+
+        ``total_steps`` is the run's number of optimisation steps, for schedules that need it. The benchmark's
+        bare PyTorch loop calls this too, so both paths train with the same optimiser.
+        """
+        raise NotImplementedError
+
+    def configure_optimizers(self) -> Any:  # noqa: D102
+        return self.make_optimizers(total_steps=int(self.trainer.estimated_stepping_batches))
 
     # ---- checkpoints
     def checkpoint_dict(self, **meta: Any) -> dict[str, Any]:
@@ -159,6 +167,28 @@ class HistoryModule(pl.LightningModule):
 
     def restore_extra(self, extra: dict[str, Any]) -> None:
         """Restore what :meth:`extra_state_for_checkpoint` saved."""
+
+
+class LossModule(HistoryModule):
+    """A model trained by one loss with automatic optimisation (the VAEs and the classifier).
+
+    Subclasses implement :meth:`batch_loss`; the training and validation steps are that loss plus bookkeeping.
+    """
+
+    def batch_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The loss of one batch and its parts as batch means: ``{"loss": ..., ...}``.
+
+        The one per-batch loss of the model: its ``training_step`` and the benchmark's bare loop both call it.
+        """
+        raise NotImplementedError
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:  # noqa: D102
+        losses = self.batch_loss(batch)
+        self.accumulate("train", batch[0].shape[0], **losses)
+        return losses["loss"]
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:  # noqa: D102
+        self.accumulate("val", batch[0].shape[0], **self.batch_loss(batch))
 
 
 def _plain(obj: Any) -> Any:

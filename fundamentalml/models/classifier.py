@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import HistoryModule, check_images
+from .base import LossModule, check_images
 from .vae import make_adam
 
 
-class MNISTClassifier(HistoryModule):
+class MNISTClassifier(LossModule):
     """Conv(1->32, 3x3) - pool - Conv(32->64, 3x3) - pool - Linear(3136->128) - Linear(128->10).
 
     3x3 kernels cost 2.8 times less than 5x5 ones here and still pass 99% test accuracy.
@@ -55,26 +55,19 @@ class MNISTClassifier(HistoryModule):
         x = check_images(x, (1, 28, 28))
         return torch.cat([self(x[i : i + batch_size].to(self.device)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+    def batch_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{"loss", "acc"}`` of a batch: cross-entropy and accuracy (batch means)."""
         x, y = batch
         logits = self(x)
-        loss = F.cross_entropy(logits, y)
-        self.accumulate(stage, x.shape[0], loss=loss, acc=(logits.argmax(1) == y).float().mean())
-        return loss
+        return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:  # noqa: D102
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:  # noqa: D102
-        self._step(batch, "val")
-
-    def configure_optimizers(self):
-        """Adam with a one-cycle schedule over the whole run: a short warm-up, then a cosine decay to ~0.
+    def make_optimizers(self, total_steps: int | None = None) -> dict:
+        """Adam with a one-cycle schedule over ``total_steps``: a short warm-up, then a cosine decay to ~0.
 
         The decay is what lifts a 3-epoch run from about 98.8% to above 99% test accuracy.
         """
         optimizer = make_adam(self.parameters(), self.lr)
-        trainer = getattr(self, "_trainer", None)  # None outside Lightning (e.g. the benchmark's bare loop)
-        total = trainer.estimated_stepping_batches if trainer is not None else 1000
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.lr * 3, total_steps=max(int(total), 1), pct_start=0.15)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=self.lr * 3, total_steps=max(int(total_steps or 1000), 1), pct_start=0.15
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -178,7 +178,8 @@ class ConditionalVAE(_Conditional, VAE):
         mu, _ = self.encode(x.to(self.device), labels)
         return self.decode(mu, labels)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+    def batch_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{"loss", "bce", "kl"}`` of a batch of images and labels (batch means)."""
         x, labels = batch
         # Training batches come from our own loader: skip the per-call label checks of the public API.
         flat = x.flatten(1)
@@ -186,8 +187,7 @@ class ConditionalVAE(_Conditional, VAE):
         mu, logvar = self.fc_mu(h), self.fc_logvar(h)
         logits = self.decoder(concat_condition(reparameterize(mu, logvar), labels, self.num_classes))
         loss, bce, kl = vae_loss(logits, x, mu, logvar, beta=self.beta, from_logits=True)
-        self.accumulate(stage, x.shape[0], loss=loss, bce=bce, kl=kl)
-        return loss
+        return {"loss": loss, "bce": bce, "kl": kl}
 
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:  # type: ignore[override]
         """``n`` images of random digits (labels drawn uniformly, with the same ``seed``)."""

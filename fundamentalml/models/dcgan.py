@@ -8,7 +8,7 @@ discriminator; weights drawn from N(0, 0.02); Adam with lr 2e-4 and beta1 = 0.5.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,10 +19,6 @@ from .latent import interpolate_latents
 from .vae import make_adam
 
 N_SNAPSHOT = 16  # images kept from the fixed latent batch after every epoch
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the message says at which step."""
 
 
 # ------------------------------------------------------------------------------------------ pieces
@@ -89,8 +85,8 @@ class GAN(HistoryModule):
 
     Subclasses build ``self.generator`` and ``self.discriminator`` and implement :meth:`generate_from` and
     :meth:`discriminate`. Each step trains D on a real and a generated batch, then G with the non-saturating
-    loss. Per step it records both losses (for loss curves) and stops with :class:`TrainingDiverged` the
-    moment one is not finite, after putting back the weights of the last finished epoch.
+    loss. Per step it records both losses (for loss curves); the run path's divergence guard stops training
+    the moment one is not finite.
     """
 
     automatic_optimization = False
@@ -106,7 +102,6 @@ class GAN(HistoryModule):
         # A fixed latent batch, drawn from its own seed, so samples across epochs (and runs) are comparable.
         self.register_buffer("fixed_noise", torch.randn(n_fixed, latent_dim, generator=torch.Generator().manual_seed(1234)))
         self.snapshots: list[torch.Tensor] = []
-        self._last_good: dict[str, torch.Tensor] | None = None
 
     # ---- subclass interface
     def generate_from(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
@@ -121,68 +116,65 @@ class GAN(HistoryModule):
         """Labels that go with ``fixed_noise`` (``None`` for unconditional models)."""
         return None
 
-    # ---- Lightning
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+    # ---- training
+    def make_optimizers(self, total_steps: int | None = None) -> list[torch.optim.Optimizer]:
         """Two Adams, lr 2e-4, betas (0.5, 0.999) as in the paper: generator first, discriminator second."""
         betas = (self.beta1, 0.999)
         return [make_adam(self.generator.parameters(), self.lr, betas), make_adam(self.discriminator.parameters(), self.lr, betas)]
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:  # noqa: D102
+    def update_batch(
+        self,
+        batch: tuple[torch.Tensor, torch.Tensor],
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        backward: Callable[[torch.Tensor], None] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """One GAN update on a batch: D on a real and a generated batch, then G with the non-saturating loss.
+
+        The one per-batch step of a GAN: ``training_step`` calls it with Lightning's ``manual_backward``, the
+        benchmark's bare loop with plain ``Tensor.backward`` (the default). Returns the losses and the
+        discriminator's accuracies and mean probabilities (detached).
+        """
+        backward = backward or torch.Tensor.backward
         real, labels = batch
         labels = labels if self.fixed_labels() is not None else None
-        opt_g, opt_d = self.optimizers()
-        b = real.shape[0]
-        z = torch.randn(b, self.latent_dim, device=real.device)
+        z = torch.randn(real.shape[0], self.latent_dim, device=real.device)
         fake = self.generate_from(z, labels)
 
         real_logits = self.discriminate(real, labels)
         fake_logits = self.discriminate(fake.detach(), labels)
         loss_d = discriminator_loss(real_logits, fake_logits)
         opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(loss_d)
+        backward(loss_d)
         opt_d.step()
 
         loss_g = generator_loss(self.discriminate(fake, labels))
         opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(loss_g)
+        backward(loss_g)
         opt_g.step()
-
-        # Checking is free on a CPU but makes a GPU wait for the step to finish, so there check every 25 steps.
-        check_now = real.device.type == "cpu" or batch_idx % 25 == 0
-        if check_now and not (torch.isfinite(loss_d) and torch.isfinite(loss_g)):
-            self._restore_last_good()
-            raise TrainingDiverged(
-                # Both optimisers have stepped, so global_step counts this step twice: //2 is its 1-based number.
-                f"GAN training diverged at step {self.global_step // 2} (epoch {self.current_epoch + 1}, batch "
-                f"{batch_idx + 1}): D loss {loss_d.item()}, G loss {loss_g.item()}. The weights were reset to the last "
-                f"finished epoch. Try a lower learning rate, or keep batch norm on."
-            )
         with torch.no_grad():
-            d_real_acc = (real_logits > 0).float().mean()
-            d_fake_acc = (fake_logits < 0).float().mean()
-        self.record_step(d_loss=loss_d, g_loss=loss_g)
-        self.accumulate(
-            "train", b, d_loss=loss_d, g_loss=loss_g, d_real_acc=d_real_acc, d_fake_acc=d_fake_acc,
-            d_real_prob=torch.sigmoid(real_logits).mean(), d_fake_prob=torch.sigmoid(fake_logits).mean(),
-        )
+            return {
+                "loss": (loss_d + loss_g).detach(),  # what the divergence guard watches
+                "d_loss": loss_d.detach(), "g_loss": loss_g.detach(),
+                "d_real_acc": (real_logits > 0).float().mean(), "d_fake_acc": (fake_logits < 0).float().mean(),
+                "d_real_prob": torch.sigmoid(real_logits).mean(), "d_fake_prob": torch.sigmoid(fake_logits).mean(),
+            }
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:  # noqa: D102
+        opt_g, opt_d = self.optimizers()
+        out = self.update_batch(batch, opt_g, opt_d, self.manual_backward)
+        self.record_step(d_loss=out["d_loss"], g_loss=out["g_loss"])
+        self.accumulate("train", batch[0].shape[0], **{k: v for k, v in out.items() if k != "loss"})
+        return out
 
     def on_fit_start(self) -> None:  # noqa: D102
         super().on_fit_start()
         if not self.snapshots:
             self.snapshots.append(self._snapshot())  # epoch 0: what the untrained generator makes
-        self._last_good = self._copy_state()
 
     def on_train_epoch_end(self) -> None:  # noqa: D102
         super().on_train_epoch_end()
         self.snapshots.append(self._snapshot())
-        self._last_good = self._copy_state()
-
-    def _copy_state(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in self.state_dict().items()}
-
-    def _restore_last_good(self) -> None:
-        if self._last_good is not None:
-            self.load_state_dict(self._last_good)
 
     @torch.no_grad()
     def _snapshot(self) -> torch.Tensor:

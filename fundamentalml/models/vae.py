@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import HistoryModule, check_count, check_images, make_activation
+from .base import LossModule, check_count, check_images, make_activation
 from .latent import interpolate_latents
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -73,7 +73,7 @@ def vae_loss(
 # ------------------------------------------------------------------------------------------ the models
 
 
-class VAE(HistoryModule):
+class VAE(LossModule):
     """What the two VAEs share: the ELBO training step, Adam, and the methods a chapter calls.
 
     Subclasses build ``self.encoder`` (image -> features), ``self.fc_mu``/``self.fc_logvar`` and
@@ -143,21 +143,15 @@ class VAE(HistoryModule):
         zb = self.encode(_one_image(x_b).to(self.device))[0][0]
         return self.decode(interpolate_latents(za, zb, steps, method))
 
-    # ---- Lightning
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+    # ---- training
+    def batch_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{"loss", "bce", "kl"}`` of a batch: the -ELBO (with ``beta``) and its two terms, batch means."""
         x = batch[0]
         logits, mu, logvar = self(x)
         loss, bce, kl = vae_loss(logits, x, mu, logvar, beta=self.beta, from_logits=True)
-        self.accumulate(stage, x.shape[0], loss=loss, bce=bce, kl=kl)
-        return loss
+        return {"loss": loss, "bce": bce, "kl": kl}
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:  # noqa: D102
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:  # noqa: D102
-        self._step(batch, "val")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def make_optimizers(self, total_steps: int | None = None) -> torch.optim.Optimizer:
         """Adam at ``lr``; the fused kernel where the parameters' device supports it (fewer, larger ops)."""
         return make_adam(self.parameters(), self.lr)
 

@@ -1,0 +1,117 @@
+"""Files that must never be half-written or silently wrong: atomic writes, checkpoints, safe loading.
+
+A checkpoint is one ``torch.save`` file holding a plain ``state_dict``, the hyper-parameters that rebuild the
+model, its history, and the run's metadata (metrics included), so a run's weights and numbers are one unit.
+It is read with ``weights_only=True`` (no code from the file is ever run) and refused when it is not ours,
+holds another model, does not fit, or holds non-finite weights.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .files import atomic_write
+from .models import CHECKPOINT_FORMAT, HistoryModule
+from .registry import spec_by_class_name
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, unreadable, not ours, holds a different model, or non-finite weights."""
+
+
+def nonfinite_tensors(state_dict: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors in ``state_dict`` that hold NaN or infinite values."""
+    return [k for k, v in state_dict.items() if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def save_checkpoint(model: HistoryModule, path: str | os.PathLike, **meta: Any) -> Path:
+    """Save ``model`` (class, hyper-parameters, weights, history, ``meta``) to ``path`` atomically.
+
+    Raises:
+        CheckpointError: the weights hold NaN or infinite values (nothing is written).
+    """
+    payload = model.checkpoint_dict(**meta)
+    bad = nonfinite_tensors(payload["state_dict"])
+    if bad:
+        raise CheckpointError(
+            f"Refusing to write {path}: {len(bad)} weight tensor(s) hold NaN or infinite values ({', '.join(bad[:3])}...). "
+            f"Training diverged; lower the learning rate."
+        )
+    return atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint file safely (``weights_only=True``) and check that it is a FundamentalML checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {path}. Train one with: python -m fundamentalml train MODEL --out DIR")
+    try:
+        # TorchVersion (a str subclass) is allowed: runs recorded torch.__version__ as such before they stored str.
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 -- any failure here means the same thing to the user
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(exc).__name__}: {str(exc)[:200]}). It may be truncated or "
+            f"not a torch file; delete it and train again."
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        found = payload.get("format", "no 'format' key") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(
+            f"{path} is not a FundamentalML checkpoint (expected format {CHECKPOINT_FORMAT!r}, found {found!r}). "
+            f"Checkpoints from other tools (e.g. a Lightning .ckpt) cannot be loaded; train with "
+            f"python -m fundamentalml train MODEL."
+        )
+    return payload
+
+
+def model_from_payload(payload: dict[str, Any], where: str, expected: str | None = None) -> HistoryModule:
+    """Rebuild a model from a checkpoint's contents (see :func:`load_checkpoint`); ``where`` names it in errors."""
+    try:
+        spec = spec_by_class_name(str(payload.get("model_class")))
+    except ValueError as exc:
+        raise CheckpointError(f"{where} holds {exc}") from exc
+    if expected is not None and expected != spec.name:
+        raise CheckpointError(f"{where} holds a {spec.name} ({spec.model_class.__name__}) model, not the {expected} that was asked for.")
+    state = payload.get("state_dict", {})
+    bad = nonfinite_tensors(state)
+    if bad:
+        raise CheckpointError(f"{where} holds NaN or infinite weights ({', '.join(bad[:3])}); it is not a usable model.")
+    try:
+        model = spec.model_class(**payload["hparams"])
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(f"{where}: the stored weights do not fit a {spec.model_class.__name__} ({exc}).") from exc
+    model.history = {k: list(v) for k, v in payload.get("history", {}).items()}
+    model.step_history = {k: list(v) for k, v in payload.get("step_history", {}).items()}
+    model.restore_extra(payload.get("extra", {}))
+    model.checkpoint_meta = payload.get("meta", {})
+    model.eval()
+    return model
+
+
+def load_checkpoint(path: str | os.PathLike, expected: str | type | None = None) -> HistoryModule:
+    """Rebuild a model from a checkpoint written by :func:`save_checkpoint`.
+
+    Args:
+        path: the ``.pt`` file.
+        expected: a model name (``"vae-mlp"``) or class; loading a checkpoint of another model raises.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, foreign, of another model, its weights do not fit,
+            or they hold NaN or infinite values.
+    """
+    if isinstance(expected, type):
+        from .registry import spec_of
+
+        expected = spec_of(expected).name
+    return model_from_payload(read_checkpoint(path), str(path), expected)
+
+
+def finite(value: Any) -> bool:
+    """``True`` for a finite real number."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

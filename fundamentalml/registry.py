@@ -1,0 +1,228 @@
+"""The model registry: one entry per model, and the only place a model's name is branched on.
+
+An entry says what the model is (its class), what it trains on (its data), how long it trains under each
+profile (its budgets), how it is judged (its evaluation and headline metric), and what a page calls it. The
+CLI, the run path, the chapters, the benchmark and the tests all read this table, so adding a model means
+adding its class in ``models/`` and one entry here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import torch
+
+from . import metrics
+from .data import CIFAR10DataModule, ImageDataModule, ImageSet, MNISTDataModule, to_float_images
+from .models import ConditionalGAN, ConditionalVAE, ConvVAE, DCGAN, HistoryModule, MLPVAE, MNISTClassifier
+from .profiles import PROFILES, Budget, check_profile, default_profile
+
+DATASETS = ("mnist", "fashion-mnist", "cifar10")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the package knows about one model.
+
+    Attributes:
+        name: the name on the command line and in file names (``"vae-mlp"``).
+        title: what a page or a table calls it (``"MLP VAE"``).
+        model_class: the LightningModule.
+        dataset: what it trains on by default (``"mnist"`` or ``"cifar10"``).
+        value_range: pixel range its data module serves (``"unit"`` for sigmoid decoders, ``"symmetric"`` for tanh).
+        budgets: the :class:`~fundamentalml.profiles.Budget` for each profile.
+        evaluate: ``evaluate(model, test_set, judge)`` -> a :class:`~fundamentalml.metrics.Metrics` dataclass.
+        needs_judge: ``True`` when evaluation needs the reference classifier.
+        headline: the metric field a shipped model is checked on, with ``tolerance`` (and ``better``:
+            ``"lower"`` or ``"higher"``).
+        chapter: the book chapter that shows it.
+        alternatives: other datasets the model can train on (``--dataset``).
+    """
+
+    name: str
+    title: str
+    model_class: type[HistoryModule]
+    dataset: str
+    value_range: str
+    budgets: dict[str, Budget]
+    evaluate: Callable[..., metrics.Metrics]
+    headline: str
+    tolerance: float
+    better: str = "lower"
+    needs_judge: bool = False
+    chapter: str = ""
+    alternatives: tuple[str, ...] = ()
+
+    def budget(self, profile: str | None = None, **overrides: Any) -> Budget:
+        """The budget under ``profile`` (default :func:`~fundamentalml.profiles.default_profile`), with overrides.
+
+        ``spec.budget("cpu", epochs=2)`` replaces single fields; an unknown field is an error.
+        """
+        profile = check_profile(profile) if profile is not None else default_profile()
+        budget = self.budgets[profile]
+        unknown = set(overrides) - set(budget.to_dict())
+        if unknown:
+            raise ValueError(f"Unknown budget field(s) {sorted(unknown)}; known: {sorted(budget.to_dict())}.")
+        return replace(budget, **overrides) if overrides else budget
+
+    def datamodule(self, budget: Budget, data_dir: str | os.PathLike | None = None, dataset: str | None = None) -> ImageDataModule:
+        """The data module this model trains on, sized by ``budget`` (``dataset`` picks an alternative)."""
+        dataset = dataset or self.dataset
+        if dataset != self.dataset and dataset not in self.alternatives:
+            allowed = ", ".join((self.dataset, *self.alternatives))
+            raise ValueError(f"{self.name} trains on {allowed}, not {dataset!r}.")
+        common = dict(data_dir=data_dir, batch_size=budget.batch_size, train_size=budget.train_size, eval_size=budget.eval_size)
+        if dataset == "cifar10":
+            return CIFAR10DataModule(**common, fallback_to_digits=True, value_range=self.value_range)
+        return MNISTDataModule(**common, dataset=dataset, value_range=self.value_range)
+
+    def build(self, budget: Budget | None = None, **model_kwargs: Any) -> HistoryModule:
+        """A fresh model with the class's defaults, the budget's learning rate, and ``model_kwargs``.
+
+        An argument the class does not take is an error that lists the ones it does.
+        """
+        accepted = model_arguments(self.model_class)
+        unknown = sorted(set(model_kwargs) - set(accepted))
+        if unknown:
+            raise ValueError(f"{self.title} ({self.model_class.__name__}) takes no argument(s) {unknown}; it takes {sorted(accepted)}.")
+        if budget is not None and "lr" in accepted:
+            model_kwargs.setdefault("lr", budget.lr)
+        return self.model_class(**model_kwargs)
+
+
+def model_arguments(cls: type) -> dict[str, Any]:
+    """The keyword arguments of a model class with their defaults."""
+    params = inspect.signature(cls.__init__).parameters
+    return {k: p.default for k, p in params.items() if k != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+
+def _evaluate_vae(model, test: ImageSet, judge=None, seed: int = 0) -> metrics.VAEMetrics:
+    images = to_float_images(test.images)
+    batches = ((images[i : i + 1000],) for i in range(0, len(images), 1000))
+    return metrics.evaluate_vae(model, batches, seed=seed)
+
+
+def _evaluate_classifier(model, test: ImageSet, judge=None, seed: int = 0) -> metrics.ClassifierMetrics:
+    return metrics.evaluate_classifier(model, to_float_images(test.images), test.labels)
+
+
+def _evaluate_gan(model, test: ImageSet, judge=None, seed: int = 0) -> metrics.GANMetrics:
+    return metrics.evaluate_gan(model, test.images[:2000].float() / 255, n=2000, seed=seed)
+
+
+def _evaluate_conditional(model, test: ImageSet, judge=None, seed: int = 0) -> metrics.ConditionalMetrics:
+    if judge is None:
+        raise ValueError(
+            "Judging a conditional model needs the reference classifier: pass judge=pretrained('classifier').model "
+            "(or a classifier you trained)."
+        )
+    return metrics.evaluate_conditional(model, judge, to_float_images(test.images), test.labels, n_per_class=100, seed=seed)
+
+
+# ------------------------------------------------------------------------------------------ the table
+
+
+def _vae_budgets() -> dict[str, Budget]:
+    return {
+        "smoke": Budget(epochs=1, batch_size=128, train_size=2048, lr=1e-3, eval_size=1000),
+        "cpu": Budget(epochs=5, batch_size=128, train_size=None, lr=1e-3),
+        "full": Budget(epochs=10, batch_size=128, train_size=None, lr=1e-3),
+    }
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="vae-mlp", title="MLP VAE", model_class=MLPVAE, dataset="mnist", value_range="unit",
+            budgets=_vae_budgets(), evaluate=_evaluate_vae, headline="neg_elbo", tolerance=0.1,
+            chapter="vae", alternatives=("fashion-mnist",),
+        ),
+        ModelSpec(
+            name="vae-cnn", title="CNN VAE", model_class=ConvVAE, dataset="mnist", value_range="unit",
+            budgets=_vae_budgets(), evaluate=_evaluate_vae, headline="neg_elbo", tolerance=0.1,
+            chapter="vae", alternatives=("fashion-mnist",),
+        ),
+        ModelSpec(
+            name="dcgan", title="DCGAN", model_class=DCGAN, dataset="cifar10", value_range="symmetric",
+            budgets={
+                "smoke": Budget(epochs=1, batch_size=64, train_size=512, lr=2e-4, eval_size=512),
+                # Batch 64 on a CPU: twice the generator updates for the same arithmetic, which matters most early.
+                "cpu": Budget(epochs=2, batch_size=64, train_size=12800, lr=2e-4, eval_size=2000),
+                "full": Budget(epochs=25, batch_size=128, train_size=None, lr=2e-4),
+            },
+            evaluate=_evaluate_gan, headline="frechet_distance", tolerance=0.05, chapter="dcgan",
+        ),
+        ModelSpec(
+            name="cvae", title="cVAE", model_class=ConditionalVAE, dataset="mnist", value_range="unit",
+            budgets=_vae_budgets(), evaluate=_evaluate_conditional, headline="conditioning_accuracy",
+            tolerance=0.01, better="higher", needs_judge=True, chapter="conditional", alternatives=("fashion-mnist",),
+        ),
+        ModelSpec(
+            name="cgan", title="cGAN", model_class=ConditionalGAN, dataset="mnist", value_range="symmetric",
+            budgets={
+                "smoke": Budget(epochs=1, batch_size=64, train_size=1024, lr=2e-4, eval_size=1000),
+                "cpu": Budget(epochs=3, batch_size=128, train_size=None, lr=2e-4),
+                "full": Budget(epochs=20, batch_size=128, train_size=None, lr=2e-4),
+            },
+            evaluate=_evaluate_conditional, headline="conditioning_accuracy", tolerance=0.01, better="higher",
+            needs_judge=True, chapter="conditional", alternatives=("fashion-mnist",),
+        ),
+        ModelSpec(
+            name="classifier", title="reference classifier", model_class=MNISTClassifier, dataset="mnist",
+            value_range="unit",
+            budgets={
+                "smoke": Budget(epochs=1, batch_size=128, train_size=2048, lr=1e-3, eval_size=1000),
+                "cpu": Budget(epochs=3, batch_size=128, train_size=None, lr=1e-3),
+                "full": Budget(epochs=5, batch_size=128, train_size=None, lr=1e-3),
+            },
+            evaluate=_evaluate_classifier, headline="accuracy", tolerance=0.0005, better="higher", chapter="conditional",
+        ),
+    )
+}
+MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
+JUDGE = "classifier"  # the model that judges the others (needs_judge=True)
+
+
+def get(name: str) -> ModelSpec:
+    """The registry entry of model ``name``; an unknown name is an error that lists the known ones."""
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}. Choose one of {', '.join(MODEL_NAMES)}.")
+    return MODELS[name]
+
+
+def spec_of(model: torch.nn.Module | type) -> ModelSpec:
+    """The registry entry of a model instance or class."""
+    cls = model if isinstance(model, type) else type(model)
+    for spec in MODELS.values():
+        if spec.model_class is cls:
+            return spec
+    raise ValueError(f"{cls.__name__} is not a registered model; registered: {', '.join(s.model_class.__name__ for s in MODELS.values())}.")
+
+
+def spec_by_class_name(class_name: str) -> ModelSpec:
+    """The registry entry whose class is called ``class_name`` (as stored in a checkpoint)."""
+    for spec in MODELS.values():
+        if spec.model_class.__name__ == class_name:
+            return spec
+    raise ValueError(f"unknown model class {class_name!r}; known: {sorted(s.model_class.__name__ for s in MODELS.values())}.")
+
+
+def budget_table() -> str:
+    """The budget table as Markdown: one row per model and profile."""
+    lines = [
+        "| model | profile | epochs | batch | training images | lr | precision |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for spec in MODELS.values():
+        for profile in PROFILES:
+            b = spec.budgets[profile]
+            size = "all" if b.train_size is None else f"{b.train_size:,}"
+            lines.append(f"| {spec.name} | {profile} | {b.epochs} | {b.batch_size} | {size} | {b.lr:g} | {b.precision} |")
+    return "\n".join(lines)

@@ -1,0 +1,254 @@
+"""The shipped weights: how they are made (``reproduce``, ``ship``) and checked (``verify``).
+
+``reproduce`` retrains every model at the ``full`` profile with seed 0 through the run path, then ``ship``
+evaluates each run on its whole test set, stores its weights in ``fundamentalml/weights/`` (half precision
+where that moves the headline metric by less than :data:`HALF_TOLERANCE`) and writes a manifest entry:
+sha256, class and arguments, profile, seed, data identity, command, commit, versions, machine, wall time,
+metrics and per-epoch history. ``verify`` recomputes the metrics from the shipped files (or compares a
+retrain with the manifest).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from . import registry
+from .checkpoints import CheckpointError, model_from_payload, read_checkpoint
+from .data import ImageSet, to_float_images
+from .files import atomic_write, save_json, sha256_file
+from .metrics import classifier_extractor, frechet_distance, random_conv_extractor
+from .models import LossModule
+from .runs import MANIFEST_NAME, WEIGHTS_DIR, get_run, load_run, manifest, pretrained
+
+# Largest change of the headline metric that storing weights in float16 may cause (else they stay float32).
+HALF_TOLERANCE = {"neg_elbo": 0.05, "accuracy": 0.002, "conditioning_accuracy": 0.002, "frechet_distance_rel": 0.01}
+# How far a retrain (same seed, same settings, another machine or library version) may land from the manifest.
+# Seeds alone move the MLP VAE's -ELBO by about +-0.5 nats, and a GAN's numbers more.
+REPRODUCE_TOLERANCE = {"neg_elbo": 1.0, "accuracy": 0.003, "conditioning_accuracy": 0.02, "frechet_distance_rel": 0.25}
+N_FD = 2000  # images on each side of a Fréchet distance
+
+
+def ship_order(names: list[str]) -> list[str]:
+    """``names`` with the judge (the reference classifier) first: the conditional models are judged by it."""
+    return sorted(names, key=lambda n: (n != registry.JUDGE, registry.MODEL_NAMES.index(n)))
+
+
+def data_identity(test: ImageSet, train_files: list[Path]) -> dict[str, Any]:
+    """What data a model saw: each file's name, size and sha256, and a note on the CIFAR-10 copy."""
+    files = {}
+    for f in sorted({*map(Path, train_files), *map(Path, test.files)}):
+        files[f.name] = {"bytes": f.stat().st_size, "sha256": sha256_file(f)}
+    identity: dict[str, Any] = {"dataset": test.name, "source": test.source, "files": files}
+    if any(name.endswith(".npz") for name in files):
+        identity["note"] = ("CIFAR-10 here is the course's offline copy, decoded from a JPEG export: it looks like "
+                            "CIFAR-10 and has its labels, but its pixels are not the original ones (about 5.8 "
+                            "levels off on average), so Fréchet distances are not comparable with published ones.")
+    return identity
+
+
+def _half_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    half = dict(payload)
+    half["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    return half
+
+
+def _roundtrip(payload: dict[str, Any], where: str):
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    buffer.seek(0)
+    return model_from_payload(torch.load(buffer, map_location="cpu", weights_only=True), where)
+
+
+def _close(key: str, a: float, b: float, tolerance: dict[str, float]) -> bool:
+    if key == "frechet_distance":
+        return abs(a - b) <= tolerance["frechet_distance_rel"] * max(abs(a), 1e-9)
+    return abs(a - b) <= tolerance[key]
+
+
+def per_epoch_metrics(name: str, epochs_dir: Path, test: ImageSet, train: ImageSet, judge) -> dict[str, Any]:
+    """A GAN's headline numbers after every epoch (from the weights ``--keep_epochs`` wrote), with the untrained
+    generator (epoch 0, the ceiling) and the real-train-vs-real-test floor in the same feature space."""
+    spec = registry.get(name)
+    files = sorted(epochs_dir.glob("epoch-*.pt"))
+    if not files:
+        return {}
+    pl.seed_everything(0, verbose=False)
+    untrained = spec.build(spec.budget("full"))  # the same initial weights as the seed-0 run
+    models = [(0, untrained)] + [(int(f.stem.split("-")[1]), model_from_payload(read_checkpoint(f), str(f), name)) for f in files]
+    out: dict[str, Any] = {"epoch": [], "frechet_distance": []}
+    if spec.needs_judge:
+        out["conditioning_accuracy"] = []
+    for epoch, model in models:
+        model.eval()
+        m = spec.evaluate(model, test, judge).to_dict()
+        out["epoch"].append(epoch)
+        out["frechet_distance"].append(m["frechet_distance"])
+        if spec.needs_judge:
+            out["conditioning_accuracy"].append(m["conditioning_accuracy"])
+    # The floor: real training images against real test images, same features, same sample count.
+    if spec.needs_judge:
+        n = min(len(test), 1000)
+        real_test, real_train = to_float_images(test.images[:n]), to_float_images(train.images[:n])
+        out["floor_frechet_distance"] = frechet_distance(real_test, real_train, classifier_extractor(judge))
+    else:
+        n = min(len(test), N_FD)
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n]
+        extractor = random_conv_extractor(channels=test.images.shape[1])
+        out["floor_frechet_distance"] = frechet_distance(test.images[:n].float() / 255, train.images[order].float() / 255, extractor)
+    out["ceiling_frechet_distance"] = out["frechet_distance"][0]
+    return out
+
+
+def ship(
+    runs: str | os.PathLike,
+    models: list[str] | None = None,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    weights_dir: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """Turn the ``full``-profile runs in ``runs`` into shipped weights and manifest entries; return the manifest.
+
+    Each run is evaluated on the whole test set of real data (a fallback is refused), stored in float16 when
+    that moves its headline metric by less than :data:`HALF_TOLERANCE` (else float32), and its manifest entry
+    is written after its file, so the manifest never names a file that is not there.
+    """
+    runs, folder = Path(runs), Path(weights_dir or WEIGHTS_DIR)
+    names = models or [n for n in registry.MODEL_NAMES if (runs / f"{n}.pt").is_file()]
+    if not names:
+        raise ValueError(f"{runs} holds no runs (MODEL.pt files) to ship.")
+    current = manifest(folder)
+    judge = None
+    for name in ship_order(list(names)):
+        spec = registry.get(name)
+        run = load_run(runs / f"{name}.pt", expected=name)
+        meta = run.meta
+        if meta.get("profile") != "full" or meta.get("data_is_fallback") or meta.get("model_kwargs"):
+            raise ValueError(f"{runs / name}.pt is not a full-profile run on the real data with the registry's settings "
+                             f"(profile {meta.get('profile')}, fallback {meta.get('data_is_fallback')}); only those are shipped.")
+        datamodule = spec.datamodule(spec.budget("full"), data_dir)
+        test, train = datamodule.test_set, datamodule.train_set
+        if test.is_fallback or train.is_fallback:
+            raise ValueError("Shipping needs the real datasets, not the offline fallback: set FUNDAMENTALML_DATA.")
+        if spec.needs_judge and judge is None:
+            judge = pretrained(registry.JUDGE, weights_dir=folder).model
+        print(f"{name}: evaluating ...", flush=True)
+        measured = spec.evaluate(run.model, test, judge).to_dict()
+        payload = read_checkpoint(runs / f"{name}.pt")
+        payload.pop("meta", None)
+        half = _roundtrip(_half_payload(payload), f"{name} (float16)")
+        measured_half = spec.evaluate(half, test, judge).to_dict()
+        use_half = _close(spec.headline, measured[spec.headline], measured_half[spec.headline], HALF_TOLERANCE)
+        stored = _half_payload(payload) if use_half else payload
+        epochs_dir = runs / f"{name}.epochs"
+        per_epoch = per_epoch_metrics(name, epochs_dir, test, train, judge) if epochs_dir.is_dir() else {}
+        prov = meta.get("provenance", {})
+        entry = {
+            "file": f"{name}.pt",
+            "dtype": "float16" if use_half else "float32",
+            "model_class": payload["model_class"],
+            "hparams": payload["hparams"],
+            "parameters": sum(p.numel() for p in run.model.parameters()),
+            "profile": "full",
+            "budget": meta.get("budget"),
+            "seed": meta.get("seed"),
+            "data": meta.get("data"),
+            "data_identity": data_identity(test, train.files),
+            "command": prov.get("command") or f"python -m fundamentalml train {name} --profile full --seed 0",
+            "reproduce": f"python -m fundamentalml reproduce --models [{name}]",
+            "commit": prov.get("commit"),
+            "torch": prov.get("torch"),
+            "lightning": prov.get("lightning"),
+            "python": prov.get("python"),
+            "machine": prov.get("machine"),
+            "train_time_s": meta.get("train_time_s"),
+            "metrics": measured,
+            "metrics_as_stored": measured_half if use_half else measured,
+            "headline": spec.headline,
+            "history": run.model.history,
+            "per_epoch": per_epoch,
+        }
+        stored["meta"] = {k: v for k, v in entry.items() if k not in ("history",)}
+        path = folder / entry["file"]
+        atomic_write(path, lambda f: torch.save(stored, f))
+        entry["sha256"], entry["bytes"] = sha256_file(path), path.stat().st_size
+        current["models"][name] = entry
+        current["format"] = 1
+        save_json(current, folder / MANIFEST_NAME)
+        shown = entry["metrics_as_stored"][spec.headline]
+        print(f"{name}: {entry['dtype']}, {entry['bytes'] / 1e6:.2f} MB, {spec.headline} {shown:.4f} "
+              f"(float32 {measured[spec.headline]:.4f})", flush=True)
+        if name == registry.JUDGE:
+            judge = pretrained(registry.JUDGE, weights_dir=folder).model
+    return current
+
+
+def reproduce(
+    out: str | os.PathLike = "runs/full",
+    models: list[str] | None = None,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    weights_dir: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """Retrain every shipped model (or ``models``) at ``full`` with seed 0 into ``out``, then :func:`ship` them."""
+    names = ship_order(list(models or registry.MODEL_NAMES))
+    for name in names:
+        spec = registry.get(name)
+        is_gan = not issubclass(spec.model_class, LossModule)
+        print(f"=== {name}: training at full", flush=True)
+        get_run(name, "full", seed=0, out=out, data_dir=data_dir, retrain=True, evaluate=False, keep_epochs=is_gan,
+                progress_bar=False)
+    return ship(out, names, data_dir=data_dir, weights_dir=weights_dir)
+
+
+def verify(runs: str | os.PathLike | None = None, *, data_dir: str | os.PathLike | None = None,
+           weights_dir: str | os.PathLike | None = None) -> bool:
+    """Check the shipped weights, printing one line per model; ``True`` when all pass.
+
+    Without ``runs``: every shipped file's sha256 and its headline metric recomputed on the test set, within
+    the registry's tolerance of the manifest (0.1 nats, 1 point, 0.05 points for the classifier). With ``runs``
+    (a folder from :func:`reproduce`): each retrain's metrics against the manifest, within
+    :data:`REPRODUCE_TOLERANCE` (seed and machine noise).
+    """
+    entries = manifest(weights_dir)["models"]
+    if not entries:
+        print("No shipped weights to verify.")
+        return False
+    ok = True
+    judge = None
+    for name in ship_order(list(entries)):
+        spec, entry = registry.get(name), entries[name]
+        want = entry["metrics_as_stored"][spec.headline]
+        try:
+            if runs is None:
+                run = pretrained(name, weights_dir=weights_dir, data_dir=data_dir)
+                if spec.needs_judge and judge is None:
+                    judge = pretrained(registry.JUDGE, weights_dir=weights_dir, data_dir=data_dir).model
+                got = run.evaluate(judge).to_dict()[spec.headline]
+                good = abs(got - want) <= spec.tolerance if spec.headline != "frechet_distance" else abs(got - want) <= spec.tolerance * want
+            else:
+                run = load_run(Path(runs) / f"{name}.pt", expected=name)
+                if spec.needs_judge and judge is None:
+                    judge = load_run(Path(runs) / f"{registry.JUDGE}.pt").model
+                got = run.evaluate(judge).to_dict()[spec.headline]
+                good = _close(spec.headline, want, got, REPRODUCE_TOLERANCE)
+        except (CheckpointError, OSError, ValueError) as exc:
+            print(f"FAIL {name}: {exc}")
+            ok = False
+            continue
+        ok &= good
+        print(f"{'ok  ' if good else 'FAIL'} {name}: {spec.headline} {got:.4f}, manifest {want:.4f}")
+    return ok
+
+
+def total_size(weights_dir: str | os.PathLike | None = None) -> int:
+    """Bytes of all shipped weight files."""
+    folder = Path(weights_dir or WEIGHTS_DIR)
+    return sum((folder / e["file"]).stat().st_size for e in manifest(folder)["models"].values() if (folder / e["file"]).is_file())
+
+
