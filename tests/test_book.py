@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from fundamentalml.bench import copy_repository
+from helpers import copy_repository
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "book" / "_ext"))
@@ -346,9 +346,20 @@ def test_cache_follows_package_profile_and_recovers_from_damage(book: BookSite, 
 
     build = build_book(root, book.cache_home)
     assert (build.returncode, build.executed) == (0, 0), describe(build)
+    report = json.loads((root / "_build" / ".fundamentalml" / "last-build.json").read_text())
+    assert report["imported_in_build_process"] == [], report  # fingerprints read files; no torch, no package
+
+    # 0. edits no chapter can see: a docstring and a comment in a module it runs, the command line's code
+    plots = root / "fundamentalml" / "plots.py"
+    text = plots.read_text()
+    assert text.startswith('"""')
+    plots.write_text('"""(A docstring edit.) ' + text[3:] + "\n# a comment at the end\n")
+    cli = root / "fundamentalml" / "cli.py"
+    cli.write_text(cli.read_text() + "\n\ndef _not_run_by_chapters():\n    return 1\n")
+    build = build_book(root, book.cache_home)
+    assert (build.returncode, build.executed) == (0, 0), describe(build)
 
     # 1. change the body of a package function the chapter calls
-    plots = root / "fundamentalml" / "plots.py"
     text = plots.read_text()
     edited = text.replace("    if x not in AXIS_LABELS:", "    histories = dict(histories)\n    if x not in AXIS_LABELS:", 1)
     assert edited != text

@@ -4,10 +4,13 @@ Loaded by Jupyter Book through ``_config.yml`` (``sphinx.local_extensions``). Wh
 
 1. **Cache freshness.** jupyter-cache matches a notebook by a hash of its code cells (and kernelspec) only,
    so on its own it would serve outputs computed by an older package, another profile or other data. Before
-   anything is read, every chapter gets a *fingerprint*: a hash of every file of the ``fundamentalml``
-   package that the kernel will import, the profile (``$FUNDAMENTALML_PROFILE`` or the default), and the
-   identity of each dataset the chapter declares in its front matter (``fundamentalml: {datasets: [...]}``;
-   the data files read, or the offline fallback). Fingerprints are stored beside the cache
+   anything is read, every chapter gets a *fingerprint*: a hash of the package code chapters run (its
+   modules as syntax trees without docstrings or comments; the CLI and the benchmark left out) and of every
+   other package file byte for byte (the shipped weights in ``fundamentalml/weights/``), the profile
+   (``$FUNDAMENTALML_PROFILE`` or the default's), and the identity of each dataset the chapter declares in
+   its front matter (``fundamentalml: {datasets: [...]}``; paths, sizes and mtimes of the files the loaders
+   would read, or ``absent``). It only reads and hashes files: torch and the package are never imported
+   here, which keeps a cached rebuild quick. Fingerprints are stored beside the cache
    (``fundamentalml-fingerprints.json``). A chapter whose fingerprint changed loses its cache records and
    is re-read, so it executes again; nothing changed means nothing is re-read or executed.
 2. **A damaged cache** (unreadable database, missing version file, a database written by another
@@ -28,6 +31,7 @@ As a script it keeps the chapters' first cell and their ``.ipynb`` twins in sync
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import json
@@ -181,19 +185,17 @@ def package_dir() -> Path:
     return Path(spec.origin).resolve().parent
 
 
-def normalised_source(path: Path) -> bytes:
+def normalised_source(path: Path, tree=None) -> bytes:
     """What a module does, without its docstrings and comments: the dump of its syntax tree.
 
     Line numbers are not part of the dump, so moving code down by a comment line changes nothing either.
-    A file that does not parse is taken byte for byte (the chapter will fail on it anyway).
+    A file that does not parse is taken byte for byte (the chapter will fail on it anyway). ``tree``: the
+    module already parsed (it is changed in place).
     """
-    import ast
-
-    source = path.read_bytes()
-    try:
-        tree = ast.parse(source, filename=str(path))
-    except (SyntaxError, ValueError):
-        return b"unparsed\0" + source
+    if tree is None:
+        tree = _parse(path)
+    if tree is None:
+        return b"unparsed\0" + path.read_bytes()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
@@ -203,10 +205,16 @@ def normalised_source(path: Path) -> bytes:
     return ast.dump(tree).encode()
 
 
+def _parse(path: Path):
+    """The syntax tree of a Python file, or ``None`` when it does not parse."""
+    try:
+        return ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError):
+        return None
+
+
 def _imported_files(tree, rel: str, files: set[str]) -> set[str]:
     """The package files (relative paths) that a module's imports name, anywhere in it (also inside functions)."""
-    import ast
-
     package = rel.split("/")[:-1]  # the module's package, as path parts below the package folder
 
     def candidates(parts: list[str]) -> list[str]:
@@ -256,8 +264,6 @@ def package_parts(folder: Path | None = None, chapter_texts: list[str] | None = 
     ``NOT_RUN_BY_CHAPTERS`` that nothing hashed (and no chapter text) refers to. Every other file (the
     weights and manifest in ``weights/``, any data file) is taken byte for byte.
     """
-    import ast
-
     folder = folder or package_dir()
     files = {
         p.relative_to(folder).as_posix(): p
@@ -268,11 +274,9 @@ def package_parts(folder: Path | None = None, chapter_texts: list[str] | None = 
     imports: dict[str, set[str]] = {}
     for rel, path in files.items():
         if rel.endswith(".py") and rel.split("/")[0] != WEIGHTS_DIR:
-            parts[rel] = normalised_source(path)
-            try:
-                imports[rel] = _imported_files(ast.parse(path.read_bytes()), rel, set(files))
-            except (SyntaxError, ValueError):
-                imports[rel] = set()
+            tree = _parse(path)
+            imports[rel] = _imported_files(tree, rel, set(files)) if tree is not None else set()
+            parts[rel] = normalised_source(path, tree)
         else:
             parts[rel] = path.read_bytes()
     # Leave out the modules no chapter runs, unless a chapter or a module that stays in names them.
@@ -301,7 +305,7 @@ def data_root() -> Path:
     if from_env:
         return Path(from_env).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
-    return Path(cache) / "fundamentalml"
+    return Path(cache).expanduser() / "fundamentalml"
 
 
 def _files_id(files: list[Path]) -> str:
@@ -359,8 +363,6 @@ def dataset_identity(name: str) -> str:
 
 def _profiles_of(folder: Path) -> tuple[str, ...] | None:
     """The ``PROFILES`` tuple of ``fundamentalml/profiles.py``, read from its syntax tree (None if not found)."""
-    import ast
-
     try:
         tree = ast.parse((folder / "profiles.py").read_bytes())
     except (OSError, SyntaxError, ValueError):
