@@ -54,7 +54,8 @@ def pkg(tmp_path: Path) -> Path:
     files = {
         "__init__.py": '"""The package."""\n',
         "__main__.py": "from .cli import main\n\nmain()\n",
-        "cli.py": "def main():\n    return 0\n",
+        "cli.py": "from . import shipping\n\n\ndef main():\n    return shipping.ship()\n",
+        "shipping.py": "from .core import area\n\n\ndef ship():\n    return area(0)\n",
         "bench.py": "from .core import area\n\n\ndef run():\n    return area(1)\n",
         "core.py": CORE,
         "models/__init__.py": "from .vae import VAE\n",
@@ -63,6 +64,10 @@ def pkg(tmp_path: Path) -> Path:
     for rel, text in files.items():
         (root / rel).write_text(text)
     return root
+
+
+# What the chapters of the small package import (the modules they name are always hashed).
+CHAPTERS = ["from fundamentalml.core import area\nfrom fundamentalml.models import VAE\n"]
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -102,27 +107,44 @@ def test_removing_a_docstring_only_function_body_is_still_code(pkg: Path) -> Non
 
 
 def test_modules_chapters_never_run_are_left_out(pkg: Path) -> None:
-    before = fml_book.package_hash(pkg)
-    edit(pkg / "cli.py", "return 0", "return 1")
+    before = fml_book.package_hash(pkg, CHAPTERS)
+    edit(pkg / "cli.py", "return shipping.ship()", "return shipping.ship() + 1")
     edit(pkg / "__main__.py", "main()", "raise SystemExit(main())")
     edit(pkg / "bench.py", "area(1)", "area(2)")
-    assert fml_book.package_hash(pkg) == before
-    assert set(fml_book.package_parts(pkg)) == {"__init__.py", "core.py", "models/__init__.py", "models/vae.py"}
+    edit(pkg / "shipping.py", "area(0)", "area(3)")  # only the command line imports it
+    assert fml_book.package_hash(pkg, CHAPTERS) == before
+    assert set(fml_book.package_parts(pkg, CHAPTERS)) == {"__init__.py", "core.py", "models/__init__.py", "models/vae.py"}
+    # without the chapters' text only the entry points are left out: any other module may be imported
+    assert set(fml_book.package_parts(pkg)) == {"__init__.py", "core.py", "shipping.py", "models/__init__.py", "models/vae.py"}
+    # a module nothing imports may still be what a chapter imports: it stays
+    (pkg / "widgets.py").write_text("def show():\n    return 1\n")
+    assert "widgets.py" in fml_book.package_parts(pkg, CHAPTERS)
+    # a package's __init__ runs with any of its modules, whoever imports it
+    (pkg / "tools").mkdir()
+    (pkg / "tools" / "__init__.py").write_text("X = 1\n")
+    (pkg / "tools" / "deep.py").write_text("Y = 2\n")
+    edit(pkg / "cli.py", "from . import shipping\n", "from . import shipping\nfrom .tools import deep\n")
+    kept = set(fml_book.package_parts(pkg, CHAPTERS))
+    assert "tools/__init__.py" in kept and "tools/deep.py" not in kept
 
 
 def test_a_left_out_module_comes_back_when_a_chapter_or_a_hashed_module_uses_it(pkg: Path) -> None:
+    def kept(*texts: str) -> set[str]:
+        return set(fml_book.package_parts(pkg, CHAPTERS + list(texts)))
+
     # named by a chapter
-    assert "bench.py" in fml_book.package_parts(pkg, ["from fundamentalml.bench import run\nrun()"])
-    assert "bench.py" in fml_book.package_parts(pkg, ["from fundamentalml import bench, core"])
-    assert {"cli.py", "__main__.py"} <= set(fml_book.package_parts(pkg, ["!python -m fundamentalml train vae-mlp"]))
-    assert "cli.py" in fml_book.package_parts(pkg, ["!fundamentalml train vae-mlp"])
-    # imported by a module that is hashed (relative, absolute, inside a function)
+    assert "bench.py" in kept("from fundamentalml.bench import run\nrun()")
+    assert "bench.py" in kept("from fundamentalml import bench, core")
+    assert {"cli.py", "__main__.py", "shipping.py"} <= kept("!python -m fundamentalml train vae-mlp")
+    assert "cli.py" in kept("!fundamentalml train vae-mlp")
+    assert "shipping.py" in kept("from fundamentalml.shipping import ship")
+    # imported by a module that is hashed (relative, absolute, inside a function), with what it imports
     edit(pkg / "core.py", "import math\n", "import math\n\n\ndef helper():\n    from . import cli\n    return cli\n")
-    assert "cli.py" in fml_book.package_parts(pkg)
+    assert {"cli.py", "shipping.py"} <= kept()
     (pkg / "models" / "vae.py").write_text("from fundamentalml.bench import run\n")
-    assert "bench.py" in fml_book.package_parts(pkg)
+    assert "bench.py" in kept()
     (pkg / "models" / "vae.py").write_text("from ..bench import run\n")
-    assert "bench.py" in fml_book.package_parts(pkg)
+    assert "bench.py" in kept()
 
 
 def test_weights_are_hashed_by_content_and_may_be_absent(pkg: Path) -> None:

@@ -158,9 +158,9 @@ def chapter_datasets(md_path: Path) -> list[str]:
 # * the identity of each dataset the chapter declares: paths, sizes and mtimes of the files the package's
 #   loaders would read (mirroring ``fundamentalml/data.py``), or ``absent`` when they would fall back.
 
-# Modules of the package that no chapter runs: the command line and the benchmark. A chapter that names one
-# (an import, ``python -m fundamentalml``, a ``!fundamentalml`` shell line), or a hashed module that imports
-# one, brings it back into the fingerprint.
+# The package's entry points that no chapter runs: the command line and the benchmark. They, and the modules
+# only they import (``shipping.py``, say), are left out of the fingerprint, unless a chapter names one (an
+# import, ``python -m fundamentalml``, a ``!fundamentalml`` shell line) or a module that stays in imports it.
 NOT_RUN_BY_CHAPTERS = ("__main__.py", "cli.py", "bench.py")
 WEIGHTS_DIR = "weights"
 # Mirrors fundamentalml/data.py (the layouts its loaders read); the test suite checks the two agree.
@@ -260,9 +260,9 @@ def _mentioned_modules(chapter_texts: list[str]) -> set[str]:
 def package_parts(folder: Path | None = None, chapter_texts: list[str] | None = None) -> dict[str, bytes]:
     """What the fingerprint hashes of the package: relative path -> the bytes that stand for the file.
 
-    ``.py`` files become their docstring-free syntax tree (``normalised_source``), except those in
-    ``NOT_RUN_BY_CHAPTERS`` that nothing hashed (and no chapter text) refers to. Every other file (the
-    weights and manifest in ``weights/``, any data file) is taken byte for byte.
+    ``.py`` files become their docstring-free syntax tree (``normalised_source``), except the modules no
+    chapter runs (``chapter_modules``). Every other file (the weights and manifest in ``weights/``, any data
+    file) is taken byte for byte.
     """
     folder = folder or package_dir()
     files = {
@@ -279,16 +279,41 @@ def package_parts(folder: Path | None = None, chapter_texts: list[str] | None = 
             parts[rel] = normalised_source(path, tree)
         else:
             parts[rel] = path.read_bytes()
-    # Leave out the modules no chapter runs, unless a chapter or a module that stays in names them.
-    kept = set(parts) - set(NOT_RUN_BY_CHAPTERS)
-    wanted = _mentioned_modules(chapter_texts or [])
+    return {rel: parts[rel] for rel in sorted(chapter_modules(set(parts), imports, chapter_texts))}
+
+
+def chapter_modules(files: set[str], imports: dict[str, set[str]], chapter_texts: list[str] | None) -> set[str]:
+    """The files of ``files`` that chapters may run: all but the entry points no chapter runs
+    (``NOT_RUN_BY_CHAPTERS``) and the modules only those import; then whatever a chapter names, and
+    everything a module that stays in imports (statically, anywhere in it), is brought back.
+
+    Without ``chapter_texts`` any module but the entry points may be what a chapter imports, so only the
+    entry points (that nothing kept imports) are left out.
+    """
+    importers: dict[str, set[str]] = {f: set() for f in files}
+    for module, targets in imports.items():
+        for target in targets:
+            if target in importers and target != module:
+                importers[target].add(module)
+    if chapter_texts is None:
+        named = files - set(NOT_RUN_BY_CHAPTERS)
+    else:
+        named = _mentioned_modules(chapter_texts) & files
+    left_out = {f for f in NOT_RUN_BY_CHAPTERS if f in files} - named
     while True:
-        more = {f for f in NOT_RUN_BY_CHAPTERS if f in parts and f not in kept
-                and (f in wanted or any(f in imports.get(k, ()) for k in kept))}
+        more = {f for f in files - left_out - named  # (a package's __init__ runs with any of its modules)
+                if f in imports and not f.endswith("__init__.py") and importers[f] and importers[f] <= left_out}
         if not more:
             break
-        kept |= more
-    return {rel: parts[rel] for rel in sorted(kept)}
+        left_out |= more
+    kept = files - left_out
+    todo = list(kept)
+    while todo:  # a module that stays in brings back what it imports
+        for target in imports.get(todo.pop(), ()):
+            if target not in kept:
+                kept.add(target)
+                todo.append(target)
+    return kept
 
 
 def package_hash(folder: Path | None = None, chapter_texts: list[str] | None = None) -> str:
