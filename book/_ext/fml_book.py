@@ -5,7 +5,8 @@ Loaded by Jupyter Book through ``_config.yml`` (``sphinx.local_extensions``). Wh
 1. **Cache freshness.** jupyter-cache matches a notebook by a hash of its code cells (and kernelspec) only,
    so on its own it would serve outputs computed by an older package, another profile or other data. Before
    anything is read, every chapter gets a *fingerprint*: a hash of the package code chapters run (its
-   modules as syntax trees without docstrings or comments; the CLI and the benchmark left out) and of every
+   modules as syntax trees without docstrings or comments; the CLI, the benchmark and what only they
+   import left out) and of every
    other package file byte for byte (the shipped weights in ``fundamentalml/weights/``), the profile
    (``$FUNDAMENTALML_PROFILE`` or the default's), and the identity of each dataset the chapter declares in
    its front matter (``fundamentalml: {datasets: [...]}``; paths, sizes and mtimes of the files the loaders
@@ -150,9 +151,9 @@ def chapter_datasets(md_path: Path) -> list[str]:
 # Everything here reads files and hashes them; nothing imports torch or the package (that alone took seconds
 # and made every cached rebuild slow). What a chapter's outputs depend on, and so what its fingerprint covers:
 #
-# * the package code the kernel runs: every ``fundamentalml/**/*.py`` except the modules no chapter runs
-#   (``NOT_RUN_BY_CHAPTERS``), each hashed as its syntax tree without docstrings, so editing a docstring or
-#   a comment executes nothing again;
+# * the package code the kernel runs: every ``fundamentalml/**/*.py`` except the entry points no chapter
+#   runs (``NOT_RUN_BY_CHAPTERS``) and the modules only they import (``chapter_modules``), each hashed as its
+#   syntax tree without docstrings, so editing a docstring or a comment executes nothing again;
 # * every other file of the package byte for byte, above all the shipped weights in ``fundamentalml/weights/``;
 # * the profile: ``$FUNDAMENTALML_PROFILE``, or the default the package would pick (see ``book_profile``);
 # * the identity of each dataset the chapter declares: paths, sizes and mtimes of the files the package's
