@@ -5,13 +5,13 @@ Loaded by Jupyter Book through ``_config.yml`` (``sphinx.local_extensions``). Wh
 1. **Cache freshness.** jupyter-cache matches a notebook by a hash of its code cells (and kernelspec) only,
    so on its own it would serve outputs computed by an older package, another profile or other data. Before
    anything is read, every chapter gets a *fingerprint*: a hash of the package code chapters run (its
-   modules as syntax trees without docstrings or comments; the CLI, the benchmark and what only they
-   import left out) and of every
-   other package file byte for byte (the shipped weights in ``fundamentalml/weights/``), the profile
-   (``$FUNDAMENTALML_PROFILE`` or the default's), and the identity of each dataset the chapter declares in
-   its front matter (``fundamentalml: {datasets: [...]}``; paths, sizes and mtimes of the files the loaders
-   would read, or ``absent``). It only reads and hashes files: torch and the package are never imported
-   here, which keeps a cached rebuild quick. Fingerprints are stored beside the cache
+   modules as syntax trees without docstrings or comments; the CLI, the benchmark and what only they import
+   left out) and of every other package file byte for byte (the shipped weights in
+   ``fundamentalml/weights/``), the profile (``$FUNDAMENTALML_PROFILE`` or the default's), and the identity
+   of each dataset the chapter declares in its front matter (``fundamentalml: {datasets: [...]}``; paths,
+   sizes and mtimes of the files the loaders would read, or ``absent``). It only reads and hashes files:
+   torch and the package are never imported here, which keeps a cached rebuild quick. Fingerprints are
+   stored beside the cache
    (``fundamentalml-fingerprints.json``). A chapter whose fingerprint changed loses its cache records and
    is re-read, so it executes again; nothing changed means nothing is re-read or executed.
 2. **A damaged cache** (unreadable database, missing version file, a database written by another
