@@ -1,19 +1,27 @@
-"""The grading machinery behind ``pytest exercises``: where the graded functions come from, and how a check
-reports a mistake.
+"""The grading machinery behind ``pytest exercises``: where the graded functions come from, how a check calls
+them and reports a mistake, the state every check starts from, and the time limit.
 
-Learners never need to read this file. The checks in ``test_*.py`` call :func:`check` and friends; the hooks
-in ``conftest.py`` turn the results into points.
+Learners never need to read this file. The checks in ``test_*.py`` call :func:`call`, :func:`check` and friends;
+the hooks in ``conftest.py`` turn the results into points, and ``_workers.py`` runs each chapter's checks in a
+process of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import inspect
 import math
+import os
+import signal
 import sys
+import threading
+import time
+import traceback
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Callable
+from types import ModuleType, TracebackType
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -45,6 +53,7 @@ REFERENCES: dict[str, dict[str, str]] = {
 }
 
 
+
 class ExerciseFailure(AssertionError):
     """A check found a mistake; the message is already written for the learner."""
 
@@ -52,25 +61,41 @@ class ExerciseFailure(AssertionError):
 class ExerciseTimeout(BaseException):
     """A graded function ran past the time limit.
 
-    A ``BaseException`` so that a learner's ``except Exception`` cannot swallow it.
+    A ``BaseException`` so that a learner's ``except Exception`` cannot swallow it. A bare ``except:`` can: the
+    alarm then fires again every :data:`REPEAT_S` seconds, and the process running the checks is ended from
+    outside when even that does not stop the code (see ``_workers.py``).
     """
+
+
+# ------------------------------------------------------------------------------------------ messages
 
 
 def _short(value: Any, limit: int = 300) -> str:
     """A compact, single-paragraph description of ``value`` for a failure message."""
     if isinstance(value, torch.Tensor):
-        head = f"tensor of shape {tuple(value.shape)}, dtype {str(value.dtype).replace('torch.', '')}"
+        head = f"tensor of shape {tuple(value.shape)}, dtype {_dtype_name(value.dtype)}"
         if value.numel() == 0:
             return head + " (empty)"
         flat = value.detach().flatten()
-        shown = ", ".join(_fmt(float(v)) for v in flat[:6])
+        shown = ", ".join(_fmt(v) for v in flat[:6].tolist())
         more = ", ..." if flat.numel() > 6 else ""
         return f"{head}: [{shown}{more}]"
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _fmt(x: float) -> str:
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, complex):
+        return f"{x:.4g}"
+    x = float(x)
     return "nan" if math.isnan(x) else f"{x:.4g}"
 
 
@@ -89,8 +114,11 @@ def check(condition: Any, *, expected: Any, got: Any, hint: str) -> None:
 
 
 def check_tensor(value: Any, *, shape: tuple[int, ...] | None = None, dtype: torch.dtype | None = None,
-                 what: str = "the result", hint: str = "") -> torch.Tensor:
-    """Check that ``value`` is a tensor (of ``shape`` and ``dtype`` when given) and return it."""
+                 what: str = "the result", hint: str = "", dtype_hint: str = "") -> torch.Tensor:
+    """Check that ``value`` is a tensor (of ``shape`` and ``dtype`` when given) and return it.
+
+    ``hint`` explains a wrong type or shape, ``dtype_hint`` a wrong dtype: the two mistakes have different causes.
+    """
     __tracebackhide__ = True
     check(isinstance(value, torch.Tensor), expected=f"{what} to be a torch.Tensor",
           got=f"{type(value).__name__}: {_short(value)}", hint=hint or "build the result with torch operations.")
@@ -98,24 +126,178 @@ def check_tensor(value: Any, *, shape: tuple[int, ...] | None = None, dtype: tor
         check(tuple(value.shape) == tuple(shape), expected=f"{what} of shape {tuple(shape)}",
               got=f"shape {tuple(value.shape)}", hint=hint or "check which dimensions you sum or concatenate over.")
     if dtype is not None:
-        check(value.dtype == dtype, expected=f"{what} of dtype {str(dtype).replace('torch.', '')}",
-              got=f"dtype {str(value.dtype).replace('torch.', '')}", hint=hint or "convert with .float() or pass dtype=.")
+        check(value.dtype == dtype, expected=f"{what} of dtype {_dtype_name(dtype)}",
+              got=f"dtype {_dtype_name(value.dtype)}",
+              hint=dtype_hint or f"the docstring asks for {_dtype_name(dtype)}: compute with the inputs' own dtype "
+                                 "(torch.*_like, dtype=x.dtype) or convert with .to(...).")
     return value
+
+
+def _as_float64(t: torch.Tensor) -> torch.Tensor:
+    """``t`` as float64 values for a comparison that does not care about dtypes (complex: its real part)."""
+    t = t.detach()
+    if t.is_complex():
+        t = t.real
+    return t.to(torch.float64)
+
+
+def close(got: torch.Tensor, expected: torch.Tensor, *, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
+    """``torch.allclose`` that compares values whatever the two dtypes (NaN matches NaN)."""
+    if tuple(got.shape) != tuple(expected.shape):
+        return False
+    return torch.allclose(_as_float64(got), _as_float64(expected), rtol=rtol, atol=atol, equal_nan=True)
 
 
 def check_close(got: Any, expected: torch.Tensor, *, what: str, hint: str,
                 rtol: float = 1e-4, atol: float = 1e-5) -> None:
-    """Check that tensor ``got`` has ``expected``'s shape and is within tolerance of it."""
+    """Check that tensor ``got`` has ``expected``'s shape and is within tolerance of it.
+
+    Values are compared in float64, so a result in another dtype than ``expected`` loses no point here: the
+    checks that care about the dtype say so with :func:`check_tensor`.
+    """
     __tracebackhide__ = True
     got = check_tensor(got, shape=tuple(expected.shape), what=what, hint=hint)
-    close = torch.allclose(got.detach().to(expected.dtype), expected.detach(), rtol=rtol, atol=atol, equal_nan=True)
-    if close:
+    if close(got, expected, rtol=rtol, atol=atol):
         return
-    diff = (got.detach().to(expected.dtype) - expected.detach()).abs()
+    diff = (_as_float64(got) - _as_float64(expected)).abs()
     worst = int(torch.nan_to_num(diff, nan=float("inf")).flatten().argmax())
     check(False, expected=f"{what} = {_short(expected)}",
-          got=f"{_short(got)} (largest difference {_fmt(float(diff.flatten()[worst]))} at flat index {worst})",
+          got=f"{_short(got)} (largest difference {_fmt(diff.flatten()[worst].item())} at flat index {worst})",
           hint=hint)
+
+
+# ------------------------------------------------------------------------------------------ calling code
+
+
+def _copy(value: Any) -> Any:
+    """A copy of a tensor argument that still passes gradients back to the original."""
+    return value.clone() if isinstance(value, torch.Tensor) else value
+
+
+def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    a, b = a.detach(), b.detach()
+    if a.is_floating_point() or a.is_complex():
+        return bool(((a == b) | (torch.isnan(a) & torch.isnan(b))).all())
+    return torch.equal(a, b)
+
+
+def _argument_names(fn: Callable[..., Any], n_args: int, kwargs: dict[str, Any]) -> list[str]:
+    try:
+        names = [p.name for p in inspect.signature(fn).parameters.values()]
+    except (TypeError, ValueError):
+        names = []
+    return [names[i] if i < len(names) else f"argument {i + 1}" for i in range(n_args)] + list(kwargs)
+
+
+def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call the graded function ``fn`` on copies of its tensor arguments; fail if it changed any in place.
+
+    The checks compute what they expect from their own tensors, never from the ones the learner's code saw, so
+    a function that changes its inputs (``x /= x.norm()``, ``logvar.exp_()``) can neither hide its mistake
+    nor pass it on to the expected values.
+    """
+    __tracebackhide__ = True
+    copies = [_copy(a) for a in args]
+    kwcopies = {k: _copy(v) for k, v in kwargs.items()}
+    result = fn(*copies, **kwcopies)
+    names = _argument_names(fn, len(args), kwargs)
+    pairs = list(zip(args, copies)) + [(kwargs[k], kwcopies[k]) for k in kwargs]
+    for name, (original, seen) in zip(names, pairs):
+        if isinstance(original, torch.Tensor) and not _same_values(original, seen):
+            check(False, expected=f"`{getattr(fn, '__name__', 'the function')}` to leave its input `{name}` unchanged",
+                  got=f"`{name}` changed in place to {_short(seen)}",
+                  hint="operations ending in _ (add_, div_, clamp_, exp_) and x += ..., x /= ..., x[...] = ... write "
+                       "into the caller's tensor: write y = x / ... (a new tensor) instead.")
+    return result
+
+
+# ------------------------------------------------------------------------------------------ global state
+
+
+_STATE: list[tuple[str, Callable[[], Any], Callable[[Any], None]]] = [
+    ("default dtype", torch.get_default_dtype, torch.set_default_dtype),
+    ("grad mode", torch.is_grad_enabled, torch.set_grad_enabled),
+    ("deterministic algorithms",
+     lambda: (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()),
+     lambda v: torch.use_deterministic_algorithms(v[0], warn_only=v[1])),
+    ("anomaly detection",
+     lambda: (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()),
+     lambda v: torch.set_anomaly_enabled(*v)),
+    ("cudnn flags",
+     lambda: (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark),
+     lambda v: (setattr(torch.backends.cudnn, "deterministic", v[0]), setattr(torch.backends.cudnn, "benchmark", v[1]))),
+    ("threads", torch.get_num_threads, torch.set_num_threads),
+]
+if hasattr(torch, "get_default_device"):
+    _STATE.append(("default device", torch.get_default_device, torch.set_default_device))
+
+
+def torch_state() -> dict[str, Any]:
+    """The global torch settings a learner's code can change for everyone: dtype, grad mode, determinism, ..."""
+    return {name: get() for name, get, _ in _STATE}
+
+
+def set_torch_state(state: dict[str, Any]) -> None:
+    """Put back the settings of :func:`torch_state` (only those that differ: some are slow to set)."""
+    for name, get, put in _STATE:
+        if name in state and get() != state[name]:
+            put(state[name])
+
+
+@contextlib.contextmanager
+def fresh_torch_state(baseline: dict[str, Any], seed: int = 1234) -> Iterator[None]:
+    """Run the body from ``baseline`` settings and a fixed seed, then restore whatever was there before."""
+    before = torch_state()
+    rng = torch.random.get_rng_state()
+    set_torch_state(baseline)
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        set_torch_state(before)
+        torch.random.set_rng_state(rng)
+
+
+# ------------------------------------------------------------------------------------------ time limit
+
+REPEAT_S = 0.25  # after the limit, the alarm fires again this often, in case the learner's code caught it
+
+
+def alarm_available() -> bool:
+    """Whether :func:`time_limit` can interrupt code here: SIGALRM exists (not on Windows), main thread.
+
+    ``FUNDAMENTALML_GRADER_NO_ALARM=1`` pretends it does not (the graders' tests use it to run the
+    Windows code path on Linux).
+    """
+    return (hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+            and os.environ.get("FUNDAMENTALML_GRADER_NO_ALARM", "") in ("", "0"))
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`ExerciseTimeout` in the body after ``seconds`` (0: no limit; no-op without SIGALRM).
+
+    Another alarm already running (pytest-timeout's, longer) is put back afterwards.
+    """
+    if seconds <= 0 or not alarm_available():
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise ExerciseTimeout(f"stopped after {seconds:g} s")
+
+    previous_handler = signal.signal(signal.SIGALRM, on_alarm)
+    previous_delay, _ = signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_S)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+        if previous_delay > 0:
+            signal.setitimer(signal.ITIMER_REAL, max(previous_delay - (time.monotonic() - start), 1e-3))
 
 
 # ------------------------------------------------------------------------------------------ loading code
@@ -148,56 +330,131 @@ def load_reference(chapter: str, name: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module_name), attr)
 
 
+def preload_references(chapters: list[str]) -> None:
+    """Import the reference modules of ``chapters`` (slow: the package imports Lightning); a failure shows later,
+    in the checks that need the missing reference."""
+    for chapter in chapters:
+        for target in REFERENCES[chapter].values():
+            try:
+                importlib.import_module(target.split(":")[0])
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def display_path(source: str) -> str:
+    """``source`` as the learner would type it: relative to the current folder when it is below it."""
+    if not (source.endswith(".py") or Path(source).is_file()):
+        return source
+    path = Path(source).resolve()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def location_in(file: str | None, tb: TracebackType | None) -> str:
+    """``at vae.py line 12: <code>`` for the deepest frame of ``tb`` inside ``file``, or ``""``."""
+    if not file or tb is None:
+        return ""
+    target = Path(file).resolve()
+    for frame in reversed(traceback.extract_tb(tb)):
+        try:
+            same = Path(frame.filename).resolve() == target
+        except (OSError, ValueError):
+            same = False
+        if same:
+            line = (frame.line or "").strip()
+            return f"at {target.name} line {frame.lineno}" + (f": {line}" if line else "")
+    return ""
+
+
+def reads_stdin(err: BaseException) -> bool:
+    """Whether ``err`` is what ``input()`` raises while grading (no terminal: end of file, or pytest's capture)."""
+    return isinstance(err, EOFError) or (isinstance(err, OSError) and "stdin" in str(err))
+
+
+_TOP_LEVEL = 'code at the top level of a file runs when the grader imports it: move it into a function, or under ' \
+             '`if __name__ == "__main__":`'
+
+
+def import_failure(source: str, err: BaseException, limit: float) -> str:
+    """The expected/got/hint message for a graded file that could not be imported."""
+    shown = display_path(source)
+    file = str(Path(source).resolve()) if source.endswith(".py") or Path(source).is_file() else None
+    where = location_in(file, err.__traceback__)
+    at = f" {where}" if where else ""
+    expected = f"{shown} to import"
+    if isinstance(err, ExerciseTimeout):
+        return (f"expected: {expected} within {limit:g} s\n     got: still running after {limit:g} s{at}\n"
+                f"    hint: {_TOP_LEVEL}; look for a loop that never ends.")
+    if isinstance(err, SystemExit):
+        return (f"expected: {expected}\n     got: SystemExit({err.code!r}){at}: the file ends the program when imported\n"
+                f"    hint: remove the exit(), quit() or sys.exit() call: {_TOP_LEVEL}.")
+    if reads_stdin(err):
+        return (f"expected: {expected}\n     got: input(){at}: nobody types while grading\n"
+                f"    hint: remove it: {_TOP_LEVEL}.")
+    if isinstance(err, SyntaxError):
+        detail = f"{err.msg} (line {err.lineno}" + (f": {err.text.strip()}" if err.text and err.text.strip() else "") + ")"
+        return (f"expected: {expected}\n     got: {type(err).__name__}: {detail}\n"
+                f"    hint: fix that error first (run `python {shown}` to see it in full).")
+    return (f"expected: {expected}\n     got: {type(err).__name__}: {err}{at}\n"
+            f"    hint: fix that error first (run `python {shown}` to see it in full).")
+
+
 class Implementation:
     """The functions a run grades for one chapter: the learner's stubs, the references, or any module.
 
-    Attribute access loads lazily, so a module that fails to import, or lacks a function, fails the checks
-    that need it (with a readable message) instead of stopping the whole run.
+    :meth:`preload` imports the module once, before the checks, within the time limit; if that fails,
+    ``import_error`` holds the message, reported once for the whole chapter. Attribute access gives the
+    graded functions; a missing one fails the checks that need it with a readable message.
     """
 
     def __init__(self, chapter: str, source: str) -> None:
         self.chapter = chapter
         self.source = source  # "solutions", or a module name / file path
         self._module: ModuleType | None = None
-        self._error: str | None = None  # why the import failed, reported by every check that needs it
+        self.import_error: str | None = None  # why the import failed, for the learner
 
     @property
     def file(self) -> str | None:
         """The graded module's file, used to point at the learner's line when their code crashes."""
         if self.source == "solutions":
             return None
-        try:
-            return getattr(self._load(), "__file__", None)
-        except ExerciseFailure:
-            return None
+        if self._module is not None:
+            return getattr(self._module, "__file__", None)
+        if self.source.endswith(".py") or Path(self.source).is_file():
+            return str(Path(self.source).resolve())
+        return None
 
     def describe(self) -> str:
         """Where the graded code comes from, for the report header."""
         return "package reference solutions" if self.source == "solutions" else self.source
 
-    def preload(self) -> None:
-        """Import the graded module now, outside any check's time limit (importing torch code is slow)."""
+    def preload(self, limit: float = 0.0) -> str | None:
+        """Import the graded code now, within ``limit`` seconds where :func:`time_limit` works.
+
+        Returns ``None``, or the message saying why the import failed (also kept in ``import_error``): a syntax
+        error, an exception, ``exit()``, ``input()`` or a loop at the top level of the file.
+        """
+        if self._module is not None or self.import_error is not None:
+            return self.import_error
+        if self.source == "solutions":
+            return None  # trusted, and loaded when a check needs it
         try:
-            if self.source == "solutions":
-                for name in REFERENCES[self.chapter]:
-                    load_reference(self.chapter, name)
-            else:
-                self._load()
-        except Exception:
-            pass  # reported by each check that needs the missing piece
+            with time_limit(limit):
+                self._module = _import_path_or_module(self.source)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as err:  # noqa: BLE001 - SystemExit and the time limit included: all are the file's
+            self.import_error = import_failure(self.source, err, limit)
+        return self.import_error
 
     def _load(self) -> ModuleType:
-        if self._error is not None:
-            raise ExerciseFailure(self._error)
         if self._module is None:
-            try:
-                self._module = _import_path_or_module(self.source)
-            except Exception as err:  # a learner's syntax error must fail checks, not the collection
-                self._error = (
-                    f"expected: {self.source} to import\n     got: {type(err).__name__}: {err}\n"
-                    f"    hint: fix that error first (run `python {self.source}` to see it in full)."
-                )
-                raise ExerciseFailure(self._error) from None
+            self.preload()
+        if self.import_error is not None:
+            raise ExerciseFailure(self.import_error)
+        assert self._module is not None
         return self._module
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
@@ -214,7 +471,7 @@ class Implementation:
         module = self._load()
         if not hasattr(module, name):
             raise ExerciseFailure(
-                f"expected: a function `{name}` in {self.source}\n     got: no such name\n"
+                f"expected: a function `{name}` in {display_path(self.source)}\n     got: no such name\n"
                 "    hint: keep the function names and signatures of the exercise file."
             )
         return getattr(module, name)

@@ -1,7 +1,8 @@
 """Exercises for the conditional-generation chapter. Replace each ``raise NotImplementedError(...)``.
 
 Check your work with ``python -m pytest exercises/test_conditional.py`` (or ``-k one_hot`` for one exercise).
-Only ``torch`` is needed; do not import the course package's solutions.
+Only ``torch`` is needed; do not import the course package's solutions. Leave the tensors you are given
+unchanged (no in-place operations on them): the checks verify it.
 """
 
 from __future__ import annotations

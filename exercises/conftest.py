@@ -4,34 +4,52 @@
 * ``pytest exercises --solutions`` grades the package's reference solutions instead (CI expects full marks).
 * ``--implementation PATH_OR_MODULE`` grades another module for every chapter, and
   ``--implementation CHAPTER=PATH_OR_MODULE`` for one chapter (the graders' own tests use this).
-* ``--exercise-timeout SECONDS`` is the time limit of one check (default 10; 0 turns it off).
+* ``--exercise-timeout SECONDS`` is the time limit of one check, and of importing a graded file (default 10;
+  0 turns it off).
+* ``--exercise-in-process`` grades in this very process, as ``--pdb`` needs; a file that hangs or exits when
+  imported, or code that swallows the time limit, then stops the whole run.
 * ``--score-json PATH`` also writes the scores as JSON.
 
 Each check is a test function with a ``points(n)`` marker inside a class marked ``exercise(key, title)``.
+
+Otherwise this process (the *parent*) imports no learner code: ``_workers.py`` runs the selected checks in a
+*worker*, a second pytest run of this same conftest with the internal option ``--exercise-worker``, and the
+parent reports what the worker saw. See ``_workers.py`` for the time limits and what happens when a worker
+hangs or ends.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 import pytest
-import torch
 
 from exercises._grading import (
     REFERENCES,
     ExerciseFailure,
     ExerciseTimeout,
     Implementation,
+    alarm_available,
     default_source,
+    display_path,
+    fresh_torch_state,
+    location_in,
+    preload_references,
+    reads_stdin,
+    time_limit,
+    torch_state,
 )
+from exercises._workers import Outcome, WorkerPool, grace
 
 DEFAULT_TIMEOUT_S = 10.0
+
+# The global torch settings every check starts from: those of a fresh process, before any learner code ran.
+BASELINE_STATE = torch_state()
 
 
 @dataclass
@@ -61,9 +79,23 @@ class ExerciseScore:
         return sum(c.points for c in self.checks)
 
 
+class WorkerFailure(Exception):
+    """A check failed in a worker (or the worker failed it): ``text`` is the message to show as it is."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
 SCORES_KEY = pytest.StashKey[dict[str, ExerciseScore]]()
 RESULTS_KEY = pytest.StashKey[dict[str, CheckResult]]()
 IMPLS_KEY = pytest.StashKey[dict[str, Implementation]]()
+MODE_KEY = pytest.StashKey[str]()  # "parent", "worker" or "in-process"
+POOL_KEY = pytest.StashKey[WorkerPool]()
+EVENTS_KEY = pytest.StashKey[IO[str]]()
+CHAPTERS_KEY = pytest.StashKey[list[str]]()  # chapters with selected checks, in the book's order
+REPORTED_KEY = pytest.StashKey[set[str]]()  # chapters whose import failure has been shown
+SECTIONS_KEY = pytest.StashKey[list[tuple[str, str]]]()  # a worker's captured output for one check
 
 
 # ------------------------------------------------------------------------------------------ options
@@ -76,8 +108,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--implementation", action="append", default=[], metavar="[CHAPTER=]PATH_OR_MODULE",
                     help="grade this module (a .py path or a dotted name), for all chapters or for CHAPTER")
     group.addoption("--exercise-timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
-                    help=f"time limit of one check in seconds (default {DEFAULT_TIMEOUT_S:g}; 0: none)")
+                    help=f"time limit of one check, and of importing a graded file, in seconds "
+                         f"(default {DEFAULT_TIMEOUT_S:g}; 0: none)")
+    group.addoption("--exercise-in-process", action="store_true", default=False,
+                    help="grade in this process (for --pdb), not in a worker process: a file that hangs or exits "
+                         "when imported, or code that swallows the time limit, then stops the whole run")
     group.addoption("--score-json", default=None, metavar="PATH", help="also write the scores to this JSON file")
+    group.addoption("--exercise-worker", default=None, help=argparse.SUPPRESS)  # internal: see _workers.py
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -86,6 +123,27 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SCORES_KEY] = {}
     config.stash[RESULTS_KEY] = {}
     config.stash[IMPLS_KEY] = _implementations(config)
+    config.stash[REPORTED_KEY] = set()
+    config.stash[CHAPTERS_KEY] = []
+    events = config.getoption("exercise_worker")
+    if events:
+        config.stash[MODE_KEY] = "worker"
+        config.stash[EVENTS_KEY] = open(events, "a", encoding="utf-8")  # noqa: SIM115 - closed at unconfigure
+        config.pluginmanager.register(WorkerReporter(config), "exercise-worker-reporter")
+        _event(config, "ready", alarm=alarm_available())
+    elif config.getoption("exercise_in_process"):
+        config.stash[MODE_KEY] = "in-process"
+    else:
+        config.stash[MODE_KEY] = "parent"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    pool = config.stash.get(POOL_KEY, None)
+    if pool is not None:
+        pool.close()
+    events = config.stash.get(EVENTS_KEY, None)
+    if events is not None:
+        events.close()
 
 
 def _implementations(config: pytest.Config) -> dict[str, Implementation]:
@@ -101,7 +159,17 @@ def _implementations(config: pytest.Config) -> dict[str, Implementation]:
             sources[chapter] = target
         else:
             raise pytest.UsageError(f"--implementation: unknown chapter {chapter!r}; use one of {sorted(REFERENCES)}")
+    for chapter, source in sources.items():  # a path means the same in a worker, whatever its folder
+        if source != "solutions" and (source.endswith(".py") or Path(source).is_file()):
+            sources[chapter] = str(Path(source).resolve())
     return {chapter: Implementation(chapter, source) for chapter, source in sources.items()}
+
+
+def _event(config: pytest.Config, kind: str, **fields: Any) -> None:
+    """Tell the parent what this worker is doing (one JSON line; see _workers.py)."""
+    stream = config.stash[EVENTS_KEY]
+    stream.write(json.dumps({"event": kind, "time": time.time(), **fields}) + "\n")
+    stream.flush()
 
 
 # ------------------------------------------------------------------------------------------ fixtures
@@ -114,12 +182,11 @@ def impl(request: pytest.FixtureRequest) -> Implementation:
 
 
 @pytest.fixture(autouse=True)
-def _seeded() -> Iterator[None]:
-    """Every check starts from its own fixed seed, so a run is repeatable and checks do not depend on order."""
-    state = torch.random.get_rng_state()
-    torch.manual_seed(1234)
-    yield
-    torch.random.set_rng_state(state)
+def _fresh_state() -> Iterator[None]:
+    """Every check starts from the same global torch settings (default dtype, grad mode, determinism, ...) and
+    its own fixed seed, and puts back what it found: checks do not depend on order, nor on each other's code."""
+    with fresh_torch_state(BASELINE_STATE, seed=1234):
+        yield
 
 
 # ------------------------------------------------------------------------------------------ bookkeeping
@@ -127,33 +194,162 @@ def _seeded() -> Iterator[None]:
 CHAPTER_ORDER = list(REFERENCES)  # the book's order: vae, dcgan, conditional
 
 
+def _chapter(item: pytest.Item) -> str | None:
+    chapter = getattr(getattr(item, "module", None), "CHAPTER", None)
+    return chapter if chapter in REFERENCES else None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run (and report) the chapters in the book's order rather than alphabetically."""
     def rank(item: pytest.Item) -> int:
-        chapter = getattr(getattr(item, "module", None), "CHAPTER", None)
+        chapter = _chapter(item)
         return CHAPTER_ORDER.index(chapter) if chapter in CHAPTER_ORDER else len(CHAPTER_ORDER)
 
     items.sort(key=rank)  # stable: keeps the order inside each file
 
 
-
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Register every selected check under its exercise, so checks that never ran still count as 0."""
-    scores, results = session.config.stash[SCORES_KEY], session.config.stash[RESULTS_KEY]
-    chapters = {getattr(item.module, "CHAPTER", None) for item in session.items if hasattr(item, "module")}
-    for chapter, impl in session.config.stash[IMPLS_KEY].items():
-        if chapter in chapters:
-            impl.preload()
+    """Register every selected check under its exercise, so checks that never ran still count as 0; in a worker
+    (or without workers), import the graded code now, once, within the time limit."""
+    config = session.config
+    scores, results = config.stash[SCORES_KEY], config.stash[RESULTS_KEY]
+    chapters = [c for c in CHAPTER_ORDER if any(_chapter(item) == c for item in session.items)]
+    config.stash[CHAPTERS_KEY] = chapters
     for item in session.items:
         marker = item.get_closest_marker("exercise")
         if marker is None:
             continue
         key, title = marker.args[0], marker.args[1] if len(marker.args) > 1 else marker.args[0]
         points = item.get_closest_marker("points")
-        doc = (getattr(item, "obj", None).__doc__ or item.name).strip().splitlines()[0]
-        result = CheckResult(item.nodeid, doc, int(points.args[0]) if points else 1)
+        result = CheckResult(item.nodeid, _doc(item), int(points.args[0]) if points else 1)
         scores.setdefault(key, ExerciseScore(key, title)).checks.append(result)
         results[item.nodeid] = result
+    mode = config.stash[MODE_KEY]
+    if mode == "parent" or config.option.collectonly:
+        return
+    limit = float(config.getoption("exercise_timeout") or 0)
+    preload_references(chapters)  # what the checks compare against: not part of a learner's import time
+    for chapter in chapters:
+        impl = config.stash[IMPLS_KEY][chapter]
+        if mode == "worker":
+            _event(config, "importing", chapter=chapter)
+        error = impl.preload(limit)
+        if mode == "worker":
+            if error is None:
+                _event(config, "imported", chapter=chapter)
+            else:  # the parent fails the chapter's checks; this worker runs the others only
+                _event(config, "import_failed", chapter=chapter, message=error)
+                session.items[:] = [item for item in session.items if _chapter(item) != chapter]
+
+
+def _doc(item: pytest.Item) -> str:
+    return (getattr(item, "obj", None).__doc__ or item.name).strip().splitlines()[0]
+
+
+# ------------------------------------------------------------------------------------------ running a check
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """In the parent, a check's outcome comes from its chapter's worker; without workers, a chapter whose file
+    did not import fails its first check with the reason and skips the others."""
+    config = pyfuncitem.config
+    mode, chapter = config.stash[MODE_KEY], _chapter(pyfuncitem)
+    if chapter is None or mode == "worker":
+        return None
+    if mode == "in-process":
+        error = config.stash[IMPLS_KEY][chapter].import_error
+        if error is not None:
+            _import_failed(pyfuncitem, chapter, error)
+        return None
+    outcome = _pool(pyfuncitem.session).outcome(pyfuncitem.nodeid, chapter)
+    pyfuncitem.stash[SECTIONS_KEY] = outcome.sections
+    if outcome.kind == "passed":
+        return True
+    if outcome.kind == "skipped":
+        pytest.skip(outcome.text or "skipped")
+    if outcome.kind == "failed":
+        raise WorkerFailure(outcome.text)
+    if outcome.kind == "import_failed":
+        _import_failed(pyfuncitem, chapter, outcome.text or _import_ended(config, chapter, outcome))
+    raise WorkerFailure(_outside_message(pyfuncitem, outcome))
+
+
+def _pool(session: pytest.Session) -> WorkerPool:
+    config = session.config
+    pool = config.stash.get(POOL_KEY, None)
+    if pool is None:
+        plan = {item.nodeid: chapter for item in session.items if (chapter := _chapter(item)) is not None}
+        impls = config.stash[IMPLS_KEY]
+        pool = WorkerPool(
+            plan=plan, sources={c: impls[c].source for c in set(plan.values())},
+            limit=float(config.getoption("exercise_timeout") or 0), rootdir=config.rootpath, inifile=config.inipath,
+            invocation_dir=config.invocation_params.dir, tbstyle=config.getoption("tbstyle"),
+            capture=config.getoption("capture") != "no",
+        )
+        config.stash[POOL_KEY] = pool
+    return pool
+
+
+def _import_failed(item: pytest.Item, chapter: str, message: str) -> None:
+    """Fail the first check of a chapter whose file did not import, with the reason; skip the others."""
+    config = item.config
+    reported = config.stash[REPORTED_KEY]
+    source = display_path(config.stash[IMPLS_KEY][chapter].source)
+    if chapter in reported:
+        pytest.skip(f"not run: {source} could not be imported (see the first failure of this chapter)")
+    reported.add(chapter)
+    checks = [r for r in config.stash[RESULTS_KEY].values() if r.nodeid.startswith(item.nodeid.split("::")[0] + "::")]
+    points = sum(r.points for r in checks)
+    raise WorkerFailure(f"[{source}] could not be imported: none of its {len(checks)} checks ran "
+                        f"(0 of {points} points; the others are marked skipped)\n{message}")
+
+
+def _import_ended(config: pytest.Config, chapter: str, outcome: Outcome) -> str:
+    """The message for an import that the parent had to end, or during which the worker ended."""
+    source = display_path(config.stash[IMPLS_KEY][chapter].source)
+    limit = float(config.getoption("exercise_timeout") or 0)
+    top_level = ('code at the top level of a file runs when the grader imports it: move it into a function, or under '
+                 '`if __name__ == "__main__":`')
+    if outcome.returncode is None:  # ended from outside, after the time limit
+        why = ("the time limit did not stop it, so the grader ended it (a bare `except:` catches the time limit too)"
+               if outcome.alarm else "so the grader ended it (on this system it cannot show where your code was)")
+        return (f"expected: {source} to import within {limit:g} s\n"
+                f"     got: still running after {outcome.seconds:.0f} s; {why}\n"
+                f"    hint: {top_level}; look for a loop that never ends.")
+    return (f"expected: {source} to import\n"
+            f"     got: the process ended while importing it ({_exit_code(outcome.returncode)})\n"
+            f"    hint: {top_level}; os._exit() and crashes of Python (or of torch) end the whole process.")
+
+
+def _exit_code(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"killed by signal {-code}{': out of memory?' if code == -9 else ''}"
+    return f"exit code {code}"
+
+
+def _outside_message(item: pytest.Item, outcome: Outcome) -> str:
+    """The message for a check the parent failed itself: its worker ran too long, ended, or could not run."""
+    head = _head(item)
+    limit = float(item.config.getoption("exercise_timeout") or 0)
+    if outcome.kind == "timeout":
+        if outcome.alarm:
+            got = (f"still running after {outcome.seconds:.0f} s: the time limit did not stop your code, so the "
+                   f"grader ended it")
+            hint = ("a bare `except:` (or `except BaseException:`) also catches the grader's time limit: catch "
+                    "`Exception`, or better the error you expect; and look for a loop that never ends.")
+        else:
+            got = (f"still running after {outcome.seconds:.0f} s, so the grader ended it (on this system it cannot "
+                   f"show where your code was)")
+            hint = "look for a loop that never ends, or a tensor far larger than the docstring's shapes."
+        return f"{head}\nexpected: the check to finish within {limit:g} s\n     got: {got}\n    hint: {hint}"
+    if outcome.kind == "died":
+        return (f"{head}\nexpected: your code to return (or raise an error)\n"
+                f"     got: the process running the checks ended during this check ({_exit_code(outcome.returncode)})\n"
+                f"    hint: os._exit() and crashes of Python (or of torch) end the whole process: the other checks "
+                f"of this chapter ran in a new one.")
+    return f"{head}\nexpected: the grader to run this check\n     got: {outcome.text}\n    hint: this is not your " \
+           f"code's fault: run the command again, and report it if it persists."
 
 
 # ------------------------------------------------------------------------------------------ time limit
@@ -161,25 +357,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """Stop a check whose learner code runs past ``--exercise-timeout`` (SIGALRM: Linux and macOS)."""
+    """Stop a check whose learner code runs past ``--exercise-timeout`` (SIGALRM: Linux and macOS; the parent
+    ends the worker from outside where that fails, or on Windows)."""
     limit = float(item.config.getoption("exercise_timeout") or 0)
-    if limit <= 0 or not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+    if item.config.stash[MODE_KEY] == "parent" and _chapter(item) is not None:
+        return (yield)  # the worker runs it, under its own limit
+    with time_limit(limit):
         return (yield)
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise ExerciseTimeout(f"stopped after {limit:g} s")
-
-    # pytest-timeout may have its own (longer) alarm running: put it back afterwards.
-    previous_handler = signal.signal(signal.SIGALRM, on_alarm)
-    previous_delay, _ = signal.setitimer(signal.ITIMER_REAL, limit)
-    start = time.monotonic()
-    try:
-        return (yield)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous_handler)
-        if previous_delay > 0:
-            signal.setitimer(signal.ITIMER_REAL, max(previous_delay - (time.monotonic() - start), 1e-3))
 
 
 # ------------------------------------------------------------------------------------------ messages
@@ -195,22 +379,30 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             result.passed = False
         elif report.when == "call" and result.passed is None:
             result.passed = True
-    if (report.failed and call.excinfo is not None and item.get_closest_marker("exercise") is not None
+    if report.when == "call":
+        report.sections.extend(item.stash.get(SECTIONS_KEY, []))
+    if report.failed and call.excinfo is not None and isinstance(call.excinfo.value, WorkerFailure):
+        report.longrepr = call.excinfo.value.text
+    elif (report.failed and call.excinfo is not None and item.get_closest_marker("exercise") is not None
             and item.config.getoption("tbstyle") in ("auto", "short")):
         report.longrepr = _learner_message(item, call.excinfo)
     return report
 
 
-def _learner_message(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+def _head(item: pytest.Item) -> str:
     marker = item.get_closest_marker("exercise")
     title = marker.args[1] if marker and len(marker.args) > 1 else item.name
     points = item.get_closest_marker("points")
-    doc = (getattr(item, "obj", None).__doc__ or item.name).strip().splitlines()[0]
     n = int(points.args[0]) if points else 1
-    head = f"[{title}] check failed: {doc} ({n} point{'s' if n != 1 else ''})"
+    return f"[{title}] check failed: {_doc(item)} ({n} point{'s' if n != 1 else ''})"
+
+
+def _learner_message(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    head = _head(item)
     err = excinfo.value
-    impl: Implementation | None = item.config.stash[IMPLS_KEY].get(getattr(item.module, "CHAPTER", ""))
-    where = _learner_frame(excinfo, impl)
+    impl: Implementation | None = item.config.stash[IMPLS_KEY].get(_chapter(item) or "")
+    where = location_in(impl.file if impl is not None else None, excinfo.tb)
+    at = f" {where}" if where else ""
     if isinstance(err, ExerciseFailure):
         body = str(err)
     elif isinstance(err, NotImplementedError):
@@ -220,8 +412,16 @@ def _learner_message(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExcept
                 f"    hint: {err or 'replace the raise with your code'}")
     elif isinstance(err, ExerciseTimeout):
         body = (f"expected: the check to finish within {item.config.getoption('exercise_timeout'):g} s\n"
-                f"     got: still running, {err}{' ' + where if where else ''}\n"
+                f"     got: still running, {err}{at}\n"
                 "    hint: look for a loop that never ends, or a tensor far larger than the docstring's shapes.")
+    elif isinstance(err, SystemExit):
+        body = (f"expected: your function to return its result\n"
+                f"     got: SystemExit({err.code!r}){at}\n"
+                "    hint: exit(), quit() and sys.exit() end the whole program: return the result (or raise an error).")
+    elif reads_stdin(err):
+        body = (f"expected: your function to run without asking for input\n"
+                f"     got: input(){at}: nobody types while grading\n"
+                "    hint: remove it; print() is fine (pytest shows what a failed check printed).")
     elif where:
         body = (f"expected: your code to run without an error\n"
                 f"     got: {type(err).__name__}: {err}\n"
@@ -234,20 +434,39 @@ def _learner_message(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExcept
     return f"{head}\n{body}"
 
 
-def _learner_frame(excinfo: pytest.ExceptionInfo[BaseException], impl: Implementation | None) -> str:
-    """``at vae.py line 12: <code>`` for the deepest frame inside the graded module, or ``""``."""
-    target = impl.file if impl is not None else None
-    if not target:
-        return ""
-    target_path = Path(target).resolve()
-    for entry in reversed(excinfo.traceback):
-        if Path(str(entry.path)).resolve() == target_path:
-            try:
-                line = str(entry.statement).strip()
-            except Exception:  # source not available
-                line = ""
-            return f"at {target_path.name} line {entry.lineno + 1}" + (f": {line}" if line else "")
-    return ""
+# ------------------------------------------------------------------------------------------ worker reports
+
+
+class WorkerReporter:
+    """In a worker: tells the parent when each check starts and how it ended (registered by pytest_configure)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.reports: dict[str, list[pytest.TestReport]] = {}
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.reports[nodeid] = []
+        _event(self.config, "start", nodeid=nodeid)  # the parent's time limit counts from here
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.reports.setdefault(report.nodeid, []).append(report)
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        reports = self.reports.pop(nodeid, [])
+        outcome, text = "passed", ""
+        for report in reports:
+            if report.failed or report.skipped:
+                outcome, text = ("failed" if report.failed else "skipped"), _longrepr_text(report)
+                break
+        sections = [list(s) for r in reports if r.when == "call" or r.failed for s in r.sections]
+        _event(self.config, "result", nodeid=nodeid, outcome=outcome, text=text, sections=sections)
+
+
+def _longrepr_text(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
 
 
 # ------------------------------------------------------------------------------------------ scores
@@ -257,7 +476,8 @@ def _learner_frame(excinfo: pytest.ExceptionInfo[BaseException], impl: Implement
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> Iterator[None]:
     """Print the per-exercise scores and the total last, after pytest's own summaries; optionally as JSON."""
     result = yield  # the outermost wrapper: pytest's failure list is printed by now
-    _print_scores(terminalreporter, config)
+    if config.stash[MODE_KEY] != "worker":
+        _print_scores(terminalreporter, config)
     return result
 
 
@@ -266,9 +486,10 @@ def _print_scores(terminalreporter: Any, config: pytest.Config) -> None:
     if not scores:
         return
     tr = terminalreporter
-    sources = {impl.describe() for impl in config.stash[IMPLS_KEY].values()}
+    impls = config.stash[IMPLS_KEY]
+    sources = list(dict.fromkeys(impls[c].describe() for c in config.stash[CHAPTERS_KEY]))  # chapters that ran
     tr.write_sep("=", "exercise scores")
-    tr.write_line(f"graded: {', '.join(sorted(sources))}")
+    tr.write_line(f"graded: {', '.join(sources)}")
     width = max(len(s.title) for s in scores.values())
     for ex in scores.values():
         mark = "PASS" if ex.score == ex.total else ("part" if ex.score else "FAIL")
@@ -287,7 +508,7 @@ def _print_scores(terminalreporter: Any, config: pytest.Config) -> None:
         payload = {
             "score": score,
             "total": total,
-            "graded": sorted(sources),
+            "graded": sources,
             "exercises": {
                 ex.key: {
                     "title": ex.title,

@@ -1,7 +1,8 @@
 """Exercises for the DCGAN chapter. Replace each ``raise NotImplementedError(...)`` with your code.
 
 Check your work with ``python -m pytest exercises/test_dcgan.py`` (or ``-k generator_loss`` for one exercise).
-Only ``torch`` is needed; do not import the course package's solutions.
+Only ``torch`` is needed; do not import the course package's solutions. Leave the tensors you are given
+unchanged (no in-place operations on them): the checks verify it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ def init_dcgan_weights(module: nn.Module) -> None:
     ``model.apply`` calls this function once for every sub-module. Change the module in place:
 
     * ``nn.Conv2d`` and ``nn.ConvTranspose2d``: weights drawn from ``N(0, 0.02)`` (0.02 is the standard
-      deviation); biases, if any, set to 0;
+      deviation); biases, if any (layers made with ``bias=True``, the default), set to 0;
     * ``nn.BatchNorm2d``: weight (the scale) drawn from ``N(1, 0.02)``, bias (the shift) set to 0;
     * any other module: leave it alone.
 
@@ -39,7 +40,7 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
     Args:
         real_logits: the discriminator's logits for real images, shape ``(B,)`` (or ``(B, 1)``).
-        fake_logits: its logits for generated images, shape ``(B,)`` (or ``(B, 1)``).
+        fake_logits: its logits for generated images, shape ``(M,)`` (or ``(M, 1)``); ``M`` may differ from ``B``.
 
     Returns:
         A scalar tensor (shape ``()``): ``2 log 2 ~ 1.386`` when every logit is 0.

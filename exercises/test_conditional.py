@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from exercises._grading import check, check_close, check_tensor, load_reference
+from exercises._grading import call, check, check_close, check_tensor, close, load_reference
 
 CHAPTER = "conditional"
 
@@ -27,14 +27,15 @@ class TestOneHotMaps:
     def test_shape_and_dtype(self, impl: Any) -> None:
         """returns float32 (B, 10, 28, 28) by default"""
         labels = torch.randint(0, 10, (6,))
-        check_tensor(impl.one_hot_maps(labels), shape=(6, 10, 28, 28), dtype=torch.float32, what="the maps",
-                     hint="one plane per class: (B, num_classes, height, width), converted with .float().")
+        check_tensor(call(impl.one_hot_maps, labels), shape=(6, 10, 28, 28), dtype=torch.float32, what="the maps",
+                     hint="one plane per class: (B, num_classes, height, width).",
+                     dtype_hint="F.one_hot returns integers (int64): convert with .float().")
 
     @pytest.mark.points(2)
     def test_planes(self, impl: Any) -> None:
         """plane labels[i] of sample i is all ones, every other plane all zeros"""
         labels = torch.tensor([3, 0, 9, 3, 7])
-        maps = check_tensor(impl.one_hot_maps(labels), shape=(5, 10, 28, 28), what="the maps")
+        maps = check_tensor(call(impl.one_hot_maps, labels), shape=(5, 10, 28, 28), what="the maps")
         check_close(maps, ref("one_hot_maps")(labels), what="the maps",
                     hint="maps[i, c] must be all ones exactly when c == labels[i]; expand (B, K) to (B, K, H, W).")
 
@@ -42,16 +43,17 @@ class TestOneHotMaps:
     def test_other_sizes(self, impl: Any) -> None:
         """honours num_classes, height and width"""
         labels = torch.tensor([2, 0, 1, 1])
-        maps = impl.one_hot_maps(labels, num_classes=3, height=5, width=7)
+        maps = call(impl.one_hot_maps, labels, num_classes=3, height=5, width=7)
         check_close(maps, ref("one_hot_maps")(labels, num_classes=3, height=5, width=7), what="maps for K=3, 5x7",
                     hint="use the num_classes, height and width arguments instead of 10, 28 and 28.")
 
     @pytest.mark.points(1)
     def test_single_label_int32(self, impl: Any) -> None:
         """works for a batch of one and for int32 labels"""
-        maps = impl.one_hot_maps(torch.tensor([4], dtype=torch.int32), height=4, width=4)
+        maps = call(impl.one_hot_maps, torch.tensor([4], dtype=torch.int32), height=4, width=4)
         check_tensor(maps, shape=(1, 10, 4, 4), dtype=torch.float32, what="maps of one int32 label",
-                     hint="F.one_hot needs int64 labels: convert with labels.long().")
+                     hint="keep the batch dimension, even for one label: (1, K, H, W).",
+                     dtype_hint="the maps are float32 whatever the labels' dtype: convert with .float().")
         check(bool(maps[0, 4].eq(1).all()) and float(maps.sum()) == 16.0, expected="plane 4 all ones, the rest zeros",
               got=f"sum {float(maps.sum()):g}, plane 4 sum {float(maps[0, 4].sum()):g}",
               hint="do not squeeze the batch dimension away.")
@@ -66,7 +68,7 @@ class TestConcatCondition:
     def test_images(self, impl: Any) -> None:
         """images (B, C, H, W) get K one-hot channels after their own: (B, C + K, H, W)"""
         x, labels = torch.rand(4, 3, 8, 6), torch.tensor([1, 5, 5, 9])
-        out = check_tensor(impl.concat_condition(x, labels), shape=(4, 13, 8, 6), what="images with their condition",
+        out = check_tensor(call(impl.concat_condition, x, labels), shape=(4, 13, 8, 6), what="images with their condition",
                            hint="concatenate along the channel dimension (dim=1), with planes of the image's H and W.")
         check_close(out[:, :3], x, what="the first C channels (the image itself)",
                     hint="put x first and the condition after it: torch.cat([x, maps], dim=1).")
@@ -77,7 +79,7 @@ class TestConcatCondition:
     def test_vectors(self, impl: Any) -> None:
         """vectors (B, D) get the one-hot vector appended: (B, D + K)"""
         z, labels = torch.randn(5, 16), torch.tensor([0, 2, 4, 6, 8])
-        out = check_tensor(impl.concat_condition(z, labels), shape=(5, 26), what="codes with their condition",
+        out = check_tensor(call(impl.concat_condition, z, labels), shape=(5, 26), what="codes with their condition",
                            hint="for 2-D inputs append the one-hot vector itself, not planes.")
         check_close(out, ref("concat_condition")(z, labels), what="codes with their condition",
                     hint="x first, then F.one_hot(labels, num_classes).")
@@ -86,7 +88,7 @@ class TestConcatCondition:
     def test_num_classes(self, impl: Any) -> None:
         """honours num_classes"""
         z, labels = torch.randn(3, 4), torch.tensor([0, 2, 1])
-        out = impl.concat_condition(z, labels, num_classes=3)
+        out = call(impl.concat_condition, z, labels, num_classes=3)
         check_close(out, ref("concat_condition")(z, labels, num_classes=3), what="codes with a 3-class condition",
                     hint="use the num_classes argument.")
 
@@ -94,8 +96,9 @@ class TestConcatCondition:
     def test_dtype_and_gradient(self, impl: Any) -> None:
         """keeps x's dtype and lets gradients flow back to x"""
         x = torch.randn(2, 1, 5, 5, dtype=torch.float64, requires_grad=True)
-        out = check_tensor(impl.concat_condition(x, torch.tensor([1, 2])), shape=(2, 11, 5, 5), dtype=torch.float64,
-                           what="the output for float64 images", hint="convert the one-hot maps to x.dtype before concatenating.")
+        out = check_tensor(call(impl.concat_condition, x, torch.tensor([1, 2])), shape=(2, 11, 5, 5), dtype=torch.float64,
+                           what="the output for float64 images", hint="append K one-hot planes after x's C channels.",
+                           dtype_hint="convert the one-hot maps to x.dtype before concatenating.")
         check(out.requires_grad, expected="an output connected to x", got="no gradient", hint="do not detach x.")
         out.sum().backward()
         check_close(x.grad, torch.ones_like(x), what="the gradient reaching x", hint="x must appear once, unchanged.")
@@ -132,14 +135,14 @@ class TestConditioningAccuracy:
     def test_types(self, impl: Any) -> None:
         """returns (float, float tensor of shape (K,))"""
         intended = torch.arange(10).repeat(3)
-        _accuracy_result(impl.conditioning_accuracy(intended, intended.roll(1)), 10)
+        _accuracy_result(call(impl.conditioning_accuracy, intended, intended.roll(1)), 10)
 
     @pytest.mark.points(2)
     def test_overall(self, impl: Any) -> None:
         """accuracy = fraction of images classified as the class asked for"""
         intended = torch.randint(0, 10, (500,))
         predicted = torch.where(torch.rand(500) < 0.7, intended, torch.randint(0, 10, (500,)))
-        acc, _ = _accuracy_result(impl.conditioning_accuracy(intended, predicted), 10)
+        acc, _ = _accuracy_result(call(impl.conditioning_accuracy, intended, predicted), 10)
         want = (intended == predicted).double().mean().item()
         check(abs(acc - want) < 1e-6, expected=f"{want:.4f}", got=f"{acc:.4f}",
               hint="(predicted == intended).float().mean(): a fraction in [0, 1], not a percentage or a count.")
@@ -151,7 +154,7 @@ class TestConditioningAccuracy:
         predicted = intended.clone()
         predicted[:5] = 1  # half of the 0s come out as 1s
         predicted[10:20] = 2  # a quarter of the 1s come out as 2s
-        _, per_class = _accuracy_result(impl.conditioning_accuracy(intended, predicted, num_classes=3), 3)
+        _, per_class = _accuracy_result(call(impl.conditioning_accuracy, intended, predicted, num_classes=3), 3)
         want = _expected_per_class(intended, predicted, 3)
         check_close(per_class, want, what="per_class", rtol=1e-5,
                     hint="divide by the number of images *asked for* class c (the intended ones), "
@@ -162,7 +165,7 @@ class TestConditioningAccuracy:
         """per_class is NaN for a class that was never asked for"""
         intended = torch.tensor([0, 0, 2, 2, 2])
         predicted = torch.tensor([0, 1, 2, 2, 1])
-        _, per_class = _accuracy_result(impl.conditioning_accuracy(intended, predicted, num_classes=4), 4)
+        _, per_class = _accuracy_result(call(impl.conditioning_accuracy, intended, predicted, num_classes=4), 4)
         check(bool(torch.isnan(per_class[1])) and bool(torch.isnan(per_class[3])),
               expected="nan for classes 1 and 3 (no image was asked to be a 1 or a 3)", got=per_class,
               hint="0 would claim the generator always fails at those classes: there is no evidence either way, so nan.")
@@ -179,7 +182,8 @@ class TestClassInterpolation:
     def test_shape_and_dtype(self, impl: Any) -> None:
         """returns float32 (steps, K)"""
         check_tensor(impl.class_interpolation_labels(3, 8, 6), shape=(6, 10), dtype=torch.float32, what="the labels",
-                     hint="one row (a label vector over the K classes) per step.")
+                     hint="one row (a label vector over the K classes) per step.",
+                     dtype_hint="the docstring asks for float32: torch.eye and torch.linspace give it by default.")
         check_tensor(impl.class_interpolation_labels(0, 1, 3, num_classes=4), shape=(3, 4), what="labels with K=4",
                      hint="use the num_classes argument.")
 
@@ -195,7 +199,7 @@ class TestClassInterpolation:
     def test_rows_are_distributions(self, impl: Any) -> None:
         """every row is >= 0 and sums to 1"""
         labels = check_tensor(impl.class_interpolation_labels(9, 1, 8), shape=(8, 10), what="the labels").detach()
-        check(bool((labels >= 0).all()) and torch.allclose(labels.sum(1), torch.ones(8)),
+        check(bool((labels >= 0).all()) and close(labels.sum(1), torch.ones(8)),
               expected="non-negative rows summing to 1", got=f"row sums {[round(v, 3) for v in labels.sum(1).tolist()]}",
               hint="weights (1 - t) and t add up to 1.")
 

@@ -1,7 +1,8 @@
 """Exercises for the VAE chapter. Replace each ``raise NotImplementedError(...)`` with your code.
 
 Check your work with ``python -m pytest exercises/test_vae.py`` (or ``-k reparameterize`` for one exercise).
-Only ``torch`` (and ``math``) are needed; do not import the course package's solutions.
+Only ``torch`` (and ``math``) are needed; do not import the course package's solutions. Leave the tensors you
+are given unchanged (no in-place operations such as ``x /= ...`` or ``x.exp_()`` on them): the checks verify it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """Exercise 1. The reparameterisation trick: draw one sample ``z ~ N(mu, diag(exp(logvar)))``.
 
     Write the sample as ``z = mu + sigma * eps`` with ``eps ~ N(0, I)`` drawn fresh on every call, so that
-    the randomness sits in ``eps`` and gradients flow to ``mu`` and ``logvar``.
+    the randomness sits in ``eps`` and gradients flow to ``mu`` and ``logvar``. ``N(0, I)`` means one
+    independent standard normal value for every entry of ``mu``: no two rows, and no two dimensions, share one.
 
     Args:
         mu: means, shape ``(B, D)``.
@@ -41,7 +43,8 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         logvar: log-variances, shape ``(B, D)``.
 
     Returns:
-        The KL of each row, shape ``(B,)``: never negative, zero only at ``mu = 0, logvar = 0``.
+        The KL of each row, shape ``(B,)``, same dtype as ``mu``: never negative, zero only at
+        ``mu = 0, logvar = 0``.
     """
     raise NotImplementedError("sigma^2 is logvar.exp(); sum over the last dimension only (dim=-1)")
 
@@ -55,10 +58,12 @@ def vae_loss(
 
     * ``bce`` is the binary cross-entropy between ``recon`` and ``x``, **summed** over the pixels of each
       image and then **averaged** over the batch;
-    * ``kl`` is the KL divergence of exercise 2, averaged over the batch.
+    * ``kl`` is the KL divergence of exercise 2, averaged over the batch (not multiplied by ``beta``: the
+      weight enters ``loss`` only).
 
     Args:
-        recon: decoder output, probabilities in (0, 1), shape ``(B, 1, 28, 28)`` (any shape with B rows).
+        recon: decoder output, probabilities in (0, 1), shape ``(B, 1, 28, 28)``, or any other shape with B rows
+            (flattened images ``(B, 784)``, colour images ``(B, 3, H, W)``).
         x: target images in [0, 1], same shape as ``recon``.
         mu, logvar: the encoder's Gaussian, shape ``(B, D)``.
         beta: weight of the KL term (1 gives the ELBO; larger values give a beta-VAE).
@@ -112,7 +117,8 @@ def lerp(z_a: torch.Tensor, z_b: torch.Tensor, steps: int) -> torch.Tensor:
         steps: number of codes, at least 2; the first is ``z_a`` and the last ``z_b``.
 
     Returns:
-        Shape ``(steps, D)``: row ``i`` is ``(1 - t_i) * z_a + t_i * z_b`` with ``t_i = i / (steps - 1)``.
+        Shape ``(steps, D)``, in the dtype of the codes: row ``i`` is ``(1 - t_i) * z_a + t_i * z_b`` with
+        ``t_i = i / (steps - 1)``.
     """
     raise NotImplementedError("torch.linspace(0, 1, steps) gives the t_i; add a dimension with [:, None]")
 
@@ -123,15 +129,16 @@ def slerp(z_a: torch.Tensor, z_b: torch.Tensor, steps: int) -> torch.Tensor:
     With ``omega`` the angle between ``z_a`` and ``z_b``, the code at ``t`` is
     ``(sin((1 - t) * omega) * z_a + sin(t * omega) * z_b) / sin(omega)``. Under a Gaussian prior most codes
     lie near a sphere; unlike a straight line, this path keeps the norm when ``|z_a| = |z_b|``.
-    When ``z_a`` and ``z_b`` point in the same (or opposite) direction ``sin(omega)`` is 0: fall back to
-    linear interpolation there.
+    When ``z_a`` and ``z_b`` point in the same direction (``omega = 0``) or in opposite directions
+    (``omega = pi``), ``sin(omega)`` is 0: fall back to linear interpolation in both cases. Mind the rounding:
+    in float32 the cosine of opposite codes can come out as -0.99999994, whose arccos is ``pi - 3.5e-4``.
 
     Args:
         z_a, z_b: two latent codes of the same shape ``(D,)``.
         steps: number of codes, at least 2; the first is ``z_a`` and the last ``z_b``.
 
     Returns:
-        Shape ``(steps, D)``.
+        Shape ``(steps, D)``, in the dtype of the codes.
     """
     raise NotImplementedError(
         "omega = arccos of the cosine similarity (clamp it to [-1, 1]); t = torch.linspace(0, 1, steps)[:, None]"
