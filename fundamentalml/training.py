@@ -136,6 +136,8 @@ class RunGuard(Callback):
         self.diverged: str | None = None
         self.signum: int | None = None
         self._last_good: dict[str, torch.Tensor] | None = None
+        self._good_epochs = 0
+        self._steps = 0
         self._previous_handlers: dict[int, Any] = {}
 
     # ---- signals
@@ -160,8 +162,10 @@ class RunGuard(Callback):
     # ---- Lightning hooks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: HistoryModule) -> None:  # noqa: D102
         self._last_good = _copy_state(pl_module)
+        self._good_epochs = len(pl_module.history.get("epoch", []))
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: HistoryModule, outputs: Any, batch: Any, batch_idx: int) -> None:  # noqa: D102
+        self._steps += 1
         on_cpu = pl_module.device.type == "cpu" and trainer.world_size == 1
         if not on_cpu and batch_idx % self.check_every:
             return
@@ -169,7 +173,7 @@ class RunGuard(Callback):
         bad = loss is not None and not bool(torch.isfinite(torch.as_tensor(loss)).all())
         if bad and self.diverged is None:
             self.diverged = (
-                f"{type(pl_module).__name__} training diverged at step {trainer.fit_loop.epoch_loop._batches_that_stepped + 1} "
+                f"{type(pl_module).__name__} training diverged at step {self._steps} "
                 f"(epoch {trainer.current_epoch + 1}, batch {batch_idx + 1}): the loss is {float(torch.as_tensor(loss).float().mean())}."
             )
         self._decide(trainer, bad)
@@ -184,6 +188,7 @@ class RunGuard(Callback):
         self._decide(trainer, bad)
         if not trainer.should_stop:
             self._last_good = _copy_state(pl_module)
+            self._good_epochs = trainer.current_epoch + 1
 
     def _decide(self, trainer: pl.Trainer, bad: bool) -> None:
         stop = bad or self.signum is not None
@@ -199,6 +204,12 @@ class RunGuard(Callback):
         if self._last_good is None:
             return False
         pl_module.load_state_dict(self._last_good)
+        # The history (and a GAN's sample snapshots) must describe those weights, not the failed epoch.
+        n = self._good_epochs
+        pl_module.history = {k: v[:n] for k, v in pl_module.history.items()}
+        snapshots = getattr(pl_module, "snapshots", None)
+        if isinstance(snapshots, list):
+            del snapshots[n + 1 :]
         return True
 
 

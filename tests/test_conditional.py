@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from fundamentalml import metrics
+from fundamentalml import metrics, registry
 from fundamentalml.models import ConditionalGAN, ConditionalVAE, MNISTClassifier
 from fundamentalml.models.conditional import check_class_labels, class_interpolation_labels, concat_condition, one_hot_maps
+from fundamentalml.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from fundamentalml.data import load_mnist
 from fundamentalml.reports import compare_models
-from fundamentalml.training import CheckpointError, load_checkpoint, save_checkpoint, train_model, train_or_load
+from fundamentalml.runs import get_run
 
 QUIET = dict(progress_bar=False, print_epochs=False)
 
@@ -104,11 +106,10 @@ def smoke_models(tmp_path_factory):
 
     if not (Path(os.environ.get("FUNDAMENTALML_DATA", "")) / "MNIST" / "raw").is_dir():
         pytest.skip("needs the real MNIST")
-    cache = tmp_path_factory.mktemp("ckpt")
     return {
-        "cvae": train_model("cvae", "smoke", **QUIET).model,
-        "cgan": train_model("cgan", "smoke", **QUIET).model,
-        "classifier": train_or_load("classifier", "smoke", cache_dir=cache).model,
+        "cvae": get_run("cvae", "smoke", evaluate=False, **QUIET).model,
+        "cgan": get_run("cgan", "smoke", evaluate=False, **QUIET).model,
+        "classifier": get_run("classifier", "smoke", **QUIET).model,
     }
 
 
@@ -120,17 +121,29 @@ def test_smoke_training_of_the_conditional_models(smoke_models):
 
 
 def test_compare_models_reports_everything(smoke_models, capsys):
-    result = compare_models(smoke_models["cvae"], smoke_models["cgan"], smoke_models["classifier"], n_per_class=20)
+    test = load_mnist("test")
+    result = compare_models(smoke_models["cvae"], smoke_models["cgan"], smoke_models["classifier"], test, n_per_class=20)
     printed = capsys.readouterr().out
     assert "conditioning accuracy" in printed and "| digit | cVAE | cGAN |" in printed
     for name in ("cVAE", "cGAN"):
         row = result.summary[name]
-        assert 0 <= row["conditioning accuracy"] <= 1
-        assert row["Fréchet distance (classifier features)"] > 0
+        assert 0 <= row["conditioning_accuracy"] <= 1
+        assert row["frechet_distance"] > 0
         assert result.confusion[name].shape == (10, 10) and result.confusion[name].sum() == 200
         assert result.per_class[name]["accuracy"].shape == (10,)
         assert set(result.per_class[name]["collapsed"]) <= {0.0, 1.0}
     assert result.per_class["cVAE"]["recon_mse"].shape == (10,)
     assert result.per_class["cGAN"]["d_acc_real"].shape == (10,)
-    assert "stability: g_loss_std" in result.summary["cGAN"]
+    assert "g_loss_std" in result.summary["cGAN"]
+    with pytest.raises(ValueError, match="needs the judge"):
+        compare_models(smoke_models["cvae"], smoke_models["cgan"], None, test)
+
+
+def test_conditional_evaluation_needs_a_judge_and_never_trains(smoke_models):
+    spec = registry.get("cvae")
+    with pytest.raises(ValueError, match="needs the reference classifier"):
+        spec.evaluate(smoke_models["cvae"], load_mnist("test"), None)
+    m = spec.evaluate(smoke_models["cvae"], load_mnist("test"), smoke_models["classifier"])
+    assert 0 <= m.conditioning_accuracy <= 1 and len(m.per_class_accuracy) == 10 and m.n_per_class == 100
+    assert m.worst_digit_accuracy == min(m.per_class_accuracy)
     assert set(result.figures()) == {"samples", "confusion", "per_class"}

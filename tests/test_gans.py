@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 from PIL import Image
 
-from fundamentalml import plots
+from fundamentalml import plots, registry
 from fundamentalml.data import FallbackDataWarning
-from fundamentalml.models import DCGAN, TrainingDiverged
+from fundamentalml.checkpoints import load_checkpoint
+from fundamentalml.models import DCGAN
 from fundamentalml.models import dcgan as dcgan_module
 from fundamentalml.models.dcgan import discriminator_loss, generator_block, generator_loss
-from fundamentalml.training import load_checkpoint, train_model
+from fundamentalml.runs import get_run
+from fundamentalml.training import TrainingDiverged
 
 QUIET = dict(progress_bar=False, print_epochs=False)
 
@@ -62,14 +65,15 @@ def dcgan_on_digits(tmp_path_factory):
     """A smoke DCGAN trained with CIFAR-10 absent: it must fall back to padded digits and say so."""
     empty = tmp_path_factory.mktemp("no-cifar")
     with pytest.warns(FallbackDataWarning, match="CIFAR-10 is missing"):
-        return train_model("dcgan", "smoke", data_dir=empty, out_dir=tmp_path_factory.mktemp("out"), **QUIET)
+        return get_run("dcgan", "smoke", data_dir=empty, out=tmp_path_factory.mktemp("out"), **QUIET)
 
 
 def test_dcgan_trains_on_the_digit_fallback_and_says_so(dcgan_on_digits):
     run = dcgan_on_digits
     assert run.meta["data_is_fallback"] and "SUBSTITUTE for CIFAR-10" in run.meta["data"]
     steps = len(run.model.step_history["g_loss"])
-    assert steps == math.ceil(run.budget.train_size / run.budget.batch_size)
+    budget = run.spec.budget("smoke")
+    assert steps == math.ceil(budget.train_size / budget.batch_size)
     assert all(math.isfinite(v) for v in run.model.step_history["d_loss"])
     assert len(run.model.snapshots) == 2  # before training and after epoch 1
     assert not torch.equal(run.model.snapshots[0], run.model.snapshots[1])
@@ -107,8 +111,10 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_weights(tmp_path, 
     monkeypatch.setattr(dcgan_module, "generator_loss", poisoned)
     good = tmp_path / "dcgan.pt"
     good.write_bytes(b"an earlier good checkpoint")
+    cheap = dict(registry.get("dcgan").budgets)
+    monkeypatch.setitem(registry.get("dcgan").budgets, "smoke", replace(cheap["smoke"], train_size=256))
     with pytest.warns(FallbackDataWarning), pytest.raises(TrainingDiverged, match=r"diverged at step 7 \(epoch 2, batch 3\)") as info:
-        train_model("dcgan", "smoke", data_dir=empty_data_dir, out_dir=tmp_path, budget_overrides={"epochs": 3, "train_size": 256}, **QUIET)
+        get_run("dcgan", "smoke", data_dir=empty_data_dir, out=tmp_path, epochs=3, retrain=True, **QUIET)
     assert "last-good.pt" in str(info.value)
     assert good.read_bytes() == b"an earlier good checkpoint"  # never overwritten by a failed run
     saved = load_checkpoint(tmp_path / "dcgan.last-good.pt")

@@ -9,17 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from fundamentalml.metrics import evaluate_vae, vae_report
+from fundamentalml import registry
+from fundamentalml.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from fundamentalml.metrics import evaluate_vae
 from fundamentalml.models import ConvVAE, MLPVAE
-from fundamentalml.training import (
-    CheckpointError,
-    flush_denormals,
-    flush_denormals_enabled,
-    load_checkpoint,
-    save_checkpoint,
-    train_model,
-    train_or_load,
-)
+from fundamentalml.reports import run_row
+from fundamentalml.runs import get_run
+from fundamentalml.training import TrainingDiverged, flush_denormals, flush_denormals_enabled
 
 QUIET = dict(progress_bar=False, print_epochs=False)
 
@@ -31,7 +27,7 @@ def smoke_run(tmp_path_factory):
     if not (data / "MNIST" / "raw").is_dir():
         pytest.skip("needs the real MNIST")
     out = tmp_path_factory.mktemp("smoke-run")
-    return train_model("vae-mlp", "smoke", out_dir=out, budget_overrides={"epochs": 2}, **QUIET)
+    return get_run("vae-mlp", "smoke", out=out, epochs=2, **QUIET)
 
 
 def test_loss_falls_and_history_is_kept_per_epoch(smoke_run):
@@ -45,13 +41,25 @@ def test_loss_falls_and_history_is_kept_per_epoch(smoke_run):
         assert key in h
 
 
-def test_report_has_the_seeds_quantitative_table(smoke_run):
-    report = vae_report(smoke_run)
-    assert report["parameters"] == 973_624
-    assert 0 < report["recon_mse"] < 0.1
-    assert report["test_neg_elbo"] == pytest.approx(report["test_bce"] + report["test_kl"])
-    assert report["train_time_s"] > 0 and report["epochs"] == 2
-    assert report["final_val_loss"] == smoke_run.history["val_loss"][-1]
+def test_run_row_has_the_seeds_quantitative_table(smoke_run):
+    row = run_row(smoke_run)
+    assert row["parameters"] == 973_624
+    assert 0 < row["recon_mse"] < 0.1
+    assert row["neg_elbo"] == pytest.approx(row["bce"] + row["kl"])
+    assert row["train_time_s"] > 0 and row["epochs"] == 2
+    assert row["final_val_loss"] == smoke_run.history["val_loss"][-1]
+
+
+def test_weights_and_metrics_are_one_unit(smoke_run):
+    """The metrics live inside the checkpoint; the JSON beside it names the checkpoint's sha256."""
+    import json
+
+    from fundamentalml.files import sha256_file
+
+    payload = torch.load(smoke_run.checkpoint, weights_only=True)
+    assert payload["meta"]["metrics"]["neg_elbo"] == smoke_run.metrics["neg_elbo"]
+    sidecar = json.loads(smoke_run.checkpoint.with_suffix(".json").read_text())
+    assert sidecar["checkpoint_sha256"] == sha256_file(smoke_run.checkpoint)
 
 
 def test_checkpoint_round_trip_keeps_weights_history_and_meta(smoke_run):
@@ -59,39 +67,79 @@ def test_checkpoint_round_trip_keeps_weights_history_and_meta(smoke_run):
     for (k, v), (k2, v2) in zip(smoke_run.model.state_dict().items(), loaded.state_dict().items()):
         assert k == k2 and torch.equal(v, v2)
     assert loaded.history == smoke_run.history
-    assert loaded.checkpoint_meta["profile"] == "custom" and loaded.checkpoint_meta["seed"] == 0
-    x = smoke_run.datamodule.test_data[:8][0]
+    # an epochs override keeps the profile's name and records the override
+    assert loaded.checkpoint_meta["profile"] == "smoke" and loaded.checkpoint_meta["overrides"] == {"epochs": 2}
+    x = smoke_run.test_set().images[:8].float() / 255
     torch.testing.assert_close(loaded.reconstruct(x), smoke_run.model.reconstruct(x))
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, empty_data_dir):
-    kwargs = dict(data_dir=empty_data_dir, budget_overrides={"train_size": 512, "eval_size": 256}, **QUIET)
+    kwargs = dict(data_dir=empty_data_dir, out=tmp_path, retrain=True, **QUIET)
     with pytest.warns(UserWarning):
-        a = train_model("vae-cnn", "smoke", seed=1, **kwargs)
-        b = train_model("vae-cnn", "smoke", seed=1, **kwargs)
-        c = train_model("vae-cnn", "smoke", seed=2, **kwargs)
+        a = get_run("vae-cnn", "smoke", seed=1, **kwargs)
+        b = get_run("vae-cnn", "smoke", seed=1, **kwargs)
+        c = get_run("vae-cnn", "smoke", seed=2, **kwargs)
     assert a.history["train_loss"] == b.history["train_loss"]
     assert a.history["train_loss"] != c.history["train_loss"]
-    ea = evaluate_vae(a.model, a.datamodule.test_dataloader())
-    eb = evaluate_vae(b.model, b.datamodule.test_dataloader())
-    assert ea == eb
+    assert a.metrics == b.metrics != c.metrics
 
 
-def test_offline_fallback_trains_end_to_end(empty_data_dir):
+def test_offline_fallback_trains_end_to_end(empty_data_dir, tmp_path):
     with pytest.warns(UserWarning, match="5,000-digit MNIST subset"):
-        run = train_model("vae-mlp", "smoke", data_dir=empty_data_dir, **QUIET)
+        run = get_run("vae-mlp", "smoke", data_dir=empty_data_dir, out=tmp_path, **QUIET)
     assert run.meta["data_is_fallback"] and "OFFLINE FALLBACK" in run.meta["data"]
     assert run.history["val_loss"][0] < 545
 
 
-def test_train_or_load_trains_once_then_loads(tmp_path, empty_data_dir):
+def test_the_run_path_trains_once_then_loads(tmp_path, empty_data_dir):
+    kwargs = dict(data_dir=empty_data_dir, **QUIET)
     with pytest.warns(UserWarning):
-        first = train_or_load("vae-mlp", "smoke", data_dir=empty_data_dir, cache_dir=tmp_path, latent_dim=4)
-        second = train_or_load("vae-mlp", "smoke", data_dir=empty_data_dir, cache_dir=tmp_path, latent_dim=4)
-        other = train_or_load("vae-mlp", "smoke", data_dir=empty_data_dir, cache_dir=tmp_path, latent_dim=5)
-    assert not first.loaded and second.loaded and not other.loaded
+        first = get_run("vae-mlp", "smoke", model_kwargs={"latent_dim": 4}, **kwargs)
+        second = get_run("vae-mlp", "smoke", model_kwargs={"latent_dim": 4}, **kwargs)
+        other = get_run("vae-mlp", "smoke", model_kwargs={"latent_dim": 5}, **kwargs)
+        in_out = get_run("vae-mlp", "smoke", model_kwargs={"latent_dim": 4}, out=tmp_path, **kwargs)
+        again = get_run("vae-mlp", "smoke", model_kwargs={"latent_dim": 4}, out=tmp_path, **kwargs)
+    assert first.source == "trained" and second.source == "loaded" and other.source == "trained"
     assert second.checkpoint == first.checkpoint != other.checkpoint
     assert second.history == first.history
+    assert in_out.source == "trained" and again.source == "loaded" and again.checkpoint == tmp_path / "vae-mlp.pt"
+
+
+def test_a_diverging_vae_keeps_the_good_checkpoint(tmp_path, empty_data_dir):
+    """A learning rate of 1e6 makes the loss NaN within a few steps: nothing NaN is written, the good run stays."""
+    with pytest.warns(UserWarning):
+        good = get_run("vae-mlp", "smoke", data_dir=empty_data_dir, out=tmp_path, **QUIET)
+        before = good.checkpoint.read_bytes()
+        with pytest.raises(TrainingDiverged, match=r"diverged at step \d+ \(epoch 1, batch \d+\).*last-good.pt"):
+            get_run("vae-mlp", "smoke", data_dir=empty_data_dir, out=tmp_path, retrain=True,
+                    model_kwargs={"lr": 1e6}, **QUIET)
+    assert good.checkpoint.read_bytes() == before
+    last_good = load_checkpoint(tmp_path / "vae-mlp.last-good.pt")
+    assert all(torch.isfinite(p).all() for p in last_good.parameters())
+
+
+def test_nan_weights_are_never_written_or_loaded(tmp_path):
+    model = MLPVAE(latent_dim=3)
+    with torch.no_grad():
+        model.fc_mu.weight[0, 0] = float("nan")
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        save_checkpoint(model, tmp_path / "bad.pt")
+    assert not (tmp_path / "bad.pt").exists()
+    payload = MLPVAE(latent_dim=3).checkpoint_dict()
+    payload["state_dict"]["fc_mu.weight"][0, 0] = float("inf")
+    torch.save(payload, tmp_path / "forged.pt")
+    with pytest.raises(CheckpointError, match="NaN or infinite weights"):
+        load_checkpoint(tmp_path / "forged.pt")
+
+
+def test_registry_is_the_one_place_models_are_named():
+    for name, spec in registry.MODELS.items():
+        assert spec.name == name and set(spec.budgets) == {"smoke", "cpu", "full"}
+        assert registry.spec_of(spec.model_class) is spec
+    with pytest.raises(ValueError, match="Unknown model 'vae-rnn'.*vae-mlp"):
+        registry.get("vae-rnn")
+    with pytest.raises(ValueError, match="takes no argument.*latnet_dim"):
+        registry.get("vae-mlp").build(latnet_dim=3)
 
 
 # ------------------------------------------------------------------------------------------ checkpoints
