@@ -249,6 +249,41 @@ def save_loss_curves(history: Mapping[str, Sequence[float]], filename: str | Any
     return str(path)
 
 
+def plot_quality_per_epoch(per_epoch: Mapping[str, Any], title: str | None = None) -> Figure:
+    """A GAN's Fréchet distance after every epoch, between its floor and its ceiling.
+
+    ``per_epoch`` is a shipped model's ``meta["per_epoch"]``: ``epoch`` (0 is the untrained generator),
+    ``frechet_distance``, ``floor_frechet_distance`` (real training images against real test images, the best
+    a perfect generator could show with this many samples) and optionally ``conditioning_accuracy``.
+    """
+    if not per_epoch or not per_epoch.get("epoch"):
+        raise ValueError("no per-epoch numbers: they are recorded for models trained with --keep_epochs.")
+    epochs, fd = list(per_epoch["epoch"]), list(per_epoch["frechet_distance"])
+    acc = per_epoch.get("conditioning_accuracy")
+    fig, axes = plt.subplots(1, 2 if acc else 1, figsize=(9.6 if acc else 6.4, 3.6), squeeze=False)
+    ax = axes[0, 0]
+    ax.plot(epochs, fd, "-o", color=_PALETTE[0], label="generated vs real test")
+    floor = per_epoch.get("floor_frechet_distance")
+    if floor is not None:
+        ax.axhline(floor, ls="--", color=_PALETTE[2], label=f"floor: real train vs real test ({floor:.2f})")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch (0 = untrained generator)")
+    ax.set_ylabel("Fréchet distance (log scale)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    if acc:
+        ax2 = axes[0, 1]
+        ax2.plot(epochs, [100 * a for a in acc], "-o", color=_PALETTE[1])
+        ax2.set_xlabel("epoch (0 = untrained generator)")
+        ax2.set_ylabel("conditioning accuracy (%)")
+        ax2.set_ylim(0, 100)
+        ax2.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------------------------- tables
 
 

@@ -217,3 +217,68 @@ def compare_models(
         print(result.table())
         print("\nConditioning accuracy per digit:\n" + result.per_class_table("accuracy"))
     return result
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def page_note(runs: Mapping[str, Any]) -> str:
+    """The "How this page was computed" box of a chapter, as HTML: where each model came from and on what data.
+
+    For shipped weights it names the command, commit, machine and wall time of the training (from the
+    manifest) and says that nothing trained while the page was built; for runs trained here, the profile and
+    budget. It ends with what training each model yourself costs.
+    """
+    from html import escape
+
+    parts, costs = [], []
+    for title, run in runs.items():
+        meta = run.meta
+        if run.profile == "shipped":
+            parts.append(
+                f"<li><strong>{escape(title)}</strong>: the course's shipped weights, trained once at the <code>full</code> "
+                f"profile (seed {meta.get('seed')}, {meta.get('budget', {}).get('epochs')} epochs) with "
+                f"<code>{escape(str(meta.get('command')))}</code> at commit <code>{escape(str(meta.get('commit'))[:10])}</code> "
+                f"on {escape(str(meta.get('machine')))} in {_minutes(float(meta.get('train_time_s', 0)))} "
+                f"(torch {escape(str(meta.get('torch')))}, {escape(str(meta.get('dtype')))} weights).</li>"
+            )
+        else:
+            b = meta.get("budget", {})
+            how = "loaded from an earlier run of the same configuration" if run.loaded else "trained while this page was built"
+            parts.append(
+                f"<li><strong>{escape(title)}</strong>: profile <code>{escape(run.profile)}</code>, {b.get('epochs')} epoch(s) of "
+                f"batch {b.get('batch_size')}, {how} ({_minutes(run.train_time_s)} of training).</li>"
+            )
+        costs.append(_cost_line(title, run.name))
+    data = next(iter(runs.values())).datamodule().describe()
+    shipped = all(r.profile == "shipped" for r in runs.values())
+    lead = ("Nothing trains while this page is built: every figure and number below is computed now from the "
+            "shipped models." if shipped else "Every figure and number below comes from the runs listed here.")
+    return (
+        '<div class="admonition note"><p class="admonition-title">How this page was computed</p>'
+        f"<p>{lead}</p><ul>{''.join(parts)}</ul><p>Evaluated on: {escape(data)}.</p>"
+        "<p><strong>Train it yourself:</strong> set <code>PROFILE</code> in the first code cell (or the environment "
+        "variable <code>FUNDAMENTALML_PROFILE</code>) to <code>smoke</code>, <code>cpu</code> or <code>full</code>. "
+        f"On 2 CPU cores: {'; '.join(costs)}.</p></div>"
+    )
+
+
+def _cost_line(title: str, name: str) -> str:
+    """What training ``name`` costs at each profile on a 2-core CPU, scaled from the shipped run's measured time."""
+    from . import registry
+    from .runs import manifest
+
+    entry = manifest()["models"].get(name)
+    spec = registry.get(name)
+    if not entry:
+        return f"{title}: not measured"
+    full_images = int(entry["train_images"])
+    per_image = float(entry["train_time_s"]) / (spec.budget("full").epochs * full_images)
+    out = []
+    for profile in ("smoke", "cpu", "full"):
+        b = spec.budget(profile)
+        images = b.epochs * min(b.train_size or full_images, full_images)
+        out.append(f"{profile} ~{_minutes(per_image * images)}")
+    precision = (entry.get("budget") or {}).get("precision", "32-true")
+    return f"{title} " + ", ".join(out) + (f" (measured at full, {precision})" if precision != "32-true" else "")

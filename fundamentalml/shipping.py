@@ -133,6 +133,7 @@ def ship(
                              f"(profile {meta.get('profile')}, fallback {meta.get('data_is_fallback')}); only those are shipped.")
         datamodule = spec.datamodule(spec.budget("full"), data_dir)
         test, train = datamodule.test_set, datamodule.train_set
+        datamodule.setup()
         if test.is_fallback or train.is_fallback:
             raise ValueError("Shipping needs the real datasets, not the offline fallback: set FUNDAMENTALML_DATA.")
         if spec.needs_judge and judge is None:
@@ -167,6 +168,7 @@ def ship(
             "python": prov.get("python"),
             "machine": prov.get("machine"),
             "train_time_s": meta.get("train_time_s"),
+            "train_images": len(datamodule.train_data),
             "metrics": measured,
             "metrics_as_stored": measured_half if use_half else measured,
             "headline": spec.headline,
