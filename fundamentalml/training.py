@@ -362,6 +362,9 @@ def train(
             model, datamodule, budget, name=spec.name, progress_bar=progress_bar, print_epochs=print_epochs,
             callbacks=callbacks, **trainer_kwargs,
         )
+    except BaseException:  # Lightning answers SIGTERM with its own exception or sys.exit(0): say what happened
+        if guard.signum is None:
+            raise
     finally:
         guard.restore_signal_handlers()
     if guard.signum is not None:
