@@ -213,6 +213,22 @@ def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return result
 
 
+@contextlib.contextmanager
+def hint_on_error(hint: str) -> Iterator[None]:
+    """Give an error raised by the learner's code in the body this ``hint`` (the check knows what the inputs
+    stress, e.g. flattened images): the failure message shows it instead of the generic one."""
+    try:
+        yield
+    except ExerciseFailure:
+        raise
+    except Exception as err:
+        try:
+            err.grader_hint = hint  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+        raise
+
+
 # ------------------------------------------------------------------------------------------ global state
 
 

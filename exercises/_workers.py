@@ -37,10 +37,24 @@ from typing import IO, Any
 STARTUP_LIMIT_S = 300.0  # Python + torch + pytest, on a slow, cold machine
 POLL_S = 0.02
 
-# The worker's entry point: move the parent's pipe off standard input (so input() in learner code sees an empty
-# stdin), end at once when the pipe closes (the parent is gone), then run pytest as `python -m pytest` would.
+# The worker's entry point. It imports the slow modules named on its command line first (torch, the package's
+# references), so that it can be started before the parent knows what to run; then it reads its pytest arguments,
+# one JSON line, from standard input. It then moves that pipe off standard input (so that input() in learner code
+# sees an empty stdin), ends at once when the pipe closes (the parent is gone), and runs pytest.
 _LAUNCHER = """\
-import os, sys, threading
+import json, os, sys, threading
+for _name in sys.argv[1:]:
+    try:
+        __import__(_name)
+    except Exception:
+        pass
+_line = b""
+while not _line.endswith(b"\\n"):
+    _chunk = os.read(0, 65536)
+    if not _chunk:
+        os._exit(0)
+    _line += _chunk
+_args = json.loads(_line)
 _pipe = os.dup(0)
 _null = os.open(os.devnull, os.O_RDONLY)
 os.dup2(_null, 0)
@@ -54,7 +68,7 @@ def _watch():
     os._exit(70)
 threading.Thread(target=_watch, daemon=True).start()
 import pytest
-sys.exit(pytest.main(sys.argv[1:]))
+sys.exit(pytest.main(_args))
 """
 
 
@@ -79,6 +93,15 @@ class Outcome:
     seconds: float = 0.0
     returncode: int | None = None
     alarm: bool = True
+
+
+@dataclass
+class _Process:
+    """A started launcher: a Python process importing torch, then waiting for its pytest arguments."""
+
+    proc: subprocess.Popen[bytes]
+    log_path: Path | None
+    launched: float
 
 
 @dataclass
@@ -112,31 +135,45 @@ class WorkerPool:
     """The worker of one ``pytest exercises`` run (one at a time, started again when needed), and the outcome of
     every check it ran.
 
+    The first worker process is started with the pool, while the parent still collects the checks; after a
+    worker had to be replaced, a spare one is kept ready, so that a file that hangs again and again does not
+    also wait for torch to load each time.
+
     Args:
-        plan: node id -> chapter of every selected check, in the order they will be asked for.
-        sources: chapter -> what to grade (``solutions``, a module name or an absolute path).
         limit: the time limit of one check in seconds (0: none at all).
         rootdir, inifile, invocation_dir: the parent's, so that node ids and imports mean the same.
         tbstyle: the parent's ``--tb``.
         capture: ``False`` when the parent runs with ``-s`` (learner prints then reach the terminal).
+        preload: modules a worker imports before it is needed (torch, the references).
     """
 
-    def __init__(self, *, plan: dict[str, str], sources: dict[str, str], limit: float, rootdir: Path,
-                 inifile: Path | None, invocation_dir: Path, tbstyle: str, capture: bool) -> None:
-        self.chapter_of = dict(plan)
-        self.pending = list(plan)  # node ids without an outcome yet, in order
-        self.sources = sources
+    def __init__(self, *, limit: float, rootdir: Path, inifile: Path | None, invocation_dir: Path, tbstyle: str,
+                 capture: bool, preload: list[str]) -> None:
+        self.chapter_of: dict[str, str] = {}
+        self.pending: list[str] = []  # node ids without an outcome yet, in order
+        self.sources: dict[str, str] = {}
         self.limit = limit
         self.rootdir = rootdir
         self.inifile = inifile
         self.invocation_dir = invocation_dir
         self.tbstyle = tbstyle
         self.capture = capture
+        self.preload = preload
         self.results: dict[str, Outcome] = {}
         self.worker: _Worker | None = None
         self.stalls = 0  # workers in a row that ended without reporting anything
+        self.replaced = 0  # workers ended by the parent, or that ended by themselves, with work left
         self.tmp = Path(tempfile.mkdtemp(prefix="fundamentalml-grading-"))
         self._count = 0
+        self.spare: _Process | None = self._spawn()
+
+    def plan(self, plan: dict[str, str], sources: dict[str, str]) -> None:
+        """The checks to run (node id -> chapter, in order) and what each chapter grades."""
+        for nodeid, chapter in plan.items():
+            if nodeid not in self.chapter_of:
+                self.chapter_of[nodeid] = chapter
+                self.pending.append(nodeid)
+        self.sources.update(sources)
 
     # ---------------------------------------------------------------------------------------- public
 
@@ -154,37 +191,24 @@ class WorkerPool:
         return self.results[nodeid]
 
     def close(self) -> None:
-        """End the worker and remove the event files."""
+        """End the worker (and the spare) and remove the event files."""
         if self.worker is not None:
             self._stop()
+        if self.spare is not None:
+            _end(self.spare.proc)
+            self.spare = None
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # ---------------------------------------------------------------------------------------- the worker
 
-    def _start(self) -> None:
+    def _spawn(self) -> _Process:
+        """Start a launcher: it imports torch and the references, then waits for :meth:`_start`'s arguments."""
         self._count += 1
-        events_path = self.tmp / f"events-{self._count}.jsonl"
-        events_path.write_bytes(b"")
-        targets, chapters = [], []
-        for nodeid in self.pending:
-            path, sep, rest = nodeid.partition("::")
-            targets.append(str(self.rootdir / path) + sep + rest)
-            if self.chapter_of[nodeid] not in chapters:
-                chapters.append(self.chapter_of[nodeid])
-        args = [sys.executable, "-c", _LAUNCHER, *targets, "--rootdir", str(self.rootdir), "-p", "no:cacheprovider",
-                "-q", "--color=no", f"--tb={self.tbstyle}", "--exercise-worker", str(events_path),
-                "--exercise-timeout", repr(self.limit)]
-        for chapter in chapters:
-            args += ["--implementation", f"{chapter}={self.sources[chapter]}"]
-        if self.inifile is not None:
-            args += ["-c", str(self.inifile)]
         log_path: Path | None = None
+        out: Any = None
         if self.capture:
             log_path = self.tmp / f"worker-{self._count}.log"
-            out: Any = open(log_path, "wb")  # noqa: SIM115 - handed to the child
-        else:
-            args.append("-s")
-            out = None
+            out = open(log_path, "wb")  # noqa: SIM115 - handed to the child
         env = dict(os.environ)
         env["PYTEST_ADDOPTS"] = ""  # the parent's options reached it already; -x or -n must not reach a worker
         env.pop("PYTEST_PLUGINS", None)
@@ -194,38 +218,59 @@ class WorkerPool:
         else:
             kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
         try:
-            proc = subprocess.Popen(args, cwd=self.invocation_dir, env=env, stdin=subprocess.PIPE, stdout=out,
+            proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, *self.preload], cwd=self.invocation_dir,
+                                    env=env, stdin=subprocess.PIPE, stdout=out,
                                     stderr=subprocess.STDOUT if out is not None else None, **kwargs)
         finally:
             if out is not None:
                 out.close()
-        now = time.time()
-        self.worker = _Worker(proc, open(events_path, "rb"), log_path, now, since=now)  # noqa: SIM115
+        return _Process(proc, log_path, time.time())
+
+    def _start(self) -> None:
+        """Give the spare launcher (or a new one) the checks left to run: it becomes the worker."""
+        launcher = self.spare if self.spare is not None and self.spare.proc.poll() is None else self._spawn()
+        self.spare = None
+        events_path = self.tmp / f"events-{self._count}-{len(self.results)}.jsonl"
+        events_path.write_bytes(b"")
+        targets, chapters = [], []
+        for nodeid in self.pending:
+            path, sep, rest = nodeid.partition("::")
+            targets.append(str(self.rootdir / path) + sep + rest)
+            if self.chapter_of[nodeid] not in chapters:
+                chapters.append(self.chapter_of[nodeid])
+        args = [*targets, "--rootdir", str(self.rootdir), "-p", "no:cacheprovider", "-q", "--color=no",
+                f"--tb={self.tbstyle}", "--exercise-worker", str(events_path), "--exercise-timeout", repr(self.limit)]
+        for chapter in chapters:
+            args += ["--implementation", f"{chapter}={self.sources[chapter]}"]
+        if self.inifile is not None:
+            args += ["-c", str(self.inifile)]
+        if not self.capture:
+            args.append("-s")
+        assert launcher.proc.stdin is not None
+        try:
+            launcher.proc.stdin.write((json.dumps(args) + "\n").encode())
+            launcher.proc.stdin.flush()
+        except OSError:
+            pass  # it ended already: seen as a worker that ended before it started
+        self.worker = _Worker(launcher.proc, open(events_path, "rb"), launcher.log_path, launcher.launched,  # noqa: SIM115
+                              since=time.time())
+        if self.replaced and self.spare is None:
+            self.spare = self._spawn()  # the file broke a worker before: have the next one ready
 
     def _stop(self) -> None:
         """End the worker (if it still runs) and forget it."""
         worker, self.worker = self.worker, None
         if worker is None:
             return
-        proc = worker.proc
-        if proc.poll() is None:
-            try:
-                if os.name == "posix":
-                    os.killpg(proc.pid, signal.SIGKILL)  # its own session: the learner's child processes too
-                else:
-                    proc.kill()
-            except OSError:
-                proc.kill()
+        _end(worker.proc)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+            worker.events.close()
+        except OSError:
             pass
-        for handle in (proc.stdin, worker.events):
-            try:
-                if handle is not None:
-                    handle.close()
-            except OSError:
-                pass
+
+    def _replace(self) -> None:
+        """The worker ended with work left: the next one comes from a spare from now on."""
+        self.replaced += 1
 
     def _log_tail(self, worker: _Worker, limit: int = 3000) -> str:
         if worker.log_path is None or not worker.log_path.is_file():
@@ -287,6 +332,7 @@ class WorkerPool:
         self._stop()
         if not self.pending:
             return
+        self._replace()
         if worker.phase in ("starting", "ready"):
             self._all_fail(Outcome(
                 "broken", f"the process that runs the checks ended before it imported the graded files "
@@ -319,6 +365,7 @@ class WorkerPool:
                               f"its output:\n{self._log_tail(worker)}"))
         elif now - worker.since > self.limit + grace(self.limit):
             self._stop()
+            self._replace()
             if worker.phase == "importing" and worker.chapter is not None:
                 self._chapter_fails(worker.chapter, Outcome("import_failed", "", seconds=now - worker.since,
                                                             alarm=worker.alarm))
@@ -326,3 +373,24 @@ class WorkerPool:
                 self._record(worker.current, Outcome("timeout", seconds=now - worker.since, alarm=worker.alarm))
             else:
                 self._stalled(worker, None)
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """End a worker or launcher process (and, on POSIX, the processes the learner's code started)."""
+    if proc.poll() is None:
+        try:
+            if os.name == "posix":
+                os.killpg(proc.pid, signal.SIGKILL)  # its own session
+            else:
+                proc.kill()
+        except OSError:
+            proc.kill()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        if proc.stdin is not None:
+            proc.stdin.close()
+    except OSError:
+        pass

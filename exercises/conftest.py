@@ -135,6 +135,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[MODE_KEY] = "in-process"
     else:
         config.stash[MODE_KEY] = "parent"
+        if not (config.option.collectonly or config.option.help or config.option.version):
+            # Started now, the worker loads torch while this process collects the checks.
+            config.stash[POOL_KEY] = WorkerPool(
+                limit=float(config.getoption("exercise_timeout") or 0), rootdir=config.rootpath,
+                inifile=config.inipath, invocation_dir=config.invocation_params.dir,
+                tbstyle=config.getoption("tbstyle"), capture=config.getoption("capture") != "no",
+                preload=["torch", *dict.fromkeys(t.split(":")[0] for ch in REFERENCES.values() for t in ch.values())],
+            )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -276,18 +284,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
 
 def _pool(session: pytest.Session) -> WorkerPool:
+    """The worker pool, told which checks to run when first asked."""
     config = session.config
-    pool = config.stash.get(POOL_KEY, None)
-    if pool is None:
+    pool = config.stash[POOL_KEY]
+    if not pool.chapter_of:
         plan = {item.nodeid: chapter for item in session.items if (chapter := _chapter(item)) is not None}
         impls = config.stash[IMPLS_KEY]
-        pool = WorkerPool(
-            plan=plan, sources={c: impls[c].source for c in set(plan.values())},
-            limit=float(config.getoption("exercise_timeout") or 0), rootdir=config.rootpath, inifile=config.inipath,
-            invocation_dir=config.invocation_params.dir, tbstyle=config.getoption("tbstyle"),
-            capture=config.getoption("capture") != "no",
-        )
-        config.stash[POOL_KEY] = pool
+        pool.plan(plan, {c: impls[c].source for c in set(plan.values())})
     return pool
 
 
@@ -423,10 +426,15 @@ def _learner_message(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExcept
                 f"     got: input(){at}: nobody types while grading\n"
                 "    hint: remove it; print() is fine (pytest shows what a failed check printed).")
     elif where:
+        hint = getattr(err, "grader_hint", None) or "compare the shapes you use with the docstring's; print them if unsure."
         body = (f"expected: your code to run without an error\n"
                 f"     got: {type(err).__name__}: {err}\n"
                 f"          {where}\n"
-                "    hint: compare the shapes you use with the docstring's; print them if unsure.")
+                f"    hint: {hint}")
+    elif getattr(err, "grader_hint", None):
+        body = (f"expected: your code to run without an error\n"
+                f"     got: {type(err).__name__}: {err}\n"
+                f"    hint: {err.grader_hint}")  # type: ignore[attr-defined]
     else:
         body = (f"expected: a result of the type and shape the docstring describes\n"
                 f"     got: something the check could not use: {type(err).__name__}: {err}\n"

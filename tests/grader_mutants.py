@@ -1,13 +1,17 @@
-"""Plausible wrong solutions of every exercise: the graders in ``exercises/`` must reject each of them.
+"""Plausible wrong solutions of every exercise, which the graders in ``exercises/`` must reject, and correct
+solutions written differently from the references, which they must accept.
 
 Every wrong function depends only on the package's references for anything other than its own mistake, so
-a rejection is caused by that mistake. ``MUTANTS`` maps each exercise function to its wrong versions;
-``tests/test_graders.py`` writes modules that swap them in and grades those modules.
+a rejection is caused by that mistake. ``MUTANTS`` maps each exercise function to its wrong versions
+(``<function>__<mistake>``), ``HINTS`` some of them to a phrase their failure message must contain, and
+``ALTERNATIVES`` each function to its correct alternatives (``alt__<function>__<how>``), which use neither the
+references nor each other. ``tests/test_graders.py`` writes modules that swap them in and grades those modules.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +38,16 @@ def reparameterize__shared_noise(mu: torch.Tensor, logvar: torch.Tensor) -> torc
     return mu + torch.randn(mu.shape[-1], dtype=mu.dtype) * torch.exp(0.5 * logvar)
 
 
+def reparameterize__noise_per_row(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Draws one eps per row, shared by all the latent dimensions: they come out perfectly correlated."""
+    return mu + torch.randn(mu.shape[0], 1, dtype=mu.dtype) * torch.exp(0.5 * logvar)
+
+
+def reparameterize__torch_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """torch.normal(mu, sigma): the right distribution, but no gradient reaches mu or logvar."""
+    return torch.normal(mu, torch.exp(0.5 * logvar))
+
+
 def kl_divergence__sign_error(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """Drops the leading minus sign."""
     return 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)
@@ -47,6 +61,11 @@ def kl_divergence__forgets_half(mu: torch.Tensor, logvar: torch.Tensor) -> torch
 def kl_divergence__mean_over_dims(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """Averages over the latent dimensions instead of summing."""
     return -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)
+
+
+def kl_divergence__float64_result(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Computes (and returns) the KL in float64 whatever the inputs' dtype."""
+    return ref_vae.kl_divergence(mu.double(), logvar.double())
 
 
 def vae_loss__mean_reduction(recon, x, mu, logvar, beta=1.0):
@@ -67,6 +86,19 @@ def vae_loss__ignores_beta(recon, x, mu, logvar, beta=1.0):
     """Forgets to weight the KL."""
     _, bce, kl = ref_vae.vae_loss(recon, x, mu, logvar)
     return bce + kl, bce, kl
+
+
+def vae_loss__beta_weighted_kl(recon, x, mu, logvar, beta=1.0):
+    """Returns beta * kl as its third value."""
+    loss, bce, kl = ref_vae.vae_loss(recon, x, mu, logvar, beta=beta)
+    return loss, bce, beta * kl
+
+
+def vae_loss__only_4d_images(recon, x, mu, logvar, beta=1.0):
+    """Sums the BCE over dimensions 1, 2 and 3: breaks on flattened images."""
+    bce = F.binary_cross_entropy(recon, x, reduction="none").sum(dim=(1, 2, 3)).mean()
+    kl = ref_vae.kl_divergence(mu, logvar).mean()
+    return bce + beta * kl, bce, kl
 
 
 def conv_output_size__pads_one_side(size, kernel, stride=1, padding=0):
@@ -117,6 +149,35 @@ def slerp__angle_without_norms(z_a, z_b, steps):
     return (torch.sin((1 - t) * omega) * z_a + torch.sin(t * omega) * z_b) / torch.sin(omega)
 
 
+def slerp__lerp_when_cos_close_to_1(z_a, z_b, steps):
+    """The common snippet: lerp when cos > 0.9995, which misses opposite codes (cos = -1)."""
+    cos = torch.dot(z_a / z_a.norm(), z_b / z_b.norm())
+    if cos > 0.9995:
+        return ref_latent.lerp(z_a, z_b, steps)
+    omega = torch.arccos(cos.clamp(-1, 1))
+    t = torch.linspace(0, 1, steps, dtype=z_a.dtype)[:, None]
+    return (torch.sin((1 - t) * omega) * z_a + torch.sin(t * omega) * z_b) / torch.sin(omega)
+
+
+def slerp__arccos_sin_threshold(z_a, z_b, steps):
+    """The package's old reference: arccos of the cosine, lerp when sin(omega) < 1e-4. In float32 the angle of
+    opposite codes can come out as pi - 3.5e-4, and the path is then not a straight line."""
+    cos = torch.dot(z_a, z_b) / (z_a.norm() * z_b.norm()).clamp_min(1e-7)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if torch.sin(omega).abs() < 1e-4:
+        return ref_latent.lerp(z_a, z_b, steps)
+    t = torch.linspace(0.0, 1.0, steps, dtype=z_a.dtype)[:, None]
+    return (torch.sin((1.0 - t) * omega) * z_a + torch.sin(t * omega) * z_b) / torch.sin(omega)
+
+
+def slerp__normalises_in_place(z_a, z_b, steps):
+    """Normalises the codes in place and interpolates the unit vectors: right only if the checks computed what
+    they expect from the changed codes."""
+    z_a /= z_a.norm()
+    z_b /= z_b.norm()
+    return ref_latent.slerp(z_a, z_b, steps)
+
+
 # ------------------------------------------------------------------------------------------ DCGAN
 
 
@@ -147,6 +208,16 @@ def init_dcgan_weights__batchnorm_around_zero(module):
         nn.init.zeros_(module.bias)
 
 
+def init_dcgan_weights__tutorial(m):
+    """The PyTorch DCGAN tutorial's weights_init: by class name, and conv biases left as they were."""
+    classname = m.__class__.__name__
+    if classname.find("Conv") != -1:
+        nn.init.normal_(m.weight.data, 0.0, 0.02)
+    elif classname.find("BatchNorm") != -1:
+        nn.init.normal_(m.weight.data, 1.0, 0.02)
+        nn.init.constant_(m.bias.data, 0)
+
+
 def discriminator_loss__swapped_labels(real_logits, fake_logits):
     """Labels real images 0 and fakes 1."""
     return (F.binary_cross_entropy_with_logits(real_logits, torch.zeros_like(real_logits))
@@ -164,6 +235,13 @@ def discriminator_loss__mean_of_both(real_logits, fake_logits):
     logits = torch.cat([real_logits, fake_logits])
     targets = torch.cat([torch.ones_like(real_logits), torch.zeros_like(fake_logits)])
     return F.binary_cross_entropy_with_logits(logits, targets)
+
+
+def discriminator_loss__twice_mean_of_both(real_logits, fake_logits):
+    """Twice one mean over the joined batch: right only when both batches have the same size."""
+    logits = torch.cat([real_logits, fake_logits])
+    targets = torch.cat([torch.ones_like(real_logits), torch.zeros_like(fake_logits)])
+    return 2 * F.binary_cross_entropy_with_logits(logits, targets)
 
 
 def generator_loss__saturating(fake_logits):
@@ -296,6 +374,208 @@ def class_interpolation_labels__unnormalised(start_class, end_class, steps, num_
     return eye[start_class] * (t < 1).float() + t * eye[end_class]
 
 
+# ------------------------------------------------------------------------------------------ correct alternatives
+# Written the way learners write them, never calling a reference.
+
+
+def _alt_lerp(z_a, z_b, steps):
+    return torch.stack([z_a + (z_b - z_a) * (i / (steps - 1)) for i in range(steps)])
+
+
+def alt__reparameterize__pytorch_example(mu, logvar):
+    """The PyTorch VAE example: in-place operations, on new tensors only."""
+    std = logvar.mul(0.5).exp_()
+    eps = torch.empty_like(std).normal_()
+    return eps.mul(std).add_(mu)
+
+
+def alt__reparameterize__distributions(mu, logvar):
+    return torch.distributions.Normal(mu, (0.5 * logvar).exp()).rsample()
+
+
+def alt__kl_divergence__positive_form(mu, logvar):
+    return 0.5 * (mu**2 + logvar.exp() - logvar - 1).sum(dim=1)
+
+
+def alt__kl_divergence__distributions(mu, logvar):
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    return torch.distributions.kl_divergence(q, p).sum(-1)
+
+
+def alt__vae_loss__flatten_then_reduce(recon, x, mu, logvar, beta=1.0):
+    batch = x.size(0)
+    bce = F.binary_cross_entropy(recon.view(batch, -1), x.view(batch, -1), reduction="none").sum(1).mean()
+    kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(1).mean()
+    return bce + beta * kl, bce, kl
+
+
+def alt__vae_loss__by_hand(recon, x, mu, logvar, beta=1.0):
+    bce = -(x * torch.log(recon) + (1 - x) * torch.log1p(-recon)).sum() / len(x)
+    kl = 0.5 * torch.sum(mu * mu + torch.exp(logvar) - logvar - 1) / len(x)
+    loss = bce + beta * kl
+    return loss, bce, kl
+
+
+def alt__conv_output_size__floor(size, kernel, stride=1, padding=0):
+    return math.floor((size + 2 * padding - kernel) / stride) + 1
+
+
+def alt__conv_output_size__int_truncation(size, kernel, stride=1, padding=0):
+    return int((size - kernel + 2 * padding) / stride) + 1
+
+
+def alt__conv_transpose_output_size__reordered(size, kernel, stride=1, padding=0, output_padding=0):
+    return stride * (size - 1) + kernel - 2 * padding + output_padding
+
+
+def alt__conv_transpose_output_size__dilation_form(size, kernel, stride=1, padding=0, output_padding=0):
+    dilation = 1
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def alt__lerp__list_of_rows(z_a, z_b, steps):
+    return _alt_lerp(z_a, z_b, steps)
+
+
+def alt__lerp__torch_lerp(z_a, z_b, steps):
+    t = torch.linspace(0, 1, steps, dtype=z_a.dtype).unsqueeze(1)
+    return torch.lerp(z_a.expand(steps, -1), z_b.expand(steps, -1), t)
+
+
+def alt__slerp__cosine_test(z_a, z_b, steps):
+    """The common snippet done right: unit vectors, lerp when |cos| > 0.9995."""
+    dot = (z_a / z_a.norm() * (z_b / z_b.norm())).sum().clamp(-1, 1)
+    if dot.abs() > 0.9995:
+        return _alt_lerp(z_a, z_b, steps)
+    omega = torch.acos(dot)
+    t = torch.linspace(0, 1, steps, dtype=z_a.dtype).unsqueeze(-1)
+    return (torch.sin((1 - t) * omega) / torch.sin(omega)) * z_a + (torch.sin(t * omega) / torch.sin(omega)) * z_b
+
+
+def alt__slerp__float64_loop(z_a, z_b, steps):
+    """The angle in float64 with math, one row at a time."""
+    a, b = z_a.double(), z_b.double()
+    cos = float(a @ b / (a.norm() * b.norm()))
+    omega = math.acos(max(-1.0, min(1.0, cos)))
+    if math.sin(omega) < 1e-6:
+        return _alt_lerp(z_a, z_b, steps)
+    rows = []
+    for i in range(steps):
+        t = i / (steps - 1)
+        rows.append((math.sin((1 - t) * omega) * z_a + math.sin(t * omega) * z_b) / math.sin(omega))
+    return torch.stack(rows)
+
+
+def alt__init_dcgan_weights__by_class_name(m):
+    """The tutorial's weights_init, with the conv biases set to 0."""
+    classname = m.__class__.__name__
+    if classname.find("Conv") != -1:
+        m.weight.data.normal_(0.0, 0.02)
+        if getattr(m, "bias", None) is not None:
+            m.bias.data.fill_(0)
+    elif classname.find("BatchNorm") != -1:
+        m.weight.data.normal_(1.0, 0.02)
+        m.bias.data.fill_(0)
+
+
+def alt__init_dcgan_weights__no_grad_copy(module):
+    with torch.no_grad():
+        if type(module) in (nn.Conv2d, nn.ConvTranspose2d):
+            module.weight.copy_(0.02 * torch.randn_like(module.weight))
+            if module.bias is not None:
+                module.bias.zero_()
+        elif type(module) is nn.BatchNorm2d:
+            module.weight.copy_(1 + 0.02 * torch.randn_like(module.weight))
+            module.bias.zero_()
+
+
+def alt__discriminator_loss__softplus(real_logits, fake_logits):
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def alt__discriminator_loss__module(real_logits, fake_logits):
+    criterion = nn.BCEWithLogitsLoss()
+    return criterion(real_logits, torch.ones_like(real_logits)) + criterion(fake_logits, torch.zeros_like(fake_logits))
+
+
+def alt__generator_loss__softplus(fake_logits):
+    return F.softplus(-fake_logits).mean()
+
+
+def alt__generator_loss__logsigmoid(fake_logits):
+    return -F.logsigmoid(fake_logits).mean()
+
+
+def alt__generator_block__named_layers(in_channels, out_channels):
+    return nn.Sequential(OrderedDict(
+        up=nn.ConvTranspose2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1, bias=False),
+        norm=nn.BatchNorm2d(out_channels),
+        act=nn.ReLU(inplace=True),
+    ))
+
+
+def alt__generator_block__nested(in_channels, out_channels):
+    conv_bn = nn.Sequential(nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False), nn.BatchNorm2d(out_channels))
+    return nn.Sequential(conv_bn, nn.ReLU())
+
+
+def alt__one_hot_maps__index_assignment(labels, num_classes=10, height=28, width=28):
+    maps = torch.zeros(len(labels), num_classes, height, width)
+    maps[torch.arange(len(labels)), labels.long()] = 1.0
+    return maps
+
+
+def alt__one_hot_maps__comparison(labels, num_classes=10, height=28, width=28):
+    hot = (labels.long()[:, None] == torch.arange(num_classes)[None, :]).float()
+    return hot[:, :, None, None].repeat(1, 1, height, width)
+
+
+def alt__concat_condition__eye(x, labels, num_classes=10):
+    cond = torch.eye(num_classes, dtype=x.dtype)[labels.long()]
+    if x.dim() == 4:
+        cond = cond.view(len(x), num_classes, 1, 1).expand(-1, -1, x.size(2), x.size(3))
+    return torch.cat((x, cond), 1)
+
+
+def alt__concat_condition__broadcast_ones(x, labels, num_classes=10):
+    cond = F.one_hot(labels.long(), num_classes).type_as(x)
+    if x.ndim == 4:
+        cond = cond[..., None, None] * torch.ones(1, 1, x.shape[2], x.shape[3], dtype=x.dtype)
+    return torch.cat([x, cond], dim=1)
+
+
+def alt__conditioning_accuracy__python_loop(intended, predicted, num_classes=10):
+    pairs = list(zip(intended.tolist(), predicted.tolist()))
+    accuracy = sum(a == b for a, b in pairs) / len(pairs)
+    per_class = []
+    for c in range(num_classes):
+        asked = [b for a, b in pairs if a == c]
+        per_class.append(sum(b == c for b in asked) / len(asked) if asked else float("nan"))
+    return accuracy, torch.tensor(per_class)
+
+
+def alt__conditioning_accuracy__index_add(intended, predicted, num_classes=10):
+    correct = (intended == predicted).float()
+    counts = torch.zeros(num_classes).index_add_(0, intended.long(), torch.ones_like(correct))
+    hits = torch.zeros(num_classes).index_add_(0, intended.long(), correct)
+    return float(correct.mean()), hits / counts
+
+
+def alt__class_interpolation_labels__columns(start_class, end_class, steps, num_classes=10):
+    out = torch.zeros(steps, num_classes)
+    t = torch.arange(steps) / (steps - 1)
+    out[:, start_class] += 1 - t
+    out[:, end_class] += t
+    return out
+
+
+def alt__class_interpolation_labels__torch_lerp(start_class, end_class, steps, num_classes=10):
+    a = F.one_hot(torch.tensor(start_class), num_classes).float()
+    b = F.one_hot(torch.tensor(end_class), num_classes).float()
+    return torch.lerp(a.expand(steps, -1), b.expand(steps, -1), torch.linspace(0, 1, steps)[:, None])
+
+
 # ------------------------------------------------------------------------------------------ registry
 
 _FUNCTIONS = [
@@ -307,6 +587,24 @@ _FUNCTIONS = [
 #: exercise function -> names (in this module) of its wrong versions
 MUTANTS: dict[str, list[str]] = {
     name: sorted(attr for attr in globals() if attr.startswith(name + "__")) for name in _FUNCTIONS
+}
+
+#: exercise function -> names of its correct alternatives
+ALTERNATIVES: dict[str, list[str]] = {
+    name: sorted(attr for attr in globals() if attr.startswith(f"alt__{name}__")) for name in _FUNCTIONS
+}
+
+#: wrong version -> a phrase its failure message must contain (the hint that matches the mistake)
+HINTS: dict[str, str] = {
+    "reparameterize__noise_per_row": "noise of shape (B, 1) is shared by all the dimensions",
+    "kl_divergence__float64_result": "it then keeps their dtype",
+    "vae_loss__beta_weighted_kl": "return the kl itself, not beta * kl",
+    "vae_loss__only_4d_images": "do not assume 4-D images",
+    "slerp__lerp_when_cos_close_to_1": "fall back to lerp when |cos(omega)| is close to 1",
+    "slerp__arccos_sin_threshold": "test the cosine (say |cos| > 0.9995)",
+    "slerp__normalises_in_place": "to leave its input `z_a` unchanged",
+    "init_dcgan_weights__tutorial": "the PyTorch tutorial's weights_init leaves them",
+    "discriminator_loss__twice_mean_of_both": "average the real batch and the fake batch separately",
 }
 
 

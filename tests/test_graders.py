@@ -1,7 +1,9 @@
 """Tests of the exercise graders: references get full marks, untouched stubs get 0, every plausible wrong
-solution in ``grader_mutants.py`` is rejected, and a hanging or crashing function fails only its own exercise.
+solution in ``grader_mutants.py`` is rejected and every correct alternative there accepted, and a learner file
+that hangs, exits, crashes, swallows the time limit or changes torch's global settings costs only its own
+points: every other chapter is still scored.
 
-Each test grades a module in a fresh ``python -m pytest exercises`` process, exactly as a learner would, and
+Each test grades modules in a fresh ``python -m pytest exercises`` process, exactly as a learner would, and
 reads the scores from ``--score-json``.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +33,10 @@ def _load(path: Path, name: str) -> ModuleType:
 
 
 GRADING = _load(REPO / "exercises" / "_grading.py", "_exercises_grading_for_tests")
-MUTANTS: dict[str, list[str]] = _load(MUTANTS_FILE, "_grader_mutants_for_tests").MUTANTS
+_MUTANTS_MODULE = _load(MUTANTS_FILE, "_grader_mutants_for_tests")
+MUTANTS: dict[str, list[str]] = _MUTANTS_MODULE.MUTANTS
+ALTERNATIVES: dict[str, list[str]] = _MUTANTS_MODULE.ALTERNATIVES
+HINTS: dict[str, str] = _MUTANTS_MODULE.HINTS
 REFERENCES: dict[str, dict[str, str]] = GRADING.REFERENCES
 
 # Which exercise (the key of its ``exercise`` marker) grades each function.
@@ -41,6 +47,9 @@ EXERCISE_OF = {
     **{name: f"dcgan.{name}" for name in REFERENCES["dcgan"]},
     **{name: f"conditional.{name}" for name in REFERENCES["conditional"]},
 }
+
+# The time limit for the runs that test it: short, and still far above what any correct check needs.
+LIMIT = "2"
 
 
 def _mutant_sets() -> list[dict[str, str]]:
@@ -53,42 +62,67 @@ def _mutant_sets() -> list[dict[str, str]]:
     return [dict(pairs[i] for pairs in per_exercise.values() if i < len(pairs)) for i in range(n_sets)]
 
 
+def _alternative_sets() -> list[dict[str, str]]:
+    """Runs of correct alternatives: every function swapped at once (the i-th alternative, or the last)."""
+    n_sets = max(len(v) for v in ALTERNATIVES.values())
+    return [{f: alts[min(i, len(alts) - 1)] for f, alts in ALTERNATIVES.items() if alts} for i in range(n_sets)]
+
+
 MUTANT_SETS = _mutant_sets()
+ALTERNATIVE_SETS = _alternative_sets()
 
 
-def _write_module(folder: Path, swaps: dict[str, str], inline: str = "") -> Path:
-    """A module holding every reference function except ``swaps`` (function -> wrong version's name), then
-    ``inline`` source that may redefine more of them, as a learner's file would."""
+def _write_module(folder: Path, swaps: dict[str, str], inline: str = "", name: str = "graded") -> Path:
+    """A module holding every reference function except ``swaps`` (function -> name of a version in
+    ``grader_mutants.py``), then ``inline`` source that may redefine more of them, as a learner's file would."""
     lines = [
         "import importlib.util, sys",
         f"_spec = importlib.util.spec_from_file_location('grader_mutants', {str(MUTANTS_FILE)!r})",
-        "_wrong = importlib.util.module_from_spec(_spec)",
-        "_spec.loader.exec_module(_wrong)",
+        "_versions = importlib.util.module_from_spec(_spec)",
+        "_spec.loader.exec_module(_versions)",
     ]
     for chapter in REFERENCES.values():
         for function, target in chapter.items():
             if function in swaps:
-                lines.append(f"{function} = _wrong.{swaps[function]}")
+                lines.append(f"{function} = _versions.{swaps[function]}")
             else:
                 module, attr = target.split(":")
                 lines.append(f"from {module} import {attr} as {function}")
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "graded.py"
+    path = folder / f"{name}.py"
     path.write_text("\n".join(lines) + "\n" + inline)
     return path
 
 
-def grade(folder: Path, *args: str) -> tuple[int, dict[str, Any], str]:
-    """Run ``python -m pytest exercises *args`` in a fresh process: exit code, scores, terminal output."""
+def grade(folder: Path, *args: str, target: str = "exercises", env: dict[str, str] | None = None,
+          ) -> tuple[int, dict[str, Any], str]:
+    """Run ``python -m pytest <target> *args`` in a fresh process: exit code, scores, terminal output."""
     folder.mkdir(parents=True, exist_ok=True)
     scores_path = folder / "scores.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "exercises", "-p", "no:cacheprovider", "--score-json", str(scores_path), *args],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "pytest", target, "-p", "no:cacheprovider", "--score-json", str(scores_path), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})},
     )
     output = proc.stdout + proc.stderr
     assert scores_path.is_file(), f"the grader wrote no scores (exit {proc.returncode}):\n{output[-4000:]}"
+    assert "INTERNALERROR" not in output, output[-4000:]
     return proc.returncode, json.loads(scores_path.read_text()), output
+
+
+def _chapters(**files: Path) -> list[str]:
+    return [f"--implementation={chapter}={path}" for chapter, path in files.items()]
+
+
+def _score(scores: dict[str, Any], prefix: str) -> tuple[int, int]:
+    """Points and total of the exercises whose key starts with ``prefix`` (a chapter or one exercise)."""
+    chosen = [ex for key, ex in scores["exercises"].items() if key.startswith(prefix)]
+    return sum(ex["score"] for ex in chosen), sum(ex["total"] for ex in chosen)
+
+
+def _full_marks_except(scores: dict[str, Any], *prefixes: str) -> list[str]:
+    """The exercises outside ``prefixes`` that lost points."""
+    return [k for k, ex in scores["exercises"].items()
+            if not k.startswith(prefixes) and ex["score"] != ex["total"]]
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +144,7 @@ def test_solutions_get_full_marks(solutions: tuple[int, dict[str, Any], str]) ->
     assert returncode == 0, output[-4000:]
     assert scores["total"] > 0 and scores["score"] == scores["total"], output[-4000:]
     assert f"TOTAL: {scores['total']} / {scores['total']} points" in output
+    assert scores["graded"] == ["package reference solutions"]
 
 
 def test_untouched_stubs_get_zero(tmp_path: Path) -> None:
@@ -122,6 +157,14 @@ def test_untouched_stubs_get_zero(tmp_path: Path) -> None:
     assert "expected: your implementation of `reparameterize`" in output
     assert "hint: draw eps with torch.randn_like(mu)" in output
     assert "Traceback" not in output and "raise NotImplementedError" not in output
+    assert scores["graded"] == [str(REPO / "exercises" / f"{chapter}.py") for chapter in REFERENCES]
+
+
+def test_graded_lists_only_the_chapters_that_ran(tmp_path: Path) -> None:
+    _, scores, output = grade(tmp_path, "-k", "TestLerp", target="exercises/test_vae.py")
+    assert scores["graded"] == [str(REPO / "exercises" / "vae.py")]
+    assert "dcgan.py" not in output and "conditional.py" not in output
+    assert set(scores["exercises"]) == {"vae.lerp"}
 
 
 @pytest.mark.parametrize("index", range(len(MUTANT_SETS)), ids=lambda i: f"set{i}")
@@ -139,12 +182,29 @@ def test_every_wrong_implementation_is_rejected(index: int, tmp_path: Path) -> N
     collateral = [k for k, ex in scores["exercises"].items() if k not in wrong_exercises and ex["score"] != ex["total"]]
     assert not collateral, f"correct exercises lost points: {collateral}\n{output[-4000:]}"
     assert "expected:" in output and "hint:" in output
+    # The hint says what is wrong, for the mistakes the old graders missed.
+    missing = [f"{w}: {HINTS[w]!r}" for w in swaps.values() if w in HINTS and HINTS[w] not in output]
+    assert not missing, f"failure messages without their hint: {missing}\n{output[-6000:]}"
 
 
-def test_every_exercise_has_a_wrong_implementation() -> None:
-    covered = {EXERCISE_OF[f] for f, wrongs in MUTANTS.items() if wrongs}
-    assert covered == set(EXERCISE_OF.values())
+@pytest.mark.parametrize("index", range(len(ALTERNATIVE_SETS)), ids=lambda i: f"set{i}")
+def test_every_correct_alternative_gets_full_marks(index: int, tmp_path: Path) -> None:
+    """Correct solutions written differently from the references (other functions, loops, in-place operations
+    on their own tensors, float64 inside) lose no point."""
+    swaps = ALTERNATIVE_SETS[index]
+    returncode, scores, output = grade(tmp_path, "--implementation", str(_write_module(tmp_path, swaps)))
+    lost = {k: f"{ex['score']}/{ex['total']}" for k, ex in scores["exercises"].items() if ex["score"] != ex["total"]}
+    assert not lost, f"correct alternatives {sorted(swaps.values())} lost points: {lost}\n{output[-6000:]}"
+    assert returncode == 0
 
+
+def test_every_exercise_has_a_wrong_implementation_and_a_correct_alternative() -> None:
+    assert {EXERCISE_OF[f] for f, wrongs in MUTANTS.items() if wrongs} == set(EXERCISE_OF.values())
+    assert {f for f, alts in ALTERNATIVES.items() if alts} == set(EXERCISE_OF)
+    assert set(HINTS) <= {w for wrongs in MUTANTS.values() for w in wrongs}
+
+
+# ------------------------------------------------------------------------------------------ broken files
 
 HANG_AND_CRASH = """
 
@@ -156,19 +216,175 @@ def lerp(z_a, z_b, steps):
 def generator_loss(fake_logits):
     import torch
     return (fake_logits @ torch.ones(3, 3)).mean()  # shapes do not match
+
+
+def kl_divergence(mu, logvar):  # right values, in float64 whatever the inputs
+    return -0.5 * (1 + logvar.double() - mu.double() ** 2 - logvar.double().exp()).sum(-1)
+"""
+
+HANGS_AT_IMPORT = """
+while True:  # left over from an experiment
+    pass
 """
 
 
 def test_hanging_and_crashing_functions_fail_alone(tmp_path: Path) -> None:
     """A function that never returns is stopped by the time limit; one that crashes fails only its checks;
-    the messages point at the learner's line."""
+    a file that hangs when imported fails its chapter, with one message; the messages point at the learner's
+    line; a KL in the wrong dtype loses the dtype point only, with the dtype's hint."""
     module = _write_module(tmp_path, {}, inline=HANG_AND_CRASH)
-    returncode, scores, output = grade(tmp_path, "--implementation", str(module), "--exercise-timeout", "1")
+    hangs = _write_module(tmp_path, {}, inline=HANGS_AT_IMPORT, name="hangs_at_import")
+    returncode, scores, output = grade(tmp_path, *_chapters(vae=module, dcgan=module, conditional=hangs),
+                                       "--exercise-timeout", LIMIT)
     assert returncode != 0
     exercises = scores["exercises"]
     assert exercises["vae.lerp"]["score"] == 0 and exercises["dcgan.generator_loss"]["score"] == 0
-    others = [k for k, ex in exercises.items() if k not in ("vae.lerp", "dcgan.generator_loss") and ex["score"] != ex["total"]]
+    assert _score(scores, "conditional.") == (0, 22)
+    assert _score(scores, "vae.kl_divergence") == (5, 6)
+    others = _full_marks_except(scores, "vae.lerp", "vae.kl_divergence", "dcgan.generator_loss", "conditional.")
     assert not others, f"exercises that lost points: {others}\n{output[-4000:]}"
-    assert "expected: the check to finish within 1 s" in output
+    assert f"expected: the check to finish within {LIMIT} s" in output
     assert "at graded.py line" in output and "while True" in output
     assert "RuntimeError" in output and "shapes do not match" in output
+    assert "expected: KL for torch.float32 inputs of dtype float32" in output
+    assert "it then keeps their dtype" in output and "sum over the latent dimension only" not in output
+    # The file that hangs when imported: stopped at the limit, where it was, once for the whole chapter.
+    assert output.count(f"hangs_at_import.py to import within {LIMIT} s") == 1, output[-6000:]
+    assert "at hangs_at_import.py line" in output
+    n_conditional = sum(len(ex["checks"]) for k, ex in exercises.items() if k.startswith("conditional."))
+    assert f"none of its {n_conditional} checks ran" in output
+
+
+STATE_AT_IMPORT = """
+import torch
+torch.set_default_dtype(torch.float64)
+torch.set_grad_enabled(False)
+torch.use_deterministic_algorithms(True)
+torch.autograd.set_detect_anomaly(True)
+"""
+
+STATE_IN_A_FUNCTION = STATE_AT_IMPORT + """
+_one_hot_maps = one_hot_maps
+
+
+def one_hot_maps(labels, num_classes=10, height=28, width=28):
+    torch.set_default_dtype(torch.float64)
+    torch.set_grad_enabled(False)
+    return _one_hot_maps(labels, num_classes, height, width)
+"""
+
+
+def test_files_that_do_not_import_cost_only_their_chapter(tmp_path: Path) -> None:
+    """input() or SystemExit at the top of a file: that chapter gets 0 with one message, the others are scored;
+    a file that changes torch's global settings, at import and in a function, costs no check anything."""
+    asks = _write_module(tmp_path, {}, inline="\nname = input('your name? ')\n", name="asks")
+    exits = _write_module(tmp_path, {}, inline="\nraise SystemExit('done')\n", name="exits")
+    settings = _write_module(tmp_path, {}, inline=STATE_IN_A_FUNCTION, name="settings")
+    returncode, scores, output = grade(tmp_path, *_chapters(vae=asks, dcgan=exits, conditional=settings),
+                                       "--exercise-timeout", LIMIT)
+    assert returncode != 0
+    assert _score(scores, "vae.") == (0, 34) and _score(scores, "dcgan.") == (0, 20)
+    assert _score(scores, "conditional.") == (22, 22), output[-6000:]
+    assert output.count("asks.py to import\n") == 1 and "got: input() at asks.py line" in output
+    assert output.count("exits.py to import\n") == 1 and "got: SystemExit('done') at exits.py line" in output
+    n_vae, n_dcgan, n_conditional = (sum(len(ex["checks"]) for k, ex in scores["exercises"].items() if k.startswith(c))
+                                     for c in ("vae.", "dcgan.", "conditional."))
+    # One failure per broken chapter, the rest of its checks skipped: not one message per check.
+    summary = f"2 failed, {n_conditional} passed, {n_vae + n_dcgan - 2} skipped"
+    assert summary in output, output[-2000:]
+
+
+def test_in_process_grading_keeps_chapters_apart(tmp_path: Path) -> None:
+    """--exercise-in-process (for --pdb): a syntax error fails its chapter with one message, and settings
+    changed by another chapter's file leak into no check."""
+    settings = _write_module(tmp_path, {}, inline=STATE_AT_IMPORT, name="settings")
+    broken = _write_module(tmp_path, {}, inline="\ndef half_written(:\n    pass\n", name="broken")
+    returncode, scores, output = grade(tmp_path, *_chapters(vae=settings, dcgan=broken, conditional=settings),
+                                       "--exercise-in-process", "--exercise-timeout", LIMIT)
+    assert returncode != 0
+    assert _score(scores, "dcgan.") == (0, 20)
+    assert not _full_marks_except(scores, "dcgan."), output[-6000:]
+    assert output.count("SyntaxError") == 1, output[-6000:]
+    assert "def half_written(:" in output
+
+
+SWALLOWS_AT_IMPORT = """
+import time
+while True:
+    try:
+        time.sleep(100)
+    except BaseException:  # swallows the time limit too
+        pass
+"""
+
+SWALLOWS_AND_EXITS = """
+import os
+import time
+import torch
+
+
+def generator_loss(fake_logits):
+    while True:  # retry until the loss is finite: never, for a logit of -200
+        try:
+            loss = -torch.log(torch.sigmoid(fake_logits)).mean()
+            if torch.isfinite(loss):
+                return loss
+            time.sleep(0.01)
+        except:  # noqa: E722 - the mistake under test: it swallows the time limit too
+            pass
+
+
+_one_hot_maps = one_hot_maps
+
+
+def one_hot_maps(labels, num_classes=10, height=28, width=28):
+    if len(labels) == 1:
+        os._exit(3)  # ends the process that runs the checks
+    return _one_hot_maps(labels, num_classes, height, width)
+"""
+
+
+def test_code_the_time_limit_cannot_stop_is_ended_from_outside(tmp_path: Path) -> None:
+    """A bare except that swallows the time limit, at import or in a function, and os._exit in a function: the
+    grader ends the process, fails that chapter or check, and grades the rest in a new one."""
+    swallows = _write_module(tmp_path, {}, inline=SWALLOWS_AT_IMPORT, name="swallows")
+    module = _write_module(tmp_path, {}, inline=SWALLOWS_AND_EXITS)
+    returncode, scores, output = grade(tmp_path, *_chapters(vae=swallows, dcgan=module, conditional=module),
+                                       "--exercise-timeout", LIMIT)
+    assert returncode != 0
+    assert _score(scores, "vae.") == (0, 34)
+    assert _score(scores, "dcgan.generator_loss") == (4, 5) and _score(scores, "conditional.one_hot_maps") == (4, 5)
+    others = _full_marks_except(scores, "vae.", "dcgan.generator_loss", "conditional.one_hot_maps")
+    assert not others, f"exercises that lost points: {others}\n{output[-6000:]}"
+    assert output.count("swallows.py to import within") == 1
+    assert "the time limit did not stop it, so the grader ended it" in output
+    assert "the time limit did not stop your code, so the grader ended it" in output
+    assert "a bare `except:`" in output
+    assert "the process running the checks ended during this check (exit code 3)" in output
+
+
+HANGS_ON_NON_FINITE = """
+import torch
+
+
+def generator_loss(fake_logits):
+    loss = -torch.log(torch.sigmoid(fake_logits)).mean()
+    while not torch.isfinite(loss):  # waits for a loss that never comes
+        pass
+    return loss
+"""
+
+
+def test_time_limit_without_sigalrm(tmp_path: Path) -> None:
+    """Where SIGALRM does not exist (Windows), the grader's wall-clock limit alone stops a file that hangs when
+    imported and a function that hangs (simulated here with FUNDAMENTALML_GRADER_NO_ALARM=1)."""
+    hangs = _write_module(tmp_path, {}, inline=HANGS_AT_IMPORT, name="hangs_at_import")
+    module = _write_module(tmp_path, {}, inline=HANGS_ON_NON_FINITE)
+    returncode, scores, output = grade(tmp_path, *_chapters(vae=hangs, dcgan=module, conditional=module),
+                                       "--exercise-timeout", LIMIT, env={"FUNDAMENTALML_GRADER_NO_ALARM": "1"})
+    assert returncode != 0
+    assert _score(scores, "vae.") == (0, 34) and _score(scores, "dcgan.generator_loss") == (4, 5)
+    others = _full_marks_except(scores, "vae.", "dcgan.generator_loss")
+    assert not others, f"exercises that lost points: {others}\n{output[-6000:]}"
+    assert output.count("hangs_at_import.py to import within") == 1
+    assert output.count("on this system it cannot show where your code was") == 2, output[-6000:]
