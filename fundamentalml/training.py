@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 import threading
 import time
 import warnings
@@ -88,8 +89,10 @@ class EpochPrinter(Callback):
         while self._printed < n:
             i = self._printed
             parts = [f"{k} {v[i]:.4g}" for k, v in history.items() if k not in ("epoch", "time_s") and len(v) > i]
+            # Wrapped to 88 columns: a notebook's output cell would otherwise scroll sideways.
+            body = textwrap.fill("  ".join(parts), width=88, initial_indent="    ", subsequent_indent="    ")
             print(
-                f"[{self.name}] epoch {int(history['epoch'][i])}/{total}  " + "  ".join(parts) + f"  ({history['time_s'][i]:.1f} s)",
+                f"[{self.name}] epoch {int(history['epoch'][i])}/{total} ({history['time_s'][i]:.1f} s)\n{body}",
                 file=self.stream or sys.stdout,
                 flush=True,
             )
