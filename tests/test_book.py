@@ -1,4 +1,4 @@
-"""The book: it builds at the smoke profile, its cache stays fresh, its pages work in a browser, its links and
+"""The book: it builds with the shipped models, its cache stays fresh, its pages work in a browser, its links and
 notebook twins are right, and a chapter's first cell installs the package without touching torch.
 
 Builds run in temporary copies of the checkout (``PYTHONPATH`` points at the copy, so the build and its kernels
@@ -76,11 +76,15 @@ class Build:
         return [line for line in self.output.splitlines() if "WARNING:" in line]
 
 
-def build_book(root: Path, cache_home: Path, profile: str = "smoke", extra_env: dict[str, str] | None = None) -> Build:
-    """Run README's build command (``jupyter-book build .``) in ``root``; parse the executed-notebook report."""
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+def build_book(root: Path, cache_home: Path, profile: str | None = None, extra_env: dict[str, str] | None = None) -> Build:
+    """Run README's build command (``jupyter-book build .``) in ``root``; parse the executed-notebook report.
+
+    ``profile=None`` builds what readers see: the shipped models; a profile name trains at that profile.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "FUNDAMENTALML_PROFILE")}
+    if profile is not None:
+        env["FUNDAMENTALML_PROFILE"] = profile
     env.update(
-        FUNDAMENTALML_PROFILE=profile,
         FUNDAMENTALML_OFFLINE="1",
         PYTHONPATH=str(root),
         XDG_CACHE_HOME=str(cache_home),
@@ -118,7 +122,7 @@ class BookSite:
 
 @pytest.fixture(scope="session")
 def book(tmp_path_factory: pytest.TempPathFactory) -> BookSite:
-    """The book built once from a fresh copy at the smoke profile, then rebuilt with nothing changed."""
+    """The book built once from a fresh copy with the shipped models, then rebuilt with nothing changed."""
     root = copy_checkout(tmp_path_factory.mktemp("book") / "checkout")
     cache_home = tmp_path_factory.getbasetemp() / "xdg-cache"
     first = build_book(root, cache_home)
@@ -172,7 +176,7 @@ def check_launch_link(url: str) -> str:
 # --------------------------------------------------------------------------------------------- the build
 
 
-def test_smoke_build_is_clean_and_a_rebuild_executes_nothing(book: BookSite) -> None:
+def test_build_is_clean_and_a_rebuild_executes_nothing(book: BookSite) -> None:
     first, second = book.first, book.second
     assert first.returncode == 0, describe(first)
     assert first.executed == len(chapters()), describe(first)
@@ -186,7 +190,8 @@ def test_smoke_build_is_clean_and_a_rebuild_executes_nothing(book: BookSite) -> 
 def test_chapter_pages_say_how_they_were_computed(book: BookSite) -> None:
     for md in chapters():
         page = (book.html / md.relative_to(REPO)).with_suffix(".html").read_text()
-        assert "How this page was computed" in page and "Profile <code>smoke</code>" in page
+        assert "How this page was computed" in page and "shipped weights" in page
+        assert "Nothing trains while this page is built" in page and "trained now" not in page
         assert "data:image/png;base64," in page or "<img" in page
         # no dead widget: no live view is rendered, and every widget the notebook displayed has its stand-in
         assert "application/vnd.jupyter.widget-view+json" not in page
@@ -368,34 +373,23 @@ def test_cache_follows_package_profile_and_recovers_from_damage(book: BookSite, 
     assert (build.returncode, build.executed) == (0, n), describe(build)
     assert build.executed_notebooks == [chapter.relative_to(root).as_posix()]
 
-    # 2. change the profile. A test-only sitecustomize (outside the package, so the package hash stays)
-    #    makes the cpu profile as cheap as smoke, so this costs seconds, not minutes.
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    (shim / "sitecustomize.py").write_text(
-        "import os\n"
-        "if os.environ.get('FML_TEST_CHEAP_CPU'):\n"
-        "    from fundamentalml import profiles\n"
-        "    for budgets in profiles.BUDGETS.values():\n"
-        "        budgets['cpu'] = budgets['smoke']\n"
-    )
-    cheap = {"PYTHONPATH": f"{root}{os.pathsep}{shim}", "FML_TEST_CHEAP_CPU": "1"}
-    build = build_book(root, book.cache_home, profile="cpu", extra_env=cheap)
+    # 2. change the profile: from the shipped models to training at smoke (the "train it yourself" path)
+    build = build_book(root, book.cache_home, profile="smoke")
     assert (build.returncode, build.executed) == (0, n), describe(build)
     page = page_path.read_text()
-    assert "Profile <code>cpu</code>" in page and "Profile <code>smoke</code>" not in page
+    assert "profile <code>smoke</code>" in page and "trained while this page was built" in page
 
     # 3. damage the cache database: the build says so, starts clean and executes everything again
     db = root / "_build" / ".jupyter_cache" / "global.db"
     assert db.is_file()
     db.write_bytes(b"this is not a SQLite database" * 100)
-    build = build_book(root, book.cache_home, profile="cpu", extra_env=cheap)
+    build = build_book(root, book.cache_home, profile="smoke")
     assert build.returncode == 0, describe(build)
     assert "cannot be trusted" in build.output and "starting clean" in build.output
     assert build.executed == n, describe(build)
 
     # 4. and nothing changed since: nothing executes
-    build = build_book(root, book.cache_home, profile="cpu", extra_env=cheap)
+    build = build_book(root, book.cache_home, profile="smoke")
     assert (build.returncode, build.executed) == (0, 0), describe(build)
 
 
