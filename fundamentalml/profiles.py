@@ -31,7 +31,8 @@ class Budget:
         train_size: number of training images used, or ``None`` for the whole training split.
         lr: Adam learning rate.
         precision: Lightning precision string; ``"32-true"`` keeps the seed's numbers,
-            ``"bf16-mixed"`` is faster on CPUs with AMX / AVX-512 BF16 and on recent GPUs.
+            ``"bf16-mixed"`` is faster on CPUs with AMX / AVX-512 BF16 and on recent GPUs, and ``"auto"``
+            picks bf16-mixed where the hardware has fast bf16 and fp32 elsewhere (see ``runs.resolve_precision``).
         eval_size: number of test images used by evaluation, or ``None`` for the whole test split.
     """
 

@@ -155,7 +155,8 @@ MODELS: dict[str, ModelSpec] = {
                 "smoke": Budget(epochs=1, batch_size=64, train_size=512, lr=2e-4, eval_size=512),
                 # Batch 64 on a CPU: twice the generator updates for the same arithmetic, which matters most early.
                 "cpu": Budget(epochs=2, batch_size=64, train_size=12800, lr=2e-4, eval_size=2000),
-                "full": Budget(epochs=25, batch_size=128, train_size=None, lr=2e-4),
+                # "auto": bf16-mixed where the hardware has fast bf16 (same quality here, 1.4x faster), else fp32.
+                "full": Budget(epochs=25, batch_size=128, train_size=None, lr=2e-4, precision="auto"),
             },
             evaluate=_evaluate_gan, headline="frechet_distance", tolerance=0.05, chapter="dcgan",
         ),
