@@ -55,6 +55,34 @@ class DataError(RuntimeError):
     """A dataset is missing, incomplete or unreadable; the message says where we looked and how to fix it."""
 
 
+class DataMissingError(DataError):
+    """The dataset is not there at all (nothing to read, and no download): the only case a fallback may follow."""
+
+
+def _read_error(what: str, path: Path, exc: BaseException) -> DataError:
+    """The right advice for a file that exists but cannot be read: permissions are not corruption."""
+    if isinstance(exc, PermissionError):
+        return DataError(
+            f"{what}: {path} exists but cannot be read (permission denied). The file is not necessarily damaged: "
+            f"give this user read access (e.g. chmod a+r), or run as a user who can read it. Nothing was deleted."
+        )
+    return DataError(
+        f"{what}: could not read {path} ({type(exc).__name__}: {str(exc)[:200]}). It is truncated or corrupt: "
+        f"replace that file with a good copy (or delete just it and download again)."
+    )
+
+
+def _is_file(path: Path, what: str) -> bool:
+    """``path.is_file()``, but a folder this user cannot look into is a clear error, not a raw PermissionError."""
+    try:
+        return path.is_file()
+    except PermissionError as exc:
+        raise DataError(
+            f"{what}: cannot look into {path.parent} (permission denied). Give this user read and execute access "
+            f"to the folder, or point ${DATA_ENV} at a folder you can read."
+        ) from exc
+
+
 class FallbackDataWarning(UserWarning):
     """Emitted when the full dataset is unavailable and a smaller real subset is used instead."""
 
@@ -86,11 +114,17 @@ class ImageSet:
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """Return the data directory: ``data_dir`` if given, else ``$FUNDAMENTALML_DATA``, else the user cache."""
     if data_dir is not None:
-        return Path(data_dir).expanduser()
-    from_env = os.environ.get(DATA_ENV, "").strip()
-    if from_env:
-        return Path(from_env).expanduser()
-    return user_cache_dir()
+        path, where = Path(data_dir).expanduser(), "data_dir"
+    elif os.environ.get(DATA_ENV, "").strip():
+        path, where = Path(os.environ[DATA_ENV].strip()).expanduser(), f"${DATA_ENV}"
+    else:
+        return user_cache_dir()
+    if path.is_file():
+        raise DataError(
+            f"{where} is {path}, which is a file, not a folder. Point it at the folder that holds the datasets "
+            f"(the one with MNIST/raw and cifar10/ inside), e.g. {path.parent if path.parent != path else '/path/to/data'}."
+        )
+    return path
 
 
 def offline_requested() -> bool:
@@ -149,7 +183,7 @@ def load_mnist(
     root = resolve_data_dir(data_dir)
     raw = root / _MNIST_FOLDERS[dataset] / "raw"
     all_files = [raw / f for pair in MNIST_FILES.values() for f in pair]
-    present = [f for f in all_files if f.is_file()]
+    present = [f for f in all_files if _is_file(f, dataset)]
     tv_class = torchvision.datasets.MNIST if dataset == "mnist" else torchvision.datasets.FashionMNIST
 
     if present and len(present) < len(all_files):
@@ -169,9 +203,13 @@ def load_mnist(
             ds = tv_class(str(root), train=split == "train", download=False)
             images, labels = ds.data, ds.targets
         except Exception as exc:  # noqa: BLE001
+            bad = next((f for f in all_files if not os.access(f, os.R_OK)), None)
+            if isinstance(exc, PermissionError) or bad is not None:
+                raise _read_error(dataset, bad or raw, PermissionError()) from exc
             raise DataError(
-                f"{dataset}: could not read the IDX files in {raw} ({type(exc).__name__}: {exc}). "
-                f"They may be truncated or corrupt: delete {raw.parent} and download again."
+                f"{dataset}: could not read the IDX files in {raw} ({type(exc).__name__}: {str(exc)[:200]}). One of "
+                f"them is truncated or corrupt: compare their sizes with the originals and replace the bad one (or "
+                f"delete the four files and download again)."
             ) from exc
         files = [raw / f for f in MNIST_FILES[split]]
         return ImageSet(
@@ -236,22 +274,22 @@ def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None
     _check_split(split)
     root = resolve_data_dir(data_dir)
     npz, *batches = cifar10_candidates(root, split)
-    if npz.is_file():
+    if _is_file(npz, "cifar10"):
         try:
             with np.load(npz) as f:
                 images, labels = f["images"], f["labels"]
         except Exception as exc:  # noqa: BLE001
-            raise DataError(f"cifar10: could not read {npz} ({type(exc).__name__}: {exc}); replace the file.") from exc
+            raise _read_error("cifar10", npz, exc) from exc
         if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or len(images) != len(labels):
             raise DataError(f"cifar10: {npz} holds images of shape {images.shape}, expected (N, 32, 32, 3).")
         return ImageSet(
             images=torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))),
             labels=torch.from_numpy(labels.astype(np.int64)),
             name="cifar10",
-            source=f"cifar10 {split} split from {npz}",
+            source=f"cifar10 {split} split from {npz} (the course's offline copy, decoded from a JPEG export: not pixel-exact)",
             files=[npz],
         )
-    if not all(b.is_file() for b in batches) and download and not offline_requested():
+    if not all(_is_file(b, "cifar10") for b in batches) and download and not offline_requested():
         import torchvision
 
         try:
@@ -266,7 +304,7 @@ def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None
                 with open(b, "rb") as f:
                     entry = pickle.load(f, encoding="latin1")  # torchvision's own format; trusted local file
             except Exception as exc:  # noqa: BLE001
-                raise DataError(f"cifar10: could not read {b} ({exc}); delete {b.parent} and download again.") from exc
+                raise _read_error("cifar10", b, exc) from exc
             xs.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             ys.append(np.asarray(entry.get("labels", entry.get("fine_labels")), dtype=np.int64))
         return ImageSet(
@@ -277,7 +315,7 @@ def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None
             files=batches,
         )
     looked = "\n  ".join(str(p) for p in [npz, *batches])
-    raise DataError(
+    raise DataMissingError(
         f"CIFAR-10 ({split}) was not found and could not be downloaded. Looked in:\n  {looked}\n"
         f"Fix: run once while online (torchvision downloads it into {root}), or put train.npz/test.npz in "
         f"{root / 'cifar10'}, or point ${DATA_ENV} (or data_dir=...) at a folder that has them."
@@ -487,7 +525,7 @@ class CIFAR10DataModule(ImageDataModule):
         """Load a CIFAR-10 split, or the padded-digit substitute when allowed."""
         try:
             return load_cifar10(split, self.data_dir)
-        except DataError as exc:
+        except DataMissingError as exc:  # only absent data falls back; unreadable or corrupt data is an error
             if not self.fallback_to_digits:
                 raise
             digits = load_mnist(split, self.data_dir)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import math
+import numbers
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -21,6 +24,26 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
+def evaluating(method: Callable) -> Callable:
+    """Decorator for inference helpers: no gradients, eval mode inside, and the caller's mode restored after.
+
+    (A helper that called ``self.eval()`` and left it so would silently turn off dropout and batch-norm
+    updates in the caller's training loop.)
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return method(self, *args, **kwargs)
+        finally:
+            self.train(was_training)
+
+    return wrapper
+
+
 def make_activation(name: str) -> nn.Module:
     """Return a fresh activation module by name (one of :data:`ACTIVATIONS`)."""
     if name not in ACTIVATIONS:
@@ -28,11 +51,27 @@ def make_activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def check_images(x: Any, image_shape: Sequence[int], what: str = "images") -> torch.Tensor:
-    """Return ``x`` as a float batch ``(B, *image_shape)``, or raise a ``ValueError`` that says what to change.
+def check_images(
+    x: Any, image_shape: Sequence[int], what: str = "images", value_range: tuple[float, float] = (0.0, 1.0)
+) -> torch.Tensor:
+    """Return ``x`` as a float batch ``(B, *image_shape)``, or raise an error that says what to change.
 
-    Accepts ``(B, C, H, W)`` and flattened ``(B, C*H*W)`` float tensors.
+    Accepts ``(B, C, H, W)`` and flattened ``(B, C*H*W)`` float tensors with finite values in ``value_range``
+    (a small tolerance allowed). Values up to 255 are the classic forgotten ``/ 255``, and are refused.
     """
+    x = _check_shape(x, image_shape, what)
+    lo, hi = value_range
+    if x.numel():
+        x_min, x_max = torch.aminmax(x.detach())
+        if not (torch.isfinite(x_min) and torch.isfinite(x_max)):
+            raise ValueError(f"{what} hold NaN or infinite values; check how they were made.")
+        if x_min < lo - 1e-3 or x_max > hi + 1e-3:
+            hint = " They look like 0..255 pixels: divide by 255." if x_max > 2 else ""
+            raise ValueError(f"{what} must lie in [{lo:g}, {hi:g}], got values from {x_min.item():.3g} to {x_max.item():.3g}.{hint}")
+    return x
+
+
+def _check_shape(x: Any, image_shape: Sequence[int], what: str) -> torch.Tensor:
     c, h, w = image_shape
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{what} must be a torch.Tensor of shape (B, {c}, {h}, {w}), got {type(x).__name__}.")
@@ -51,12 +90,25 @@ def check_images(x: Any, image_shape: Sequence[int], what: str = "images") -> to
 
 
 def check_count(n: Any, what: str = "n") -> int:
-    """Return ``n`` as an int if it is a positive integer, else raise a clear error."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    """Return ``n`` as an int if it is a positive integer (``int``, a numpy integer, a 0-d integer tensor)."""
+    if isinstance(n, torch.Tensor) and n.ndim == 0 and not n.is_floating_point() and n.dtype != torch.bool:
+        n = int(n)
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"{what} must be a positive int, got {n!r} ({type(n).__name__}).")
     if n <= 0:
         raise ValueError(f"{what} must be a positive int, got {n}.")
-    return n
+    return int(n)
+
+
+def check_positive(value: Any, what: str, allow_zero: bool = False) -> float:
+    """Return ``value`` as a float if it is a finite number > 0 (or >= 0), else raise a clear error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a number, got {value!r} ({type(value).__name__}).")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{what} must be a finite number {bound}, got {value}.")
+    return value
 
 
 class HistoryModule(pl.LightningModule):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import LossModule, check_images
+from .base import LossModule, check_images, evaluating
 from .vae import make_adam
 
 
@@ -42,16 +42,14 @@ class MNISTClassifier(LossModule):
         """Class logits ``(B, 10)`` for images ``(B, 1, 28, 28)`` in [0, 1]."""
         return self.head(self.body(x))
 
-    @torch.no_grad()
+    @evaluating
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations ``(B, 128)`` for images in [0, 1] (the Fréchet distance's feature space)."""
-        self.eval()
         return self.body(check_images(x, (1, 28, 28)).to(self.device))
 
-    @torch.no_grad()
+    @evaluating
     def predict(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """Predicted digit ``(B,)`` for images ``(B, 1, 28, 28)`` in [0, 1]."""
-        self.eval()
         x = check_images(x, (1, 28, 28))
         return torch.cat([self(x[i : i + batch_size].to(self.device)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
 

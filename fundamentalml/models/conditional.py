@@ -11,12 +11,12 @@ Both expose ``generate(class_label, n)`` and ``interpolate_classes(start_class, 
 from __future__ import annotations
 
 import numbers
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from .base import check_count, check_images
+from .base import check_count, check_images, evaluating
 from .dcgan import GAN, discriminator_block, init_dcgan_weights
 from .vae import IMAGE_SHAPE, VAE, mlp_vae_layers, reparameterize, vae_loss
 
@@ -53,6 +53,13 @@ def check_class_labels(class_label, num_classes: int = NUM_CLASSES) -> torch.Ten
     return labels
 
 
+def _check_num_classes(num_classes: Any) -> int:
+    """A conditional model needs at least two classes to choose between."""
+    if check_count(num_classes, "num_classes") < 2:
+        raise ValueError(f"num_classes must be at least 2 (a label must choose between classes), got {num_classes}.")
+    return int(num_classes)
+
+
 def one_hot_maps(labels: torch.Tensor, num_classes: int = NUM_CLASSES, height: int = 28, width: int = 28) -> torch.Tensor:
     """One constant plane per class: ``(B, num_classes, H, W)`` with plane ``y`` all ones for label ``y``."""
     one_hot = nn.functional.one_hot(labels.long(), num_classes).float()
@@ -87,7 +94,7 @@ class _Conditional:
     latent_dim: int
     num_classes: int
 
-    @torch.no_grad()
+    @evaluating
     def generate(self, class_label, n: int = 1, seed: int | None = None) -> torch.Tensor:
         """``n`` images of each requested digit, label-major: ``(K * n, 1, 28, 28)`` in [0, 1].
 
@@ -97,17 +104,15 @@ class _Conditional:
             seed: makes the latents repeatable.
         """
         labels = check_class_labels(class_label, self.num_classes).repeat_interleave(check_count(n))
-        self.eval()
         gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
         z = torch.randn(labels.numel(), self.latent_dim, generator=gen, device=self.device)
         soft = nn.functional.one_hot(labels, self.num_classes).float().to(self.device)
         return self._decode_labels(z, soft)
 
-    @torch.no_grad()
+    @evaluating
     def interpolate_classes(self, start_class: int, end_class: int, steps: int = 10, seed: int | None = 0) -> torch.Tensor:
         """Hold one latent fixed and slide the label from ``start_class`` to ``end_class``: ``(steps, 1, 28, 28)``."""
         soft = class_interpolation_labels(start_class, end_class, steps, self.num_classes).to(self.device)
-        self.eval()
         gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
         z = torch.randn(1, self.latent_dim, generator=gen, device=self.device).expand(steps, -1)
         return self._decode_labels(z, soft)
@@ -139,6 +144,7 @@ class ConditionalVAE(_Conditional, VAE):
     ) -> None:
         super().__init__()
         self._init_common(latent_dim, beta, lr)
+        _check_num_classes(num_classes)
         self.save_hyperparameters()
         self.num_classes = num_classes
         encoder, self.fc_mu, self.fc_logvar, decoder = mlp_vae_layers(
@@ -171,10 +177,9 @@ class ConditionalVAE(_Conditional, VAE):
         z = reparameterize(mu, logvar)
         return self.decoder(concat_condition(z, labels, self.num_classes)), mu, logvar
 
-    @torch.no_grad()
+    @evaluating
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """Reconstruct through the posterior mean, given the true labels."""
-        self.eval()
         mu, _ = self.encode(x.to(self.device), labels)
         return self.decode(mu, labels)
 
@@ -191,7 +196,7 @@ class ConditionalVAE(_Conditional, VAE):
 
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:  # type: ignore[override]
         """``n`` images of random digits (labels drawn uniformly, with the same ``seed``)."""
-        check_count(n)
+        n = check_count(n)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         labels = torch.randint(0, self.num_classes, (n,), generator=gen)
         return torch.cat([self.generate(int(y), 1, None if seed is None else seed + i) for i, y in enumerate(labels)])
@@ -222,6 +227,8 @@ class ConditionalGAN(_Conditional, GAN):
     ) -> None:
         super().__init__()
         self._init_gan(latent_dim, lr, beta1, n_fixed)
+        _check_num_classes(num_classes)
+        check_count(ngf, "ngf"), check_count(ndf, "ndf"), check_count(n_fixed, "n_fixed")
         self.save_hyperparameters()
         self.num_classes = num_classes
         self.image_shape = (1, 28, 28)
@@ -267,19 +274,18 @@ class ConditionalGAN(_Conditional, GAN):
         z = self._check_latent(z)
         return (self.generate_from(z, soft_labels) + 1) / 2
 
-    @torch.no_grad()
+    @evaluating
     def discriminator_scores(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Probabilities ``D(x, y)`` for images in [0, 1] (as ``generate`` returns them) and labels."""
-        self.eval()
-        x = check_images(x, self.image_shape).to(self.device) * 2 - 1
+        x = check_images(x, self.image_shape).to(self.device) * 2 - 1  # generate()'s [0, 1] range
         labels = check_class_labels(labels, self.num_classes).to(self.device)
         return torch.sigmoid(self.discriminate(x, labels))
 
+    @evaluating
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
         """``n`` images of random digits in [0, 1]."""
-        check_count(n)
+        n = check_count(n)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         labels = torch.randint(0, self.num_classes, (n,), generator=gen)
-        self.eval()
         z = torch.randn(n, self.latent_dim, generator=gen).to(self.device)
         return self._decode_labels(z, nn.functional.one_hot(labels, self.num_classes).float().to(self.device))

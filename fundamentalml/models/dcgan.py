@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import HistoryModule, check_count, check_images
+from .base import HistoryModule, check_count, check_images, check_positive, evaluating
 from .latent import interpolate_latents
 from .vae import make_adam
 
@@ -94,11 +94,11 @@ class GAN(HistoryModule):
     image_shape: tuple[int, int, int]
 
     def _init_gan(self, latent_dim: int, lr: float, beta1: float, n_fixed: int) -> None:
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim <= 0:
-            raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
-        if lr <= 0 or not 0 <= beta1 < 1:
-            raise ValueError(f"need lr > 0 and 0 <= beta1 < 1, got lr={lr}, beta1={beta1}.")
-        self.latent_dim, self.lr, self.beta1 = latent_dim, float(lr), float(beta1)
+        latent_dim = check_count(latent_dim, "latent_dim")
+        lr = check_positive(lr, "lr")
+        if not 0 <= check_positive(beta1, "beta1", allow_zero=True) < 1:
+            raise ValueError(f"beta1 must be in [0, 1), got {beta1}.")
+        self.latent_dim, self.lr, self.beta1 = latent_dim, lr, float(beta1)
         # A fixed latent batch, drawn from its own seed, so samples across epochs (and runs) are comparable.
         self.register_buffer("fixed_noise", torch.randn(n_fixed, latent_dim, generator=torch.Generator().manual_seed(1234)))
         self.snapshots: list[torch.Tensor] = []
@@ -176,13 +176,10 @@ class GAN(HistoryModule):
         super().on_train_epoch_end()
         self.snapshots.append(self._snapshot())
 
-    @torch.no_grad()
+    @evaluating
     def _snapshot(self) -> torch.Tensor:
-        was_training = self.training
-        self.eval()
         labels = self.fixed_labels()
         images = self.generate_from(self.fixed_noise[:N_SNAPSHOT], None if labels is None else labels[:N_SNAPSHOT])
-        self.train(was_training)
         return to_uint8(images)
 
     def extra_state_for_checkpoint(self) -> dict[str, Any]:
@@ -230,6 +227,8 @@ class DCGAN(GAN):
     ) -> None:
         super().__init__()
         self._init_gan(latent_dim, lr, beta1, n_fixed)
+        for value, what in ((ngf, "ngf"), (ndf, "ndf"), (image_channels, "image_channels"), (n_fixed, "n_fixed")):
+            check_count(value, what)
         self.save_hyperparameters()
         self.image_shape = (image_channels, 32, 32)
         first: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, ngf * 4, 4, 1, 0, bias=not batch_norm)]
@@ -262,29 +261,26 @@ class DCGAN(GAN):
         """Logits ``(B,)`` that ``x`` is real."""
         return self.discriminator(x)
 
-    @torch.no_grad()
+    @evaluating
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
         """``n`` generated images in [-1, 1]; ``seed`` makes them repeatable."""
-        check_count(n)
-        self.eval()
+        n = check_count(n)
         gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
         return self.generate_from(torch.randn(n, self.latent_dim, generator=gen, device=self.device))
 
-    @torch.no_grad()
+    @evaluating
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] for given latents ``(B, latent_dim)`` (shape-checked)."""
-        self.eval()
         return self.generate_from(self._check_latent(z))
 
-    @torch.no_grad()
+    @evaluating
     def interpolate(self, z_a: torch.Tensor, z_b: torch.Tensor, steps: int = 10, method: str = "slerp") -> torch.Tensor:
         """Images along the path between two latents (each ``(latent_dim,)``): ``(steps, C, 32, 32)``."""
         za = self._check_latent(z_a.reshape(1, -1))[0]
         zb = self._check_latent(z_b.reshape(1, -1))[0]
         return self.generate(interpolate_latents(za, zb, steps, method))
 
-    @torch.no_grad()
+    @evaluating
     def discriminator_scores(self, x: torch.Tensor) -> torch.Tensor:
         """Probabilities ``D(x)`` for images in [-1, 1] (shape-checked)."""
-        self.eval()
-        return torch.sigmoid(self.discriminate(check_images(x, self.image_shape).to(self.device)))
+        return torch.sigmoid(self.discriminate(check_images(x, self.image_shape, value_range=(-1.0, 1.0)).to(self.device)))

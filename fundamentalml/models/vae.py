@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import LossModule, check_count, check_images, make_activation
+from .base import LossModule, check_count, check_images, check_positive, evaluating, make_activation
 from .latent import interpolate_latents
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -85,13 +85,9 @@ class VAE(LossModule):
     lr: float
 
     def _init_common(self, latent_dim: int, beta: float, lr: float) -> None:
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim <= 0:
-            raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
-        if beta < 0:
-            raise ValueError(f"beta (the KL weight) must be >= 0, got {beta}.")
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, got {lr}.")
-        self.latent_dim, self.beta, self.lr = latent_dim, float(beta), float(lr)
+        self.latent_dim = check_count(latent_dim, "latent_dim")
+        self.beta = check_positive(beta, "beta (the KL weight)", allow_zero=True)
+        self.lr = check_positive(lr, "lr")
 
     # ---- the maths
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,30 +111,27 @@ class VAE(LossModule):
         return self.decode_logits(reparameterize(mu, logvar)), mu, logvar
 
     # ---- what chapters call
-    @torch.no_grad()
+    @evaluating
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruct images through the posterior mean (no sampling noise): ``(B, 1, 28, 28)`` in (0, 1)."""
-        self.eval()
         mu, _ = self.encode(x.to(self.device))
         return self.decode(mu)
 
-    @torch.no_grad()
+    @evaluating
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
         """Decode ``n`` latents drawn from the prior N(0, I): ``(n, 1, 28, 28)``. ``seed`` makes it repeatable."""
-        check_count(n)
-        self.eval()
+        n = check_count(n)
         gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
         z = torch.randn(n, self.latent_dim, generator=gen, device=self.device)
         return self.decode(z)
 
-    @torch.no_grad()
+    @evaluating
     def interpolate(self, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 10, method: str = "linear") -> torch.Tensor:
         """Decode ``steps`` points between the posterior means of two images: ``(steps, 1, 28, 28)``.
 
         ``x_a`` and ``x_b`` are single images ``(1, 28, 28)`` (or batches of one); ``method`` is ``"linear"``
         or ``"slerp"``.
         """
-        self.eval()
         za = self.encode(_one_image(x_a).to(self.device))[0][0]
         zb = self.encode(_one_image(x_b).to(self.device))[0][0]
         return self.decode(interpolate_latents(za, zb, steps, method))
