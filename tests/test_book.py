@@ -45,7 +45,7 @@ ALLOWED_CONSOLE = ("THEBE_JS_URL",)
 
 
 def copy_checkout(dest: Path) -> Path:
-    """Copy the checkout's files (tracked and untracked, not ignored) to ``dest``: the benchmark's own copier."""
+    """Copy the checkout's files (tracked and untracked, not ignored) to ``dest``: the copier in tests/helpers.py."""
     return copy_repository(REPO, dest)
 
 

@@ -23,5 +23,5 @@ def test_readme_has_two_setup_commands_and_explains_data_and_profiles():
     commands = _commands(readme)
     assert len(commands) == 2  # one runs the main job, one runs the tests
     assert any("jupyter-book build" in c for c in commands)
-    for topic in ("FUNDAMENTALML_DATA", "FUNDAMENTALML_PROFILE", "Offline", "smoke", "python -m fundamentalml.bench"):
+    for topic in ("FUNDAMENTALML_DATA", "FUNDAMENTALML_PROFILE", "Offline", "smoke", "python -m benchmarks", "python -m fundamentalml reproduce"):
         assert topic in readme, topic
