@@ -17,7 +17,7 @@ Loaded by Jupyter Book through ``_config.yml`` (``sphinx.local_extensions``). Wh
 2. **A damaged cache** (unreadable database, missing version file, a database written by another
    jupyter-cache version, a record whose notebook is gone) is reported and removed; every chapter is then
    re-read and executed, so no page keeps outputs the cache can no longer vouch for.
-   (Checkpoints need nothing here: ``train_or_load`` keys them on the training code's own hash.)
+   (Checkpoints need nothing here: ``runs.get_run`` keys them on the training code's own hash.)
 3. **Report.** At the end it prints ``fundamentalml-book: N notebook(s) executed ...`` (and writes
    ``_build/.fundamentalml/last-build.json``); tests assert on that count.
 4. **Launch links.** Adds Kaggle to the header's rocket menu (the theme provides Binder and Colab) and

@@ -1,7 +1,7 @@
 """The reference MNIST classifier: the judge that reads generated digits.
 
 A small CNN (two 3x3 conv + max-pool stages, then 128 hidden units). It is trained once per data folder and
-cached (see :func:`fundamentalml.training.train_or_load`); its 128-d penultimate features also serve as the
+shipped with the course (see :func:`fundamentalml.runs.pretrained`); its 128-d penultimate features also serve as the
 feature space of the Fréchet distance between real and generated digits.
 """
 
