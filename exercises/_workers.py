@@ -101,7 +101,6 @@ class _Process:
 
     proc: subprocess.Popen[bytes]
     log_path: Path | None
-    launched: float
 
 
 @dataclass
@@ -179,7 +178,7 @@ class WorkerPool:
 
     def outcome(self, nodeid: str, chapter: str) -> Outcome:
         """Wait for the outcome of check ``nodeid``, keeping the worker's limits meanwhile."""
-        if nodeid not in self.results and nodeid not in self.pending:  # not in the plan (a rerun): run it again
+        if nodeid not in self.results and nodeid not in self.pending:  # not in the plan: run it too
             self.chapter_of[nodeid] = chapter
             self.pending.append(nodeid)
         while nodeid not in self.results:
@@ -224,7 +223,7 @@ class WorkerPool:
         finally:
             if out is not None:
                 out.close()
-        return _Process(proc, log_path, time.time())
+        return _Process(proc, log_path)
 
     def _start(self) -> None:
         """Give the spare launcher (or a new one) the checks left to run: it becomes the worker."""
@@ -252,8 +251,8 @@ class WorkerPool:
             launcher.proc.stdin.flush()
         except OSError:
             pass  # it ended already: seen as a worker that ended before it started
-        self.worker = _Worker(launcher.proc, open(events_path, "rb"), launcher.log_path, launcher.launched,  # noqa: SIM115
-                              since=time.time())
+        now = time.time()  # a spare may have waited long: its start-up limit counts from now
+        self.worker = _Worker(launcher.proc, open(events_path, "rb"), launcher.log_path, now, since=now)  # noqa: SIM115
         if self.replaced and self.spare is None:
             self.spare = self._spawn()  # the file broke a worker before: have the next one ready
 

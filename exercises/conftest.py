@@ -135,7 +135,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[MODE_KEY] = "in-process"
     else:
         config.stash[MODE_KEY] = "parent"
-        if not (config.option.collectonly or config.option.help or config.option.version):
+        if not (config.option.collectonly or getattr(config.option, "help", False)
+                or getattr(config.option, "version", False)):
             # Started now, the worker loads torch while this process collects the checks.
             config.stash[POOL_KEY] = WorkerPool(
                 limit=float(config.getoption("exercise_timeout") or 0), rootdir=config.rootpath,

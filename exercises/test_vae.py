@@ -90,9 +90,12 @@ class TestReparameterize:
               got="a z that does not require grad",
               hint="do not detach, use torch.no_grad() or rebuild z with torch.tensor(...): compute it from mu.")
         z.sum().backward()
+        zero = mu.grad is not None and bool((mu.grad == 0).all())
         check(mu.grad is not None and close(mu.grad, torch.ones_like(mu)),
               expected="mu.grad = 1 everywhere (z = mu + ...)", got=mu.grad if mu.grad is not None else "no gradient",
-              hint="z must be mu plus the scaled noise, with mu entering once and unscaled.")
+              hint="torch.normal(mu, sigma) draws the sample without a path for gradients: write it as "
+                   "mu + sigma * eps yourself." if zero else
+                   "z must be mu plus the scaled noise, with mu entering once and unscaled.")
 
     @pytest.mark.points(1)
     def test_gradient_reaches_logvar(self, impl: Any) -> None:

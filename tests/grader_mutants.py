@@ -597,6 +597,7 @@ ALTERNATIVES: dict[str, list[str]] = {
 #: wrong version -> a phrase its failure message must contain (the hint that matches the mistake)
 HINTS: dict[str, str] = {
     "reparameterize__noise_per_row": "noise of shape (B, 1) is shared by all the dimensions",
+    "reparameterize__torch_normal": "torch.normal(mu, sigma) draws the sample without a path for gradients",
     "kl_divergence__float64_result": "it then keeps their dtype",
     "vae_loss__beta_weighted_kl": "return the kl itself, not beta * kl",
     "vae_loss__only_4d_images": "do not assume 4-D images",
