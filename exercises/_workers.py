@@ -356,6 +356,9 @@ class WorkerPool:
         if self.limit <= 0:
             return
         now = time.time()
+        busy = worker.phase == "importing" or (worker.phase == "running" and worker.current is not None)
+        if busy and self.spare is None and now - worker.since > self.limit:
+            self.spare = self._spawn()  # past the limit: have a replacement load torch during the grace period
         if worker.phase in ("starting", "ready"):
             if now - worker.launched > STARTUP_LIMIT_S:
                 self._stop()

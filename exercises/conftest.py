@@ -6,8 +6,8 @@
   ``--implementation CHAPTER=PATH_OR_MODULE`` for one chapter (the graders' own tests use this).
 * ``--exercise-timeout SECONDS`` is the time limit of one check, and of importing a graded file (default 10;
   0 turns it off).
-* ``--exercise-in-process`` grades in this very process, as ``--pdb`` needs; a file that hangs or exits when
-  imported, or code that swallows the time limit, then stops the whole run.
+* ``--exercise-in-process`` grades in this very process, as ``--pdb`` needs; then nothing ends code that
+  catches the time limit (or any loop, on Windows), and ``os._exit`` ends the whole run.
 * ``--score-json PATH`` also writes the scores as JSON.
 
 Each check is a test function with a ``points(n)`` marker inside a class marked ``exercise(key, title)``.
@@ -111,8 +111,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"time limit of one check, and of importing a graded file, in seconds "
                          f"(default {DEFAULT_TIMEOUT_S:g}; 0: none)")
     group.addoption("--exercise-in-process", action="store_true", default=False,
-                    help="grade in this process (for --pdb), not in a worker process: a file that hangs or exits "
-                         "when imported, or code that swallows the time limit, then stops the whole run")
+                    help="grade in this process (for --pdb), not in a worker process: then nothing ends code "
+                         "that catches the time limit (or any loop, on Windows), and os._exit ends the whole run")
     group.addoption("--score-json", default=None, metavar="PATH", help="also write the scores to this JSON file")
     group.addoption("--exercise-worker", default=None, help=argparse.SUPPRESS)  # internal: see _workers.py
 
