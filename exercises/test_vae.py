@@ -223,8 +223,12 @@ class TestVAELoss:
     @pytest.mark.points(1)
     def test_any_image_shape(self, impl: Any) -> None:
         """works for any shape with B rows: flattened (B, 784) and (B, 3, 8, 8) images"""
+        inputs = _loss_inputs(batch=5)
+        right_for_mnist = all(close(got, want, rtol=1e-4) for got, want in
+                              zip(_three_scalars(call(impl.vae_loss, *inputs, beta=2.0)), ref("vae_loss")(*inputs, beta=2.0)))
         hint = ("do not assume 4-D images: sum over everything and divide by the batch size recon.shape[0] "
-                "(or flatten with recon.reshape(len(recon), -1)).")
+                "(or flatten with recon.reshape(len(recon), -1))." if right_for_mnist else
+                "the values are off for (B, 1, 28, 28) images too: see the other checks of this exercise first.")
         for image in ((784,), (3, 8, 8)):
             inputs = _loss_inputs(batch=5, image=image)
             with hint_on_error(hint):
@@ -404,8 +408,9 @@ class TestSlerp:
             z_a = torch.randn(dim)
             for scale in (1.0, 2.0, 0.3):
                 z_b = -scale * z_a
-                path = check_tensor(call(impl.slerp, z_a, z_b, 5), shape=(5, dim), what=f"the path from z to -{scale:g} z")
-                check_close(path, ref("lerp")(z_a, z_b, 5), what=f"the path from z to -{scale:g} z (D = {dim})", atol=1e-4,
+                name = f"the path from z to -{scale:g} z".replace(" -1 z", " -z")
+                path = check_tensor(call(impl.slerp, z_a, z_b, 5), shape=(5, dim), what=name)
+                check_close(path, ref("lerp")(z_a, z_b, 5), what=f"{name} (D = {dim})", atol=1e-4,
                             hint="opposite codes have cos(omega) = -1 and sin(omega) = 0, like parallel ones: fall back "
                                  "to lerp when |cos(omega)| is close to 1, not only cos(omega). In float32, arccos of a "
                                  "cosine near -1 is only good to about 3e-4: test the cosine (say |cos| > 0.9995) "
