@@ -29,6 +29,7 @@ from .registry import ModelSpec
 
 SHIPPED = "shipped"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_ENV = "FUNDAMENTALML_WEIGHTS"  # another folder of shipped-format weights (a teacher's own set)
 MANIFEST_NAME = "manifest.json"
 CHECKPOINTS_ENV = "FUNDAMENTALML_CHECKPOINTS"
 BOOK_PROFILE_ENV = "FUNDAMENTALML_PROFILE"
@@ -110,9 +111,17 @@ class Run:
 # ------------------------------------------------------------------------------------------ shipped weights
 
 
+def weights_folder(weights_dir: str | os.PathLike | None = None) -> Path:
+    """Where shipped weights are read: ``weights_dir``, else ``$FUNDAMENTALML_WEIGHTS``, else the package's own."""
+    if weights_dir is not None:
+        return Path(weights_dir)
+    from_env = os.environ.get(WEIGHTS_ENV, "").strip()
+    return Path(from_env).expanduser() if from_env else WEIGHTS_DIR
+
+
 def manifest(weights_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """The shipped weights' manifest (``{"models": {name: entry}, ...}``); empty when none are shipped."""
-    path = Path(weights_dir or WEIGHTS_DIR) / MANIFEST_NAME
+    path = weights_folder(weights_dir) / MANIFEST_NAME
     if not path.is_file():
         return {"models": {}}
     try:
@@ -142,7 +151,7 @@ def pretrained(name: str, *, weights_dir: str | os.PathLike | None = None, data_
         ShippedWeightsError: no shipped weights for ``name``, or the file does not match its manifest.
     """
     spec = registry.get(name)
-    folder = Path(weights_dir or WEIGHTS_DIR)
+    folder = weights_folder(weights_dir)
     entries = manifest(folder)["models"]
     if name not in entries:
         shipped = ", ".join(sorted(entries)) or "none"

@@ -118,7 +118,7 @@ def ship(
     that moves its headline metric by less than :data:`HALF_TOLERANCE` (else float32), and its manifest entry
     is written after its file, so the manifest never names a file that is not there.
     """
-    runs, folder = Path(runs), Path(weights_dir or WEIGHTS_DIR)
+    runs, folder = Path(runs), Path(weights_dir or WEIGHTS_DIR)  # writes go to the package's folder unless told
     names = models or [n for n in registry.MODEL_NAMES if (runs / f"{n}.pt").is_file()]
     if not names:
         raise ValueError(f"{runs} holds no runs (MODEL.pt files) to ship.")
