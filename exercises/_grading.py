@@ -89,9 +89,8 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 
 def _fmt(x: Any) -> str:
-    if isinstance(x, bool):
-        return str(x)
-    if isinstance(x, int):
+    """One entry of a tensor (from ``.tolist()``: a bool, int, float or complex)."""
+    if isinstance(x, (bool, int)):
         return str(x)
     if isinstance(x, complex):
         return f"{x:.4g}"
@@ -389,8 +388,8 @@ def reads_stdin(err: BaseException) -> bool:
     return isinstance(err, EOFError) or (isinstance(err, OSError) and "stdin" in str(err))
 
 
-_TOP_LEVEL = 'code at the top level of a file runs when the grader imports it: move it into a function, or under ' \
-             '`if __name__ == "__main__":`'
+TOP_LEVEL_HINT = ('code at the top level of a file runs when the grader imports it: move it into a function, or '
+                  'under `if __name__ == "__main__":`')
 
 
 def import_failure(source: str, err: BaseException, limit: float) -> str:
@@ -402,13 +401,13 @@ def import_failure(source: str, err: BaseException, limit: float) -> str:
     expected = f"{shown} to import"
     if isinstance(err, ExerciseTimeout):
         return (f"expected: {expected} within {limit:g} s\n     got: still running after {limit:g} s{at}\n"
-                f"    hint: {_TOP_LEVEL}; look for a loop that never ends.")
+                f"    hint: {TOP_LEVEL_HINT}; look for a loop that never ends.")
     if isinstance(err, SystemExit):
         return (f"expected: {expected}\n     got: SystemExit({err.code!r}){at}: the file ends the program when imported\n"
-                f"    hint: remove the exit(), quit() or sys.exit() call: {_TOP_LEVEL}.")
+                f"    hint: remove the exit(), quit() or sys.exit() call: {TOP_LEVEL_HINT}.")
     if reads_stdin(err):
         return (f"expected: {expected}\n     got: input(){at}: nobody types while grading\n"
-                f"    hint: remove it: {_TOP_LEVEL}.")
+                f"    hint: remove it: {TOP_LEVEL_HINT}.")
     if isinstance(err, SyntaxError):
         detail = f"{err.msg} (line {err.lineno}" + (f": {err.text.strip()}" if err.text and err.text.strip() else "") + ")"
         return (f"expected: {expected}\n     got: {type(err).__name__}: {detail}\n"

@@ -31,6 +31,7 @@ import pytest
 
 from exercises._grading import (
     REFERENCES,
+    TOP_LEVEL_HINT,
     ExerciseFailure,
     ExerciseTimeout,
     Implementation,
@@ -219,7 +220,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Register every selected check under its exercise, so checks that never ran still count as 0; in a worker
-    (or without workers), import the graded code now, once, within the time limit."""
+    (or with --exercise-in-process), import the graded code now, once, within the time limit."""
     config = session.config
     scores, results = config.stash[SCORES_KEY], config.stash[RESULTS_KEY]
     chapters = [c for c in CHAPTER_ORDER if any(_chapter(item) == c for item in session.items)]
@@ -260,8 +261,8 @@ def _doc(item: pytest.Item) -> str:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """In the parent, a check's outcome comes from its chapter's worker; without workers, a chapter whose file
-    did not import fails its first check with the reason and skips the others."""
+    """In the parent, a check's outcome comes from the worker; a chapter whose file did not import fails its first
+    check with the reason and skips the others (in the parent, and with --exercise-in-process)."""
     config = pyfuncitem.config
     mode, chapter = config.stash[MODE_KEY], _chapter(pyfuncitem)
     if chapter is None or mode == "worker":
@@ -313,17 +314,15 @@ def _import_ended(config: pytest.Config, chapter: str, outcome: Outcome) -> str:
     """The message for an import that the parent had to end, or during which the worker ended."""
     source = display_path(config.stash[IMPLS_KEY][chapter].source)
     limit = float(config.getoption("exercise_timeout") or 0)
-    top_level = ('code at the top level of a file runs when the grader imports it: move it into a function, or under '
-                 '`if __name__ == "__main__":`')
     if outcome.returncode is None:  # ended from outside, after the time limit
         why = ("the time limit did not stop it, so the grader ended it (a bare `except:` catches the time limit too)"
                if outcome.alarm else "so the grader ended it (on this system it cannot show where your code was)")
         return (f"expected: {source} to import within {limit:g} s\n"
                 f"     got: still running after {outcome.seconds:.0f} s; {why}\n"
-                f"    hint: {top_level}; look for a loop that never ends.")
+                f"    hint: {TOP_LEVEL_HINT}; look for a loop that never ends.")
     return (f"expected: {source} to import\n"
             f"     got: the process ended while importing it ({_exit_code(outcome.returncode)})\n"
-            f"    hint: {top_level}; os._exit() and crashes of Python (or of torch) end the whole process.")
+            f"    hint: {TOP_LEVEL_HINT}; os._exit() and crashes of Python (or of torch) end the whole process.")
 
 
 def _exit_code(code: int | None) -> str:
