@@ -137,6 +137,7 @@ def test_compare_models_reports_everything(smoke_models, capsys):
     assert "g_loss_std" in result.summary["cGAN"]
     with pytest.raises(ValueError, match="needs the judge"):
         compare_models(smoke_models["cvae"], smoke_models["cgan"], None, test)
+    assert set(result.figures()) == {"samples", "confusion", "per_class"}
 
 
 def test_conditional_evaluation_needs_a_judge_and_never_trains(smoke_models):
@@ -146,4 +147,3 @@ def test_conditional_evaluation_needs_a_judge_and_never_trains(smoke_models):
     m = spec.evaluate(smoke_models["cvae"], load_mnist("test"), smoke_models["classifier"])
     assert 0 <= m.conditioning_accuracy <= 1 and len(m.per_class_accuracy) == 10 and m.n_per_class == 100
     assert m.worst_digit_accuracy == min(m.per_class_accuracy)
-    assert set(result.figures()) == {"samples", "confusion", "per_class"}

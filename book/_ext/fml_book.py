@@ -244,9 +244,11 @@ def _imported_files(tree, rel: str, files: set[str]) -> set[str]:
 
 
 def _mentioned_modules(chapter_texts: list[str]) -> set[str]:
-    """Package files (relative paths) that chapters name in their text: imports, ``-m``, shell commands."""
+    """Package files (relative paths) that chapters name in their code cells: imports, ``-m``, shell commands."""
     found: set[str] = set()
     for text in chapter_texts:
+        if "```{code-cell}" in text:  # a MyST chapter: only its code runs; prose may quote any command
+            text = "\n".join(re.findall(r"```\{code-cell\}[^\n]*\n(.*?)\n```", text, flags=re.S))
         for dotted in re.findall(r"\bfundamentalml((?:\.\w+)+)", text):
             parts = dotted.strip(".").split(".")
             for i in range(1, len(parts) + 1):
