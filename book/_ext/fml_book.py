@@ -780,7 +780,7 @@ def install_cell(repo_url: str, branch: str) -> str:
         [
             INSTALL_BEGIN,
             "# Installs the course package only where this kernel lacks it (Colab, Kaggle, a fresh environment).",
-            "# Torch stays as it is: the package asks for torch>=2.2, which Colab and Kaggle already have.",
+            "# Torch stays as it is: the package asks for torch>=2.4, which Colab and Kaggle already have.",
             "import importlib, importlib.util, sys",
             'if importlib.util.find_spec("fundamentalml") is None:',
             f'    print("Installing fundamentalml from {repo_url} ({branch}), about a minute ...")',
