@@ -380,6 +380,17 @@ def batch_passthrough(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.T
     return batch
 
 
+def eval_indices(n_total: int, n: int | None, seed: int = _SPLIT_SEED) -> torch.Tensor:
+    """Indices of a fixed random subset of ``n`` test images (all of them, in order, when ``n`` is ``None``).
+
+    Random, not the first ``n``: the course's CIFAR-10 copy is grouped by class, so its first 2,000 test images
+    would be airplanes and automobiles only.
+    """
+    if n is None or n >= n_total:
+        return torch.arange(n_total)
+    return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:n]
+
+
 class ImageDataModule(pl.LightningDataModule):
     """Base DataModule: a fixed train/validation split of an in-memory training set, plus the test set.
 
@@ -452,8 +463,8 @@ class ImageDataModule(pl.LightningDataModule):
         self.train_data = InMemoryImageDataset(full.images[train_idx], full.labels[train_idx], self.value_range)
         self.val_data = InMemoryImageDataset(full.images[val_idx], full.labels[val_idx], self.value_range)
         test = self.test_set
-        n_test = len(test) if self.eval_size is None else min(self.eval_size, len(test))
-        self.test_data = InMemoryImageDataset(test.images[:n_test], test.labels[:n_test], self.value_range)
+        idx = eval_indices(len(test), self.eval_size)
+        self.test_data = InMemoryImageDataset(test.images[idx], test.labels[idx], self.value_range)
 
     def _loader(self, data: InMemoryImageDataset, shuffle: bool) -> DataLoader:
         return DataLoader(data, batch_size=self.batch_size, shuffle=shuffle, collate_fn=batch_passthrough)
@@ -478,8 +489,8 @@ class ImageDataModule(pl.LightningDataModule):
         test = self.test_set
         if self.eval_size is None or self.eval_size >= len(test):
             return test
-        n = self.eval_size
-        return ImageSet(test.images[:n], test.labels[:n], test.name, test.source, test.files, test.is_fallback)
+        idx = eval_indices(len(test), self.eval_size)
+        return ImageSet(test.images[idx], test.labels[idx], test.name, test.source, test.files, test.is_fallback)
 
     def fingerprint(self) -> str:
         """A short hash of the files read (or of the fallback), for caches and checkpoints."""

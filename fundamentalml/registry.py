@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 
 from . import metrics
-from .data import CIFAR10DataModule, ImageDataModule, ImageSet, MNISTDataModule, to_float_images
+from .data import CIFAR10DataModule, ImageDataModule, ImageSet, MNISTDataModule, eval_indices, to_float_images
 from .models import ConditionalGAN, ConditionalVAE, ConvVAE, DCGAN, HistoryModule, MLPVAE, MNISTClassifier
 from .profiles import PROFILES, Budget, check_profile, default_profile
 
@@ -40,6 +40,8 @@ class ModelSpec:
             ``"lower"`` or ``"higher"``).
         chapter: the book chapter that shows it.
         alternatives: other datasets the model can train on (``--dataset``).
+        val_size: training images held out for validation (0 for a model with no validation loss, which then
+            trains on the whole training split).
     """
 
     name: str
@@ -55,6 +57,7 @@ class ModelSpec:
     needs_judge: bool = False
     chapter: str = ""
     alternatives: tuple[str, ...] = ()
+    val_size: int = 5000
 
     def budget(self, profile: str | None = None, **overrides: Any) -> Budget:
         """The budget under ``profile`` (default :func:`~fundamentalml.profiles.default_profile`), with overrides.
@@ -74,7 +77,8 @@ class ModelSpec:
         if dataset != self.dataset and dataset not in self.alternatives:
             allowed = ", ".join((self.dataset, *self.alternatives))
             raise ValueError(f"{self.name} trains on {allowed}, not {dataset!r}.")
-        common = dict(data_dir=data_dir, batch_size=budget.batch_size, train_size=budget.train_size, eval_size=budget.eval_size)
+        common = dict(data_dir=data_dir, batch_size=budget.batch_size, train_size=budget.train_size,
+                      eval_size=budget.eval_size, val_size=self.val_size)
         if dataset == "cifar10":
             return CIFAR10DataModule(**common, fallback_to_digits=True, value_range=self.value_range)
         return MNISTDataModule(**common, dataset=dataset, value_range=self.value_range)
@@ -113,7 +117,8 @@ def _evaluate_classifier(model, test: ImageSet, judge=None, seed: int = 0) -> me
 
 
 def _evaluate_gan(model, test: ImageSet, judge=None, seed: int = 0) -> metrics.GANMetrics:
-    return metrics.evaluate_gan(model, test.images[:2000].float() / 255, n=2000, seed=seed)
+    idx = eval_indices(len(test), 2000)  # a fixed random subset: the CIFAR-10 copy is grouped by class
+    return metrics.evaluate_gan(model, test.images[idx].float() / 255, n=2000, seed=seed)
 
 
 def _evaluate_conditional(model, test: ImageSet, judge=None, seed: int = 0) -> metrics.ConditionalMetrics:
@@ -159,6 +164,7 @@ MODELS: dict[str, ModelSpec] = {
                 "full": Budget(epochs=25, batch_size=128, train_size=None, lr=2e-4, precision="auto"),
             },
             evaluate=_evaluate_gan, headline="frechet_distance", tolerance=0.05, chapter="dcgan",
+            val_size=0,  # a GAN has no validation loss: all 50,000 CIFAR-10 training images train it
         ),
         ModelSpec(
             name="cvae", title="cVAE", model_class=ConditionalVAE, dataset="mnist", value_range="unit",

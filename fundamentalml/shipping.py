@@ -20,7 +20,7 @@ import torch
 
 from . import registry
 from .checkpoints import CheckpointError, model_from_payload, read_checkpoint
-from .data import ImageSet, to_float_images
+from .data import ImageSet, eval_indices, to_float_images
 from .files import atomic_write, save_json, sha256_file
 from .metrics import classifier_extractor, frechet_distance, random_conv_extractor
 from .models import LossModule
@@ -98,9 +98,11 @@ def per_epoch_metrics(name: str, epochs_dir: Path, test: ImageSet, train: ImageS
         out["floor_frechet_distance"] = frechet_distance(real_test, real_train, classifier_extractor(judge))
     else:
         n = min(len(test), N_FD)
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n]
+        test_idx = eval_indices(len(test), n)  # the same test images the per-epoch distances use
+        train_idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n]
         extractor = random_conv_extractor(channels=test.images.shape[1])
-        out["floor_frechet_distance"] = frechet_distance(test.images[:n].float() / 255, train.images[order].float() / 255, extractor)
+        out["floor_frechet_distance"] = frechet_distance(
+            test.images[test_idx].float() / 255, train.images[train_idx].float() / 255, extractor)
     out["ceiling_frechet_distance"] = out["frechet_distance"][0]
     return out
 
