@@ -93,8 +93,10 @@ def per_epoch_metrics(name: str, epochs_dir: Path, test: ImageSet, train: ImageS
             out["conditioning_accuracy"].append(m["conditioning_accuracy"])
     # The floor: real training images against real test images, same features, same sample count.
     if spec.needs_judge:
-        n = min(len(test), 1000)
-        real_test, real_train = to_float_images(test.images[:n]), to_float_images(train.images[:n])
+        # Same sizes as the generated side: the whole test set against 100 training digits of each class.
+        n_per_class = 100
+        idx = torch.cat([torch.nonzero(train.labels == d).flatten()[:n_per_class] for d in range(10)])
+        real_test, real_train = to_float_images(test.images), to_float_images(train.images[idx])
         out["floor_frechet_distance"] = frechet_distance(real_test, real_train, classifier_extractor(judge))
     else:
         n = min(len(test), N_FD)
