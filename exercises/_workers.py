@@ -144,10 +144,11 @@ class WorkerPool:
         tbstyle: the parent's ``--tb``.
         capture: ``False`` when the parent runs with ``-s`` (learner prints then reach the terminal).
         preload: modules a worker imports before it is needed (torch, the references).
+        extra_args: more of the parent's options for every worker (``--hint-level``).
     """
 
     def __init__(self, *, limit: float, rootdir: Path, inifile: Path | None, invocation_dir: Path, tbstyle: str,
-                 capture: bool, preload: list[str]) -> None:
+                 capture: bool, preload: list[str], extra_args: list[str] | None = None) -> None:
         self.chapter_of: dict[str, str] = {}
         self.pending: list[str] = []  # node ids without an outcome yet, in order
         self.sources: dict[str, str] = {}
@@ -158,6 +159,7 @@ class WorkerPool:
         self.tbstyle = tbstyle
         self.capture = capture
         self.preload = preload
+        self.extra_args = list(extra_args or [])
         self.results: dict[str, Outcome] = {}
         self.worker: _Worker | None = None
         self.stalls = 0  # workers in a row that ended without reporting anything
@@ -238,7 +240,8 @@ class WorkerPool:
             if self.chapter_of[nodeid] not in chapters:
                 chapters.append(self.chapter_of[nodeid])
         args = [*targets, "--rootdir", str(self.rootdir), "-p", "no:cacheprovider", "-q", "--color=no",
-                f"--tb={self.tbstyle}", "--exercise-worker", str(events_path), "--exercise-timeout", repr(self.limit)]
+                f"--tb={self.tbstyle}", "--exercise-worker", str(events_path), "--exercise-timeout", repr(self.limit),
+                *self.extra_args]
         for chapter in chapters:
             args += ["--implementation", f"{chapter}={self.sources[chapter]}"]
         if self.inifile is not None:

@@ -1,8 +1,12 @@
 """Exercises for the conditional-generation chapter. Replace each ``raise NotImplementedError(...)``.
 
-Check your work with ``python -m pytest exercises/test_conditional.py`` (or ``-k one_hot`` for one exercise).
-Only ``torch`` is needed; do not import the course package's solutions. Leave the tensors you are given
-unchanged (no in-place operations on them): the checks verify it.
+The exercises of the three files are numbered together, in order of rising difficulty: * warm-up, ** core,
+*** challenge (``exercises/README.md`` lists them). Within this file they come in that order too.
+
+Check your work with ``python -m pytest exercises/test_conditional.py`` (or ``-k one_hot`` for one exercise);
+``--hint-level 2`` or ``3`` makes a failure say more. Only ``torch`` is needed; do not import the course
+package's solutions. Leave the tensors you are given unchanged (no in-place operations on them): the checks
+verify it.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import torch.nn.functional as F  # noqa: F401  (you may need it)
 
 
 def one_hot_maps(labels: torch.Tensor, num_classes: int = 10, height: int = 28, width: int = 28) -> torch.Tensor:
-    """Exercise 1. Turn class labels into constant one-hot planes, the condition of a convolutional network.
+    """Exercise 4 (*). Turn class labels into constant one-hot planes, the condition of a convolutional network.
 
     Args:
         labels: integer class labels in ``0 .. num_classes - 1``, shape ``(B,)``.
@@ -24,15 +28,31 @@ def one_hot_maps(labels: torch.Tensor, num_classes: int = 10, height: int = 28, 
         every other plane all zeros.
     """
     raise NotImplementedError(
-        "F.one_hot(labels, num_classes) gives (B, K); add two trailing dimensions and expand to (B, K, H, W); "
-        "one_hot returns integers: convert with .float()"
+        "start from one one-hot vector of K entries per label: each entry then becomes a whole H x W plane of "
+        "that value"
     )
 
 
-def concat_condition(x: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
-    """Exercise 2. Attach the label to the input of a conditional network (the "c" of a cVAE or cGAN).
+def class_interpolation_labels(start_class: int, end_class: int, steps: int, num_classes: int = 10) -> torch.Tensor:
+    """Exercise 5 (*). Soft labels that move from one class to another, to morph a digit into another.
 
-    * Images ``x`` of shape ``(B, C, H, W)``: append the one-hot planes of exercise 1 as extra channels,
+    Args:
+        start_class, end_class: the two classes, in ``0 .. num_classes - 1``.
+        steps: number of label vectors, at least 2.
+        num_classes: number of classes ``K``.
+
+    Returns:
+        A float32 tensor of shape ``(steps, K)``: row ``i`` is ``(1 - t_i) * onehot(start) + t_i * onehot(end)``
+        with ``t_i = i / (steps - 1)``; the first row is ``onehot(start)``, the last ``onehot(end)``, every row
+        sums to 1.
+    """
+    raise NotImplementedError("this is exercise 1 (lerp) again, between two one-hot vectors")
+
+
+def concat_condition(x: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """Exercise 12 (**). Attach the label to the input of a conditional network (the "c" of a cVAE or cGAN).
+
+    * Images ``x`` of shape ``(B, C, H, W)``: append the one-hot planes of exercise 4 as extra channels,
       giving ``(B, C + K, H, W)``.
     * Vectors ``x`` of shape ``(B, D)`` (latent codes, flattened images): append the one-hot vector,
       giving ``(B, D + K)``.
@@ -45,14 +65,15 @@ def concat_condition(x: torch.Tensor, labels: torch.Tensor, num_classes: int = 1
         num_classes: number of classes ``K``.
     """
     raise NotImplementedError(
-        "torch.cat([x, condition], dim=1): channels are dimension 1 for images, features dimension 1 for vectors"
+        "build the condition in the shape x needs (planes for images, a vector for vectors), in x's dtype, then "
+        "join the two along the dimension of channels or features"
     )
 
 
 def conditioning_accuracy(
     intended: torch.Tensor, predicted: torch.Tensor, num_classes: int = 10
 ) -> tuple[float, torch.Tensor]:
-    """Exercise 3. How often a conditional generator draws the class it was asked for.
+    """Exercise 13 (**). How often a conditional generator draws the class it was asked for.
 
     A classifier trained on real digits labels each generated image; compare its predictions with the
     classes the generator was asked for.
@@ -68,21 +89,36 @@ def conditioning_accuracy(
         ``c`` is that fraction among the images *intended* as class ``c`` (``nan`` if none was).
     """
     raise NotImplementedError(
-        "correct = (predicted == intended); for class c, average correct[intended == c]; .item() makes a float"
+        "compare the two label vectors entry by entry; for one class, look only at the images that were asked "
+        "to be that class"
     )
 
 
-def class_interpolation_labels(start_class: int, end_class: int, steps: int, num_classes: int = 10) -> torch.Tensor:
-    """Exercise 4. Soft labels that move from one class to another, to morph a digit into another.
+def collapsed_classes(
+    features: torch.Tensor, labels: torch.Tensor, real_features: torch.Tensor, real_labels: torch.Tensor,
+    threshold: float = 0.5,
+) -> list[int]:
+    """Exercise 16 (***). Which classes did a conditional generator collapse?
+
+    A collapsed generator draws the same few images whatever its noise: its samples of a class sit close together.
+    Measure the *diversity* of a set of samples as the mean Euclidean distance between two different samples of
+    the set, in the features of a classifier. A class ``c`` is collapsed when the diversity of the generated
+    samples of ``c`` is below ``threshold`` times the diversity of the real samples of ``c``.
+
+    Examine every class that occurs in ``labels`` (the generated ones); a class that occurs only among the real
+    samples is not examined. A diversity needs at least two samples: raise a ``ValueError`` that names the class
+    when a generated class has fewer than two generated samples, or fewer than two real ones.
 
     Args:
-        start_class, end_class: the two classes, in ``0 .. num_classes - 1``.
-        steps: number of label vectors, at least 2.
-        num_classes: number of classes ``K``.
+        features: features of the generated samples, shape ``(N, d)``; ``labels``: the class each was generated
+            for, integers of shape ``(N,)``.
+        real_features: features of real samples, shape ``(M, d)``; ``real_labels``: their classes ``(M,)``.
+        threshold: the fraction of the real diversity below which a class counts as collapsed.
 
     Returns:
-        A float32 tensor of shape ``(steps, K)``: row ``i`` is ``(1 - t_i) * onehot(start) + t_i * onehot(end)``
-        with ``t_i = i / (steps - 1)``; the first row is ``onehot(start)``, the last ``onehot(end)``, every row
-        sums to 1.
+        The collapsed classes as a list of Python ints, in ascending order (``[]`` if none).
     """
-    raise NotImplementedError("torch.eye(num_classes)[c] is the one-hot vector of c; t = torch.linspace(0, 1, steps)[:, None]")
+    raise NotImplementedError(
+        "for one class: one number for its generated samples and one for its real samples, each the average "
+        "distance between two different samples; then compare"
+    )

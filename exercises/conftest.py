@@ -9,8 +9,11 @@
 * ``--exercise-in-process`` grades in this very process, as ``--pdb`` needs; then nothing ends code that
   catches the time limit (or any loop, on Windows), and ``os._exit`` ends the whole run.
 * ``--score-json PATH`` also writes the scores as JSON.
+* ``--hint-level N`` (1 to 3; default 1, or ``FUNDAMENTALML_HINT_LEVEL``): how much a failure gives away, from
+  the nudge and the check's own hint (1) to the formula (3); see ``Exercise`` in ``_grading.py``.
 
-Each check is a test function with a ``points(n)`` marker inside a class marked ``exercise(key, title)``.
+Each check is a test function with a ``points(n)`` marker inside a class marked ``exercise(key)``; ``EXERCISES``
+in ``_grading.py`` gives each key its number, its difficulty and its hints, and the order the checks run in.
 
 Otherwise this process (the *parent*) imports no learner code: ``_workers.py`` runs the selected checks in a
 *worker*, a second pytest run of this same conftest with the internal option ``--exercise-worker``, and the
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +34,9 @@ from typing import IO, Any, Iterator
 import pytest
 
 from exercises._grading import (
+    EXERCISES,
+    HINT_LEVEL_ENV,
+    MAX_HINT_LEVEL,
     REFERENCES,
     TOP_LEVEL_HINT,
     ExerciseFailure,
@@ -38,7 +45,9 @@ from exercises._grading import (
     alarm_available,
     default_source,
     display_path,
+    exercise_of,
     fresh_torch_state,
+    hint_lines,
     location_in,
     preload_references,
     reads_stdin,
@@ -69,6 +78,7 @@ class ExerciseScore:
 
     key: str
     title: str
+    level: int | None = None  # difficulty, 1 to 3
     checks: list[CheckResult] = field(default_factory=list)
 
     @property
@@ -115,12 +125,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="grade in this process (for --pdb), not in a worker process: then nothing ends code "
                          "that catches the time limit (or any loop, on Windows), and os._exit ends the whole run")
     group.addoption("--score-json", default=None, metavar="PATH", help="also write the scores to this JSON file")
+    group.addoption("--hint-level", type=int, default=os.environ.get(HINT_LEVEL_ENV) or 1, metavar="N",
+                    help=f"how much a failed check gives away: 1 a nudge (default), 2 a more specific hint, "
+                         f"{MAX_HINT_LEVEL} the formula (default from ${HINT_LEVEL_ENV})")
     group.addoption("--exercise-worker", default=None, help=argparse.SUPPRESS)  # internal: see _workers.py
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "exercise(key, title): the exercise a class of checks grades")
+    config.addinivalue_line("markers", "exercise(key): the exercise a class of checks grades (see EXERCISES)")
     config.addinivalue_line("markers", "points(n): what a graded check is worth")
+    level = config.getoption("hint_level")
+    if not isinstance(level, int) or not 1 <= level <= MAX_HINT_LEVEL:
+        raise pytest.UsageError(f"--hint-level (or ${HINT_LEVEL_ENV}) must be 1, 2 or {MAX_HINT_LEVEL}, got {level!r}")
     config.stash[SCORES_KEY] = {}
     config.stash[RESULTS_KEY] = {}
     config.stash[IMPLS_KEY] = _implementations(config)
@@ -143,6 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 limit=float(config.getoption("exercise_timeout") or 0), rootdir=config.rootpath,
                 inifile=config.inipath, invocation_dir=config.invocation_params.dir,
                 tbstyle=config.getoption("tbstyle"), capture=config.getoption("capture") != "no",
+                extra_args=["--hint-level", str(config.getoption("hint_level"))],
                 preload=["torch", *dict.fromkeys(t.split(":")[0] for ch in REFERENCES.values() for t in ch.values())],
             )
 
@@ -209,13 +226,32 @@ def _chapter(item: pytest.Item) -> str | None:
     return chapter if chapter in REFERENCES else None
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run (and report) the chapters in the book's order rather than alphabetically."""
-    def rank(item: pytest.Item) -> int:
-        chapter = _chapter(item)
-        return CHAPTER_ORDER.index(chapter) if chapter in CHAPTER_ORDER else len(CHAPTER_ORDER)
+EXERCISE_ORDER = [e.key for e in EXERCISES]  # rising difficulty
 
-    items.sort(key=rank)  # stable: keeps the order inside each file
+
+def _exercise_key(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("exercise")
+    return str(marker.args[0]) if marker is not None and marker.args else None
+
+
+def _title(key: str, marker: pytest.Mark | None = None) -> str:
+    """``7. kl_divergence (VAE, **)`` for an exercise of the catalogue; else the marker's title, or the key."""
+    ex = exercise_of(key)
+    if ex is not None:
+        return ex.title
+    return str(marker.args[1]) if marker is not None and len(marker.args) > 1 else key
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run (and report) the exercises in order of rising difficulty (``EXERCISES``), whatever their file."""
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        key = _exercise_key(item)
+        if key in EXERCISE_ORDER:
+            return 0, EXERCISE_ORDER.index(key)
+        chapter = _chapter(item)
+        return 1, CHAPTER_ORDER.index(chapter) if chapter in CHAPTER_ORDER else len(CHAPTER_ORDER)
+
+    items.sort(key=rank)  # stable: keeps the order inside each exercise
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -229,10 +265,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         marker = item.get_closest_marker("exercise")
         if marker is None:
             continue
-        key, title = marker.args[0], marker.args[1] if len(marker.args) > 1 else marker.args[0]
+        key = str(marker.args[0])
+        ex = exercise_of(key)
         points = item.get_closest_marker("points")
         result = CheckResult(item.nodeid, _doc(item), int(points.args[0]) if points else 1)
-        scores.setdefault(key, ExerciseScore(key, title)).checks.append(result)
+        scores.setdefault(key, ExerciseScore(key, _title(key, marker), ex.level if ex else None)).checks.append(result)
         results[item.nodeid] = result
     mode = config.stash[MODE_KEY]
     if mode == "parent" or config.option.collectonly:
@@ -394,7 +431,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def _head(item: pytest.Item) -> str:
     marker = item.get_closest_marker("exercise")
-    title = marker.args[1] if marker and len(marker.args) > 1 else item.name
+    title = _title(str(marker.args[0]), marker) if marker and marker.args else item.name
     points = item.get_closest_marker("points")
     n = int(points.args[0]) if points else 1
     return f"[{title}] check failed: {_doc(item)} ({n} point{'s' if n != 1 else ''})"
@@ -439,6 +476,10 @@ def _learner_message(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExcept
         body = (f"expected: a result of the type and shape the docstring describes\n"
                 f"     got: something the check could not use: {type(err).__name__}: {err}\n"
                 "    hint: read the docstring again: what should the function return?")
+    if not isinstance(err, (ExerciseTimeout, SystemExit)) and not reads_stdin(err):
+        more = hint_lines(_exercise_key(item) or "", int(item.config.getoption("hint_level")))
+        if more:  # the higher tiers of the exercise's hints (or how to see them)
+            body = f"{body}\n{more}"
     return f"{head}\n{body}"
 
 
@@ -511,6 +552,11 @@ def _print_scores(terminalreporter: Any, config: pytest.Config) -> None:
     tr.write_line(f"  TOTAL: {score} / {total} points"
                   f" ({sum(ex.score == ex.total for ex in scores.values())} of {len(scores)} exercises complete)",
                   bold=True)
+    level = int(config.getoption("hint_level"))
+    if score < total and level < MAX_HINT_LEVEL:
+        tr.write_line(f"  stuck? --hint-level {level + 1} adds "
+                      f"{'a more specific hint' if level < 2 else 'the formula'} to each failure"
+                      f"{' (3: the formula)' if level < 2 else ''}")
     path = config.getoption("score_json")
     if path:
         payload = {
@@ -520,6 +566,7 @@ def _print_scores(terminalreporter: Any, config: pytest.Config) -> None:
             "exercises": {
                 ex.key: {
                     "title": ex.title,
+                    "level": ex.level,
                     "score": ex.score,
                     "total": ex.total,
                     "checks": [{"check": c.description, "points": c.points, "passed": bool(c.passed)} for c in ex.checks],

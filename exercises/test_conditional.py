@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from exercises._grading import call, check, check_close, check_tensor, close, load_reference
+from exercises._grading import ExerciseFailure, call, check, check_close, check_tensor, close, hint_on_error, load_reference
 
 CHAPTER = "conditional"
 
@@ -18,10 +18,10 @@ def ref(name: str) -> Any:
     return load_reference(CHAPTER, name)
 
 
-# ------------------------------------------------------------------------------------------ 1
+# ------------------------------------------------------------------------------------------ 4 (*)
 
 
-@pytest.mark.exercise("conditional.one_hot_maps", "Conditional 1: one_hot_maps")
+@pytest.mark.exercise("conditional.one_hot_maps")
 class TestOneHotMaps:
     @pytest.mark.points(1)
     def test_shape_and_dtype(self, impl: Any) -> None:
@@ -59,10 +59,50 @@ class TestOneHotMaps:
               hint="do not squeeze the batch dimension away.")
 
 
-# ------------------------------------------------------------------------------------------ 2
+# ------------------------------------------------------------------------------------------ 5 (*)
 
 
-@pytest.mark.exercise("conditional.concat_condition", "Conditional 2: concat_condition")
+@pytest.mark.exercise("conditional.class_interpolation_labels")
+class TestClassInterpolation:
+    @pytest.mark.points(1)
+    def test_shape_and_dtype(self, impl: Any) -> None:
+        """returns float32 (steps, K)"""
+        check_tensor(impl.class_interpolation_labels(3, 8, 6), shape=(6, 10), dtype=torch.float32, what="the labels",
+                     hint="one row (a label vector over the K classes) per step.",
+                     dtype_hint="the docstring asks for float32: torch.eye and torch.linspace give it by default.")
+        check_tensor(impl.class_interpolation_labels(0, 1, 3, num_classes=4), shape=(3, 4), what="labels with K=4",
+                     hint="use the num_classes argument.")
+
+    @pytest.mark.points(1)
+    def test_endpoints(self, impl: Any) -> None:
+        """the first row is onehot(start), the last onehot(end)"""
+        labels = check_tensor(impl.class_interpolation_labels(2, 7, 5), shape=(5, 10), what="the labels")
+        eye = torch.eye(10)
+        check_close(labels[0], eye[2], what="the first row", hint="t starts at 0: the first row is the start class.")
+        check_close(labels[-1], eye[7], what="the last row", hint="t ends at 1, included: torch.linspace(0, 1, steps).")
+
+    @pytest.mark.points(1)
+    def test_rows_are_distributions(self, impl: Any) -> None:
+        """every row is >= 0 and sums to 1"""
+        labels = check_tensor(impl.class_interpolation_labels(9, 1, 8), shape=(8, 10), what="the labels").detach()
+        check(bool((labels >= 0).all()) and close(labels.sum(1), torch.ones(8)),
+              expected="non-negative rows summing to 1", got=f"row sums {[round(v, 3) for v in labels.sum(1).tolist()]}",
+              hint="weights (1 - t) and t add up to 1.")
+
+    @pytest.mark.points(2)
+    def test_linear(self, impl: Any) -> None:
+        """the weight moves linearly from start to end"""
+        for start, end, steps in ((1, 6, 7), (4, 0, 2), (5, 5, 3)):
+            check_close(impl.class_interpolation_labels(start, end, steps), ref("class_interpolation_labels")(start, end, steps),
+                        what=f"labels from {start} to {end} in {steps} steps",
+                        hint="row i is (1 - t) * onehot(start) + t * onehot(end) with t = i / (steps - 1): "
+                             "a soft mix, not a hard switch half-way.")
+
+
+# ------------------------------------------------------------------------------------------ 12 (**)
+
+
+@pytest.mark.exercise("conditional.concat_condition")
 class TestConcatCondition:
     @pytest.mark.points(2)
     def test_images(self, impl: Any) -> None:
@@ -104,7 +144,7 @@ class TestConcatCondition:
         check_close(x.grad, torch.ones_like(x), what="the gradient reaching x", hint="x must appear once, unchanged.")
 
 
-# ------------------------------------------------------------------------------------------ 3
+# ------------------------------------------------------------------------------------------ 13 (**)
 
 
 def _accuracy_result(result: Any, num_classes: int) -> tuple[float, torch.Tensor]:
@@ -129,7 +169,7 @@ def _expected_per_class(intended: torch.Tensor, predicted: torch.Tensor, num_cla
     return out
 
 
-@pytest.mark.exercise("conditional.conditioning_accuracy", "Conditional 3: conditioning_accuracy")
+@pytest.mark.exercise("conditional.conditioning_accuracy")
 class TestConditioningAccuracy:
     @pytest.mark.points(1)
     def test_types(self, impl: Any) -> None:
@@ -145,7 +185,8 @@ class TestConditioningAccuracy:
         acc, _ = _accuracy_result(call(impl.conditioning_accuracy, intended, predicted), 10)
         want = (intended == predicted).double().mean().item()
         check(abs(acc - want) < 1e-6, expected=f"{want:.4f}", got=f"{acc:.4f}",
-              hint="(predicted == intended).float().mean(): a fraction in [0, 1], not a percentage or a count.")
+              hint="the accuracy is a fraction in [0, 1]: the share of images whose prediction equals the intended "
+                   "class, not a percentage or a count.")
 
     @pytest.mark.points(2)
     def test_per_class(self, impl: Any) -> None:
@@ -173,41 +214,167 @@ class TestConditioningAccuracy:
                     hint="class 0: 1 of 2 right; class 2: 2 of 3 right.")
 
 
-# ------------------------------------------------------------------------------------------ 4
+# ------------------------------------------------------------------------------------------ 16 (***)
 
 
-@pytest.mark.exercise("conditional.class_interpolation_labels", "Conditional 4: class_interpolation_labels")
-class TestClassInterpolation:
+def _class_features(spreads: dict[int, float], n_fake: int | dict[int, int], n_real: int | dict[int, int],
+                    seed: int, dim: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Generated and real features, shuffled: the real samples of class c spread 1 around the class's centre, the
+    generated ones ``spreads[c]`` around it; a spread of 0 makes the generated samples of c identical."""
+    gen = torch.Generator().manual_seed(seed)
+    feats, labels, real_feats, real_labels = [], [], [], []
+    for c, spread in spreads.items():
+        centre = 3 * torch.randn(dim, generator=gen)
+        nf = n_fake[c] if isinstance(n_fake, dict) else n_fake
+        nr = n_real[c] if isinstance(n_real, dict) else n_real
+        feats.append(centre + spread * torch.randn(nf, dim, generator=gen))
+        real_feats.append(centre + torch.randn(nr, dim, generator=gen))
+        labels.append(torch.full((nf,), c))
+        real_labels.append(torch.full((nr,), c))
+    f, y, rf, ry = (torch.cat(t) for t in (feats, labels, real_feats, real_labels))
+    order, real_order = torch.randperm(len(f), generator=gen), torch.randperm(len(rf), generator=gen)
+    return f[order], y[order], rf[real_order], ry[real_order]
+
+
+def _classes(result: Any) -> list[int]:
+    """The classes in ``result``, sorted, as ints: lenient, so that only ``test_returns_sorted_ints`` grades the type."""
+    __tracebackhide__ = True
+    try:
+        return sorted(int(c) for c in result)
+    except (TypeError, ValueError, RuntimeError):
+        check(False, expected="a list of class numbers", got=result, hint="return a list of ints, [] if no class collapsed.")
+    raise AssertionError("unreachable")
+
+
+def _diversity(f: torch.Tensor, diagonal: bool = False, squared: bool = False) -> float:
+    d = torch.cdist(f.double(), f.double())
+    d = d.pow(2) if squared else d
+    n = len(f)
+    return float(d.sum() / (n * n if diagonal else n * (n - 1)))
+
+
+def _mistaken(features: torch.Tensor, labels: torch.Tensor, real_features: torch.Tensor, real_labels: torch.Tensor,
+              threshold: float, pooled: bool = False, **how: bool) -> list[int]:
+    """What a solution with a known mistake returns: the pairs include the diagonal, squared distances, or the real
+    samples of all classes pooled."""
+    out = []
+    for c in labels.unique().tolist():
+        real = real_features if pooled else real_features[real_labels == c]
+        if _diversity(features[labels == c], **how) < threshold * _diversity(real, **how):
+            out.append(int(c))
+    return out
+
+
+MISTAKES = {
+    "diagonal": ({"diagonal": True}, "a sample's distance to itself (the zero diagonal of torch.cdist) is not a pair of "
+                                     "different samples: average over the n * (n - 1) ordered pairs, not all n * n."),
+    "squared": ({"squared": True}, "the diversity averages Euclidean distances, not squared distances: take the square "
+                                   "root of each squared distance before averaging."),
+    "pooled": ({"pooled": True}, "compare each class with the real samples of the same class, not with all real samples "
+                                 "(different classes lie far apart, which inflates the real diversity)."),
+}
+
+REAL_LABELS_HINT = ("the real samples have their own labels: select them with real_labels == c, and the generated ones "
+                    "with labels == c (the two sets differ in size).")
+
+
+@pytest.mark.exercise("conditional.collapsed_classes")
+class TestCollapsedClasses:
     @pytest.mark.points(1)
-    def test_shape_and_dtype(self, impl: Any) -> None:
-        """returns float32 (steps, K)"""
-        check_tensor(impl.class_interpolation_labels(3, 8, 6), shape=(6, 10), dtype=torch.float32, what="the labels",
-                     hint="one row (a label vector over the K classes) per step.",
-                     dtype_hint="the docstring asks for float32: torch.eye and torch.linspace give it by default.")
-        check_tensor(impl.class_interpolation_labels(0, 1, 3, num_classes=4), shape=(3, 4), what="labels with K=4",
-                     hint="use the num_classes argument.")
+    def test_returns_sorted_ints(self, impl: Any) -> None:
+        """returns the collapsed classes as a sorted list of Python ints"""
+        inputs = _class_features({0: 1.0, 3: 0.2, 1: 0.1, 2: 0.9, 4: 1.1}, n_fake=8, n_real=20, seed=0)
+        with hint_on_error(REAL_LABELS_HINT):
+            result = call(impl.collapsed_classes, *inputs)
+        check(isinstance(result, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in result),
+              expected="a list of Python ints", got=f"{type(result).__name__}: {result!r}"[:200],
+              hint="build a list, and turn each class into a Python int with int(c) (or .tolist()).")
+        check(result == [1, 3], expected="[1, 3]: classes 1 and 3 collapsed, in ascending order", got=repr(result),
+              hint="classes 1 and 3 spread 10 and 5 times less than real ones here; list the classes in ascending order.")
 
     @pytest.mark.points(1)
-    def test_endpoints(self, impl: Any) -> None:
-        """the first row is onehot(start), the last onehot(end)"""
-        labels = check_tensor(impl.class_interpolation_labels(2, 7, 5), shape=(5, 10), what="the labels")
-        eye = torch.eye(10)
-        check_close(labels[0], eye[2], what="the first row", hint="t starts at 0: the first row is the start class.")
-        check_close(labels[-1], eye[7], what="the last row", hint="t ends at 1, included: torch.linspace(0, 1, steps).")
-
-    @pytest.mark.points(1)
-    def test_rows_are_distributions(self, impl: Any) -> None:
-        """every row is >= 0 and sums to 1"""
-        labels = check_tensor(impl.class_interpolation_labels(9, 1, 8), shape=(8, 10), what="the labels").detach()
-        check(bool((labels >= 0).all()) and close(labels.sum(1), torch.ones(8)),
-              expected="non-negative rows summing to 1", got=f"row sums {[round(v, 3) for v in labels.sum(1).tolist()]}",
-              hint="weights (1 - t) and t add up to 1.")
+    def test_identical_samples(self, impl: Any) -> None:
+        """a class whose generated samples are all identical is collapsed; as diverse as real is not"""
+        fake, labels, real, real_labels = _class_features({0: 1.0, 1: 1.0, 2: 1.0}, n_fake=6, n_real=6, seed=1)
+        fake, labels = real.clone(), real_labels.clone()  # generated exactly like the real samples ...
+        fake[labels == 2] = real[real_labels == 2][0]  # ... except class 2: six copies of one sample
+        got = _classes(call(impl.collapsed_classes, fake, labels, real, real_labels))
+        check(got == [2], expected="[2]: the class whose samples are all the same", got=repr(got),
+              hint="identical samples are at distance 0 from each other: their diversity is 0, below any positive "
+                   "fraction of the real one; the classes generated exactly like the real samples are not collapsed.")
+        every = torch.zeros_like(fake) + real[0]
+        got = _classes(call(impl.collapsed_classes, every, labels, real, real_labels))
+        check(got == [0, 1, 2], expected="[0, 1, 2] when every generated sample is the same", got=repr(got),
+              hint="examine every class that occurs in labels.")
 
     @pytest.mark.points(2)
-    def test_linear(self, impl: Any) -> None:
-        """the weight moves linearly from start to end"""
-        for start, end, steps in ((1, 6, 7), (4, 0, 2), (5, 5, 3)):
-            check_close(impl.class_interpolation_labels(start, end, steps), ref("class_interpolation_labels")(start, end, steps),
-                        what=f"labels from {start} to {end} in {steps} steps",
-                        hint="row i is (1 - t) * onehot(start) + t * onehot(end) with t = i / (steps - 1): "
-                             "a soft mix, not a hard switch half-way.")
+    def test_matches_reference(self, impl: Any) -> None:
+        """agrees with the reference: 10 classes of various spreads and sizes, thresholds 0.5 and 0.75"""
+        spreads = {0: 0.2, 1: 0.45, 2: 0.6, 3: 0.64, 4: 0.7, 5: 0.8, 6: 1.0, 7: 1.2, 8: 0.35, 9: 0.9}
+        n_fake = {c: 3 + c % 4 for c in spreads}
+        inputs = _class_features(spreads, n_fake=n_fake, n_real=30, seed=2)
+        for threshold in (0.5, 0.75):
+            want = ref("collapsed_classes")(*inputs, threshold=threshold)
+            with hint_on_error(REAL_LABELS_HINT):
+                got = _classes(call(impl.collapsed_classes, *inputs, threshold=threshold))
+            hint = ("compute both diversities the same way, as the mean distance between two different samples of the "
+                    "class, and flag the class when the generated one is below threshold times the real one.")
+            for how, mistake_hint in MISTAKES.values():
+                if got != want and got == _mistaken(*inputs, threshold, **how):
+                    hint = mistake_hint
+                    break
+            check(got == want, expected=f"{want} at threshold {threshold}", got=repr(got), hint=hint)
+
+    @pytest.mark.points(1)
+    def test_strictly_below(self, impl: Any) -> None:
+        """'below' is strict: as diverse as real is not collapsed at threshold 1, nothing is at threshold 0"""
+        fake, labels, real, real_labels = _class_features({0: 1.0, 1: 1.0, 2: 1.0}, n_fake=5, n_real=5, seed=3)
+        got = _classes(call(impl.collapsed_classes, real, real_labels, real, real_labels, threshold=1.0))
+        check(got == [], expected="[] for generated samples identical to the real ones, at threshold 1",
+              got=repr(got), hint="a class is collapsed when its diversity is below (<) threshold times the real one; "
+                                  "equal is not below.")
+        identical = torch.zeros_like(fake) + fake[0]
+        got = _classes(call(impl.collapsed_classes, identical, labels, real, real_labels, threshold=0.0))
+        check(got == [], expected="[] at threshold 0, even for identical samples (diversity 0 is not below 0)",
+              got=repr(got), hint="below means <, not <=: at threshold 0 no class can be below 0 times the real diversity.")
+
+    @pytest.mark.points(1)
+    def test_too_few_samples(self, impl: Any) -> None:
+        """a class with one generated sample, one real sample, or no real sample raises a ValueError"""
+        cases = {
+            "class 3 has 1 generated sample": ({1: 1.0, 3: 1.0}, {1: 4, 3: 1}, {1: 4, 3: 4}, None),
+            "class 3 has 1 real sample": ({1: 1.0, 3: 1.0}, {1: 4, 3: 4}, {1: 4, 3: 1}, None),
+            "class 5 has no real sample": ({1: 1.0, 5: 1.0}, 4, 4, 5),
+        }
+        for name, (spreads, n_fake, n_real, drop) in cases.items():
+            fake, labels, real, real_labels = _class_features(spreads, n_fake=n_fake, n_real=n_real, seed=4)
+            if drop is not None:
+                keep = real_labels != drop
+                real, real_labels = real[keep], real_labels[keep]
+            try:
+                result = call(impl.collapsed_classes, fake, labels, real, real_labels)
+            except ValueError:
+                continue
+            except ExerciseFailure:
+                raise
+            except Exception as err:  # noqa: BLE001 - any other error is the wrong one, said clearly
+                check(False, expected=f"a ValueError when {name}", got=f"{type(err).__name__}: {err}"[:300],
+                      hint="check the number of samples of the class yourself, and raise ValueError(f'class {c}: ...') "
+                           "before computing anything.")
+            check(False, expected=f"a ValueError when {name}", got=f"no error, the result {result!r}"[:300],
+                  hint="a mean over pairs of different samples needs at least two samples (one sample has no pair, and "
+                       "0 / 0 gives nan, which compares False silently): raise a ValueError that names the class.")
+
+    @pytest.mark.points(1)
+    def test_only_generated_classes(self, impl: Any) -> None:
+        """examines the generated classes only, whatever their numbers, the label dtype or the feature dtype"""
+        fake, labels, real, real_labels = _class_features({2: 0.2, 7: 1.0, 0: 1.0, 9: 1.0}, n_fake={2: 5, 7: 5, 0: 0, 9: 0},
+                                                          n_real={2: 12, 7: 12, 0: 12, 9: 1}, seed=5)
+        inputs = (fake.double(), labels.to(torch.int32), real.double(), real_labels.to(torch.int32))
+        want = ref("collapsed_classes")(*inputs)
+        with hint_on_error("examine only the classes that occur in labels (the generated ones): class 9 has a single "
+                           "real sample and no generated one, so it is not examined."):
+            got = _classes(call(impl.collapsed_classes, *inputs))
+        check(got == want, expected=f"{want}: only classes 2 and 7 were generated, and 2 collapsed", got=repr(got),
+              hint="examine only the classes that occur in labels: their numbers need not be 0 .. K - 1 (labels.unique() "
+                   "lists them).")

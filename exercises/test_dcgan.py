@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from exercises._grading import call, check, check_close, check_tensor, load_reference
+from exercises._grading import call, check, check_close, check_tensor, hint_on_error, load_reference
 
 CHAPTER = "dcgan"
 
@@ -38,10 +38,154 @@ def _looks_like_normal(w: torch.Tensor, mean: float, std: float, what: str) -> N
           got=f"{100 * inside:.1f}%", hint="use a normal distribution (nn.init.normal_), not a uniform one.")
 
 
-# ------------------------------------------------------------------------------------------ 1
+# ------------------------------------------------------------------------------------------ 3 (*)
 
 
-@pytest.mark.exercise("dcgan.init_dcgan_weights", "DCGAN 1: init_dcgan_weights")
+@pytest.mark.exercise("dcgan.generator_loss")
+class TestGeneratorLoss:
+    @pytest.mark.points(1)
+    def test_scalar(self, impl: Any) -> None:
+        """returns a scalar tensor"""
+        check_tensor(call(impl.generator_loss, torch.randn(8)), shape=(), what="the loss", hint="average over the batch.")
+
+    @pytest.mark.points(2)
+    def test_matches_reference(self, impl: Any) -> None:
+        """the mean of -log sigmoid(fake_logits)"""
+        for shape in ((16,), (16, 1)):
+            fake = 3 * torch.randn(*shape)
+            check_close(call(impl.generator_loss, fake), ref("generator_loss")(fake), what=f"the loss for logits of shape {shape}",
+                        hint="the generator wants its images called real: the fakes' target is 1 ('real') here, and "
+                             "the loss is a mean over the batch.")
+
+    @pytest.mark.points(1)
+    def test_non_saturating_gradient(self, impl: Any) -> None:
+        """strong gradient when the discriminator confidently rejects the fakes"""
+        logits = torch.full((8,), -10.0, requires_grad=True)
+        loss = check_tensor(call(impl.generator_loss, logits), shape=(), what="the loss")
+        check(loss.requires_grad, expected="a loss connected to the logits", got="a loss without gradient",
+              hint="compute it from fake_logits with torch operations.")
+        loss.backward()
+        want = (torch.sigmoid(logits.detach()) - 1) / 8
+        check_close(logits.grad, want, what="d loss / d logits at logit -10", rtol=1e-3, atol=1e-6,
+                    hint="minimising log(1 - D(G(z))) gives a gradient of about 5e-6 here (it saturates); "
+                         "minimise -log D(G(z)) instead.")
+
+    @pytest.mark.points(1)
+    def test_stable_for_large_logits(self, impl: Any) -> None:
+        """stays exact for a logit of -200"""
+        loss = check_tensor(call(impl.generator_loss, torch.full((4,), -200.0)), shape=(), what="the loss")
+        check(bool(torch.isfinite(loss)) and abs(loss.item() - 200.0) < 0.1, expected="200.0", got=f"{loss.item():.4g}",
+              hint="work on logits with F.binary_cross_entropy_with_logits: sigmoid(-200) is 0 in float32.")
+
+
+# ------------------------------------------------------------------------------------------ 9 (**)
+
+
+@pytest.mark.exercise("dcgan.discriminator_loss")
+class TestDiscriminatorLoss:
+    @pytest.mark.points(1)
+    def test_scalar(self, impl: Any) -> None:
+        """returns a scalar tensor"""
+        check_tensor(call(impl.discriminator_loss, torch.randn(8), torch.randn(8)), shape=(), what="the loss",
+                     hint="average over the batch: the loss is one number.")
+
+    @pytest.mark.points(1)
+    def test_matches_reference(self, impl: Any) -> None:
+        """mean BCE of real logits against 1 plus mean BCE of fake logits against 0"""
+        for shape in ((16,), (16, 1)):
+            real, fake = 2 * torch.randn(*shape) + 1, 2 * torch.randn(*shape) - 1
+            check_close(call(impl.discriminator_loss, real, fake), ref("discriminator_loss")(real, fake),
+                        what=f"the loss for logits of shape {shape}",
+                        hint="BCE(real_logits, 1).mean() + BCE(fake_logits, 0).mean(): two averages, added.")
+
+    @pytest.mark.points(1)
+    def test_batches_of_different_sizes(self, impl: Any) -> None:
+        """each batch is averaged on its own, also when the real and fake batches differ in size"""
+        for n_real, n_fake in ((16, 4), (3, 12)):
+            for tail in ((), (1,)):
+                real, fake = 2 * torch.randn(n_real, *tail) + 1, 2 * torch.randn(n_fake, *tail) - 1
+                check_close(call(impl.discriminator_loss, real, fake), ref("discriminator_loss")(real, fake),
+                            what=f"the loss for {n_real} real and {n_fake} fake logits",
+                            hint="average the real batch and the fake batch separately, then add the two means: one "
+                                 "mean over both batches joined weights the larger one more (twice that mean equals "
+                                 "the sum of the two only when the sizes are equal).")
+
+    @pytest.mark.points(1)
+    def test_rewards_the_right_answers(self, impl: Any) -> None:
+        """about 0 for a discriminator that is right, 2 log 2 at logits 0, large when it is wrong"""
+        ones = torch.ones(10)
+        right = call(impl.discriminator_loss, 8 * ones, -8 * ones)
+        neutral = call(impl.discriminator_loss, 0 * ones, 0 * ones)
+        wrong = call(impl.discriminator_loss, -8 * ones, 8 * ones)
+        for name, value, want in (("real +8, fake -8", right, 2 * math.log1p(math.exp(-8))),
+                                  ("all 0", neutral, 2 * math.log(2)),
+                                  ("real -8, fake +8", wrong, 2 * math.log1p(math.exp(8)))):
+            check_tensor(value, shape=(), what=f"the loss ({name})")
+            check(abs(value.item() - want) < 1e-3, expected=f"{want:.4f} for logits {name}", got=f"{value.item():.4f}",
+                  hint="real images have target 1 and fakes target 0; a confident correct discriminator has a loss near 0.")
+
+    @pytest.mark.points(1)
+    def test_stable_for_large_logits(self, impl: Any) -> None:
+        """stays exact for logits of +-200 (works on logits, not on sigmoid outputs)"""
+        loss = call(impl.discriminator_loss, torch.full((4,), -200.0), torch.full((4,), 200.0))
+        check_tensor(loss, shape=(), what="the loss")
+        check(bool(torch.isfinite(loss)) and abs(loss.item() - 400.0) < 0.1, expected="400.0 (each term 200)",
+              got=f"{loss.item():.4g}",
+              hint="sigmoid(-200) rounds to 0 in float32 and log(0) breaks: use F.binary_cross_entropy_with_logits.")
+
+
+# ------------------------------------------------------------------------------------------ 10 (**)
+
+
+@pytest.mark.exercise("dcgan.generator_block")
+class TestGeneratorBlock:
+    @pytest.mark.points(2)
+    def test_doubles_height_and_width(self, impl: Any) -> None:
+        """maps (B, in, H, W) to (B, out, 2H, 2W)"""
+        block = impl.generator_block(8, 4)
+        check(isinstance(block, nn.Module), expected="an nn.Module", got=type(block).__name__, hint="return nn.Sequential(...)")
+        for h, w in ((4, 4), (7, 5)):
+            out = block(torch.randn(3, 8, h, w))
+            check_tensor(out, shape=(3, 4, 2 * h, 2 * w), what=f"the output for a (3, 8, {h}, {w}) input",
+                         hint="(H - 1) * 2 - 2 * padding + 4 = 2H needs padding 1 with kernel 4 and stride 2.")
+
+    @pytest.mark.points(1)
+    def test_layers(self, impl: Any) -> None:
+        """ConvTranspose2d(4, stride 2, padding 1, no bias), then BatchNorm2d, then ReLU"""
+        block = impl.generator_block(6, 3)
+        layers = [m for m in block.modules() if not isinstance(m, nn.Sequential)]
+        kinds = [type(m).__name__ for m in layers]
+        check(kinds == ["ConvTranspose2d", "BatchNorm2d", "ReLU"], expected="layers [ConvTranspose2d, BatchNorm2d, ReLU]",
+              got=str(kinds), hint="a generator block up-samples, normalises, then applies ReLU (tanh only at the output).")
+        conv = layers[0]
+        got = (conv.kernel_size, conv.stride, conv.padding, conv.bias is None)
+        check(got == ((4, 4), (2, 2), (1, 1), True), expected="kernel 4, stride 2, padding 1, bias=False",
+              got=f"kernel {conv.kernel_size}, stride {conv.stride}, padding {conv.padding}, bias={conv.bias is not None}",
+              hint="batch norm subtracts the mean right after, so a bias would be wasted: bias=False.")
+
+    @pytest.mark.points(1)
+    def test_output_is_normalised_relu(self, impl: Any) -> None:
+        """output is non-negative, with about half the activations switched on"""
+        block = impl.generator_block(8, 16).train()
+        out = check_tensor(block(torch.randn(32, 8, 4, 4)), shape=(32, 16, 8, 8), what="the output").detach()
+        active = (out > 0).double().mean().item()
+        check(bool((out >= 0).all()) and 0.3 < active < 0.7, expected="values >= 0 with roughly half of them > 0",
+              got=f"minimum {out.min().item():.3g}, {100 * active:.0f}% positive",
+              hint="batch norm centres each channel; ReLU then zeroes about half: the order is conv, BN, ReLU.")
+
+    @pytest.mark.points(1)
+    def test_parameter_count(self, impl: Any) -> None:
+        """as many parameters as the reference block"""
+        got = sum(p.numel() for p in impl.generator_block(32, 16).parameters())
+        want = sum(p.numel() for p in ref("generator_block")(32, 16).parameters())
+        check(got == want, expected=f"{want} parameters (32*16*4*4 weights + 2*16 batch-norm)", got=f"{got}",
+              hint="no bias in the transposed convolution; one BatchNorm2d(out_channels).")
+
+
+# ------------------------------------------------------------------------------------------ 11 (**)
+
+
+@pytest.mark.exercise("dcgan.init_dcgan_weights")
 class TestInitWeights:
     @pytest.mark.points(1)
     def test_conv_weights(self, impl: Any) -> None:
@@ -97,144 +241,159 @@ class TestInitWeights:
               hint="model.apply calls your function for every sub-module, including the last one.")
 
 
-# ------------------------------------------------------------------------------------------ 2
+# ------------------------------------------------------------------------------------------ 15 (***)
 
 
-@pytest.mark.exercise("dcgan.discriminator_loss", "DCGAN 2: discriminator_loss")
-class TestDiscriminatorLoss:
+def _gaussian(d: int, gen: torch.Generator, n: int | None = None, scale: float = 1.0,
+              shift: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and covariance (float64) of ``n`` correlated samples in ``d`` dimensions: singular when ``n <= d``."""
+    n = 3 * d if n is None else n
+    mixing = torch.randn(d, d, dtype=torch.float64, generator=gen)
+    x = (torch.randn(n, d, dtype=torch.float64, generator=gen) @ mixing) * scale + shift
+    mu = x.mean(0)
+    centred = x - mu
+    return mu, centred.T @ centred / (n - 1)
+
+
+def _number(value: Any, what: str) -> float:
+    """The distance as a float: a Python float, or anything ``float()`` takes (a one-element tensor, say); whether
+    it is a Python float is the business of ``test_returns_a_float`` alone."""
+    __tracebackhide__ = True
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        check(False, expected=f"{what}: one number", got=value, hint="the distance is a single number: return a float.")
+    raise AssertionError("unreachable")
+
+
+def _distance_scale(mu1: torch.Tensor, s1: torch.Tensor, mu2: torch.Tensor, s2: torch.Tensor) -> float:
+    """The size of the terms that cancel: rounding errors are relative to it, not to the distance."""
+    return float((mu1 - mu2).double().pow(2).sum() + s1.double().trace() + s2.double().trace())
+
+
+def _check_distance(got: float, want: float, scale: float, what: str, hint: str, rtol: float = 1e-6) -> None:
+    __tracebackhide__ = True
+    ok = math.isfinite(got) and abs(got - want) <= rtol * abs(want) + 1e-9 * scale + 1e-12
+    check(ok, expected=f"{what} = {want:.10g}", got=f"{got:.10g}", hint=hint)
+
+
+def _trace_of_root_product(s1: torch.Tensor, s2: torch.Tensor) -> float:
+    """Tr(S1^(1/2) S2^(1/2)): what a wrong solution computes in place of Tr((S1 S2)^(1/2))."""
+    def root(s: torch.Tensor) -> torch.Tensor:
+        values, vectors = torch.linalg.eigh(s.double())
+        return (vectors * values.clamp_min(0).sqrt()) @ vectors.T
+    return float((root(s1) @ root(s2)).trace())
+
+
+@pytest.mark.exercise("dcgan.gaussian_frechet_distance")
+class TestGaussianFrechetDistance:
     @pytest.mark.points(1)
-    def test_scalar(self, impl: Any) -> None:
-        """returns a scalar tensor"""
-        check_tensor(call(impl.discriminator_loss, torch.randn(8), torch.randn(8)), shape=(), what="the loss",
-                     hint="average over the batch: the loss is one number.")
+    def test_returns_a_float(self, impl: Any) -> None:
+        """returns a Python float, for float32 and float64 inputs"""
+        gen = torch.Generator().manual_seed(0)
+        for dtype in (torch.float64, torch.float32):
+            mu1, s1 = _gaussian(4, gen)
+            mu2, s2 = _gaussian(4, gen)
+            value = call(impl.gaussian_frechet_distance, mu1.to(dtype), s1.to(dtype), mu2.to(dtype), s2.to(dtype))
+            check(isinstance(value, float), expected=f"a Python float for {dtype} inputs",
+                  got=f"{type(value).__name__}: {value!r}"[:200],
+                  hint=".item() turns a one-element tensor into a Python float.")
 
     @pytest.mark.points(1)
-    def test_matches_reference(self, impl: Any) -> None:
-        """mean BCE of real logits against 1 plus mean BCE of fake logits against 0"""
-        for shape in ((16,), (16, 1)):
-            real, fake = 2 * torch.randn(*shape) + 1, 2 * torch.randn(*shape) - 1
-            check_close(call(impl.discriminator_loss, real, fake), ref("discriminator_loss")(real, fake),
-                        what=f"the loss for logits of shape {shape}",
-                        hint="BCE(real_logits, 1).mean() + BCE(fake_logits, 0).mean(): two averages, added.")
+    def test_zero_for_identical_gaussians(self, impl: Any) -> None:
+        """identical Gaussians are at distance 0"""
+        gen = torch.Generator().manual_seed(1)
+        for d in (1, 3, 12):
+            mu, s = _gaussian(d, gen)
+            got = _number(call(impl.gaussian_frechet_distance, mu, s, mu, s), "the distance")
+            _check_distance(got, 0.0, _distance_scale(mu, s, mu, s), f"the distance of a {d}-d Gaussian to itself",
+                            hint="identical Gaussians are at distance 0: -2 Tr((S1 S2)^(1/2)) must cancel Tr(S1) + Tr(S2) "
+                                 "exactly, and (S1 S2)^(1/2) is a matrix square root (a matrix whose square is S1 S2), "
+                                 "not torch.sqrt of each entry.")
 
     @pytest.mark.points(1)
-    def test_batches_of_different_sizes(self, impl: Any) -> None:
-        """each batch is averaged on its own, also when the real and fake batches differ in size"""
-        for n_real, n_fake in ((16, 4), (3, 12)):
-            for tail in ((), (1,)):
-                real, fake = 2 * torch.randn(n_real, *tail) + 1, 2 * torch.randn(n_fake, *tail) - 1
-                check_close(call(impl.discriminator_loss, real, fake), ref("discriminator_loss")(real, fake),
-                            what=f"the loss for {n_real} real and {n_fake} fake logits",
-                            hint="average the real batch and the fake batch separately, then add the two means: one "
-                                 "mean over both batches joined weights the larger one more (twice that mean equals "
-                                 "the sum of the two only when the sizes are equal).")
+    def test_equal_covariances(self, impl: Any) -> None:
+        """with equal covariances, the distance is the squared distance between the means"""
+        gen = torch.Generator().manual_seed(2)
+        _, s = _gaussian(5, gen)
+        mu1 = torch.randn(5, dtype=torch.float64, generator=gen)
+        for step in (0.1, 3.0):
+            mu2 = mu1 + step * torch.randn(5, dtype=torch.float64, generator=gen)
+            want = float((mu1 - mu2).pow(2).sum())
+            got = _number(call(impl.gaussian_frechet_distance, mu1, s, mu2, s), "the distance")
+            _check_distance(got, want, _distance_scale(mu1, s, mu2, s),
+                            f"the distance for equal covariances and |mu1 - mu2| = {want ** 0.5:.4g}",
+                            hint="with equal covariances only the means differ: the first term is the squared Euclidean "
+                                 "distance between the means, ((mu1 - mu2) ** 2).sum(), with no square root.")
 
     @pytest.mark.points(1)
-    def test_rewards_the_right_answers(self, impl: Any) -> None:
-        """about 0 for a discriminator that is right, 2 log 2 at logits 0, large when it is wrong"""
-        ones = torch.ones(10)
-        right = call(impl.discriminator_loss, 8 * ones, -8 * ones)
-        neutral = call(impl.discriminator_loss, 0 * ones, 0 * ones)
-        wrong = call(impl.discriminator_loss, -8 * ones, 8 * ones)
-        for name, value, want in (("real +8, fake -8", right, 2 * math.log1p(math.exp(-8))),
-                                  ("all 0", neutral, 2 * math.log(2)),
-                                  ("real -8, fake +8", wrong, 2 * math.log1p(math.exp(8)))):
-            check_tensor(value, shape=(), what=f"the loss ({name})")
-            check(abs(value.item() - want) < 1e-3, expected=f"{want:.4f} for logits {name}", got=f"{value.item():.4f}",
-                  hint="real images have target 1 and fakes target 0; a confident correct discriminator has a loss near 0.")
-
-    @pytest.mark.points(1)
-    def test_stable_for_large_logits(self, impl: Any) -> None:
-        """stays exact for logits of +-200 (works on logits, not on sigmoid outputs)"""
-        loss = call(impl.discriminator_loss, torch.full((4,), -200.0), torch.full((4,), 200.0))
-        check_tensor(loss, shape=(), what="the loss")
-        check(bool(torch.isfinite(loss)) and abs(loss.item() - 400.0) < 0.1, expected="400.0 (each term 200)",
-              got=f"{loss.item():.4g}",
-              hint="sigmoid(-200) rounds to 0 in float32 and log(0) breaks: use F.binary_cross_entropy_with_logits.")
-
-
-# ------------------------------------------------------------------------------------------ 3
-
-
-@pytest.mark.exercise("dcgan.generator_loss", "DCGAN 3: generator_loss")
-class TestGeneratorLoss:
-    @pytest.mark.points(1)
-    def test_scalar(self, impl: Any) -> None:
-        """returns a scalar tensor"""
-        check_tensor(call(impl.generator_loss, torch.randn(8)), shape=(), what="the loss", hint="average over the batch.")
+    def test_diagonal_covariances(self, impl: Any) -> None:
+        """diagonal covariances (and d = 1): the trace term is sum((sqrt(a_i) - sqrt(b_i))^2)"""
+        gen = torch.Generator().manual_seed(3)
+        for d in (1, 6):
+            a = torch.rand(d, dtype=torch.float64, generator=gen) * 4 + 0.1
+            b = torch.rand(d, dtype=torch.float64, generator=gen) * 4 + 0.1
+            mu1, mu2 = torch.randn(d, dtype=torch.float64, generator=gen), torch.randn(d, dtype=torch.float64, generator=gen)
+            want = float((mu1 - mu2).pow(2).sum() + (a.sqrt() - b.sqrt()).pow(2).sum())
+            got = _number(call(impl.gaussian_frechet_distance, mu1, torch.diag(a), mu2, torch.diag(b)), "the distance")
+            _check_distance(got, want, _distance_scale(mu1, torch.diag(a), mu2, torch.diag(b)),
+                            f"the distance for diagonal covariances in {d} dimension{'s' if d > 1 else ''}",
+                            hint="for diagonal covariances (S1 S2)^(1/2) is diagonal too, with entries sqrt(a_i b_i): "
+                                 "check the mean term and the three traces on this simple case first.")
 
     @pytest.mark.points(2)
     def test_matches_reference(self, impl: Any) -> None:
-        """the mean of -log sigmoid(fake_logits)"""
-        for shape in ((16,), (16, 1)):
-            fake = 3 * torch.randn(*shape)
-            check_close(call(impl.generator_loss, fake), ref("generator_loss")(fake), what=f"the loss for logits of shape {shape}",
-                        hint="the generator wants its images called real: BCE of the fake logits against 1, averaged.")
+        """full (non-commuting) covariances in 2, 7 and 24 dimensions agree with the reference"""
+        gen = torch.Generator().manual_seed(4)
+        for d in (2, 7, 24):
+            mu1, s1 = _gaussian(d, gen)
+            mu2, s2 = _gaussian(d, gen, scale=0.7, shift=0.5)
+            want = ref("gaussian_frechet_distance")(mu1, s1, mu2, s2)
+            got = _number(call(impl.gaussian_frechet_distance, mu1, s1, mu2, s2), "the distance")
+            wrong = float((mu1 - mu2).pow(2).sum() + s1.trace() + s2.trace()) - 2 * _trace_of_root_product(s1, s2)
+            if math.isfinite(got) and abs(got - wrong) <= 1e-6 * abs(wrong) + 1e-9:
+                hint = ("S1^(1/2) S2^(1/2) has the trace of (S1 S2)^(1/2) only when S1 and S2 commute (diagonal "
+                        "covariances, say): here they do not. S1 S2 is similar to a symmetric matrix whose square root "
+                        "you can take.")
+            else:
+                hint = ("S1 S2 is not symmetric, so torch.linalg.eigh does not apply to it; but it is similar to a "
+                        "symmetric matrix (same eigenvalues, so the same trace of the square root): which one?")
+            _check_distance(got, want, _distance_scale(mu1, s1, mu2, s2), f"the distance in {d} dimensions", hint=hint)
 
     @pytest.mark.points(1)
-    def test_non_saturating_gradient(self, impl: Any) -> None:
-        """strong gradient when the discriminator confidently rejects the fakes"""
-        logits = torch.full((8,), -10.0, requires_grad=True)
-        loss = check_tensor(call(impl.generator_loss, logits), shape=(), what="the loss")
-        check(loss.requires_grad, expected="a loss connected to the logits", got="a loss without gradient",
-              hint="compute it from fake_logits with torch operations.")
-        loss.backward()
-        want = (torch.sigmoid(logits.detach()) - 1) / 8
-        check_close(logits.grad, want, what="d loss / d logits at logit -10", rtol=1e-3, atol=1e-6,
-                    hint="minimising log(1 - D(G(z))) gives a gradient of about 5e-6 here (it saturates); "
-                         "minimise -log D(G(z)) instead.")
+    def test_float32_inputs(self, impl: Any) -> None:
+        """float32 features of large scale: computed in float64, the large traces cancel exactly"""
+        gen = torch.Generator().manual_seed(5)
+        for _ in range(3):
+            x = torch.randn(200, 32, dtype=torch.float64, generator=gen) * 1000 + 5000
+            y = x + 3 * torch.randn(200, 32, dtype=torch.float64, generator=gen)
+            mu1, mu2 = x.mean(0), y.mean(0)
+            s1, s2 = torch.cov(x.T), torch.cov(y.T)
+            inputs = [t.float() for t in (mu1, s1, mu2, s2)]
+            want = ref("gaussian_frechet_distance")(*inputs)
+            got = _number(call(impl.gaussian_frechet_distance, *inputs), "the distance")
+            scale = _distance_scale(*inputs)
+            _check_distance(got, want, scale, "the distance for float32 inputs", rtol=1e-3,
+                            hint=f"the traces add up to {scale:.3g} here and the distance is {want:.3g}: float32 keeps "
+                                 "about 7 digits, too few for that difference. Convert the inputs with .double() and "
+                                 "compute in float64.")
 
     @pytest.mark.points(1)
-    def test_stable_for_large_logits(self, impl: Any) -> None:
-        """stays exact for a logit of -200"""
-        loss = check_tensor(call(impl.generator_loss, torch.full((4,), -200.0)), shape=(), what="the loss")
-        check(bool(torch.isfinite(loss)) and abs(loss.item() - 200.0) < 0.1, expected="200.0", got=f"{loss.item():.4g}",
-              hint="work on logits with F.binary_cross_entropy_with_logits: sigmoid(-200) is 0 in float32.")
-
-
-# ------------------------------------------------------------------------------------------ 4
-
-
-@pytest.mark.exercise("dcgan.generator_block", "DCGAN 4: generator_block")
-class TestGeneratorBlock:
-    @pytest.mark.points(2)
-    def test_doubles_height_and_width(self, impl: Any) -> None:
-        """maps (B, in, H, W) to (B, out, 2H, 2W)"""
-        block = impl.generator_block(8, 4)
-        check(isinstance(block, nn.Module), expected="an nn.Module", got=type(block).__name__, hint="return nn.Sequential(...)")
-        for h, w in ((4, 4), (7, 5)):
-            out = block(torch.randn(3, 8, h, w))
-            check_tensor(out, shape=(3, 4, 2 * h, 2 * w), what=f"the output for a (3, 8, {h}, {w}) input",
-                         hint="(H - 1) * 2 - 2 * padding + 4 = 2H needs padding 1 with kernel 4 and stride 2.")
-
-    @pytest.mark.points(1)
-    def test_layers(self, impl: Any) -> None:
-        """ConvTranspose2d(4, stride 2, padding 1, no bias), then BatchNorm2d, then ReLU"""
-        block = impl.generator_block(6, 3)
-        layers = [m for m in block.modules() if not isinstance(m, nn.Sequential)]
-        kinds = [type(m).__name__ for m in layers]
-        check(kinds == ["ConvTranspose2d", "BatchNorm2d", "ReLU"], expected="layers [ConvTranspose2d, BatchNorm2d, ReLU]",
-              got=str(kinds), hint="a generator block up-samples, normalises, then applies ReLU (tanh only at the output).")
-        conv = layers[0]
-        got = (conv.kernel_size, conv.stride, conv.padding, conv.bias is None)
-        check(got == ((4, 4), (2, 2), (1, 1), True), expected="kernel 4, stride 2, padding 1, bias=False",
-              got=f"kernel {conv.kernel_size}, stride {conv.stride}, padding {conv.padding}, bias={conv.bias is not None}",
-              hint="batch norm subtracts the mean right after, so a bias would be wasted: bias=False.")
-
-    @pytest.mark.points(1)
-    def test_output_is_normalised_relu(self, impl: Any) -> None:
-        """output is non-negative, with about half the activations switched on"""
-        block = impl.generator_block(8, 16).train()
-        out = check_tensor(block(torch.randn(32, 8, 4, 4)), shape=(32, 16, 8, 8), what="the output").detach()
-        active = (out > 0).double().mean().item()
-        check(bool((out >= 0).all()) and 0.3 < active < 0.7, expected="values >= 0 with roughly half of them > 0",
-              got=f"minimum {out.min().item():.3g}, {100 * active:.0f}% positive",
-              hint="batch norm centres each channel; ReLU then zeroes about half: the order is conv, BN, ReLU.")
-
-    @pytest.mark.points(1)
-    def test_parameter_count(self, impl: Any) -> None:
-        """as many parameters as the reference block"""
-        got = sum(p.numel() for p in impl.generator_block(32, 16).parameters())
-        want = sum(p.numel() for p in ref("generator_block")(32, 16).parameters())
-        check(got == want, expected=f"{want} parameters (32*16*4*4 weights + 2*16 batch-norm)", got=f"{got}",
-              hint="no bias in the transposed convolution; one BatchNorm2d(out_channels).")
+    def test_singular_covariances(self, impl: Any) -> None:
+        """covariances of fewer samples than dimensions (singular) give a finite distance"""
+        gen = torch.Generator().manual_seed(6)
+        for d, n in ((10, 4), (32, 6)):
+            mu1, s1 = _gaussian(d, gen, n=n)
+            mu2, s2 = _gaussian(d, gen, n=n, shift=0.3)
+            want = ref("gaussian_frechet_distance")(mu1, s1, mu2, s2)
+            nan_hint = (f"these covariances have rank {n - 1} in {d} dimensions: rounding makes some of their "
+                        "eigenvalues tiny negative numbers, whose square root is nan (and nan in a matrix makes the "
+                        "next eigen-decomposition fail). Clamp the eigenvalues at 0 (clamp_min(0)) before taking square "
+                        "roots.")
+            with hint_on_error(nan_hint):
+                got = _number(call(impl.gaussian_frechet_distance, mu1, s1, mu2, s2), "the distance")
+            hint = (nan_hint if not math.isfinite(got) else
+                    "a singular covariance has zero eigenvalues: a square root through the eigen-decomposition handles "
+                    "them; an inverse or a Cholesky factor does not.")
+            _check_distance(got, want, _distance_scale(mu1, s1, mu2, s2),
+                            f"the distance for rank-{n - 1} covariances in {d} dimensions", hint=hint)

@@ -22,10 +22,42 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-# ------------------------------------------------------------------------------------------ 1
+# ------------------------------------------------------------------------------------------ 1 (*)
 
 
-@pytest.mark.exercise("vae.reparameterize", "VAE 1: reparameterize")
+@pytest.mark.exercise("vae.lerp")
+class TestLerp:
+    @pytest.mark.points(1)
+    def test_shape_and_dtype(self, impl: Any) -> None:
+        """returns (steps, D) in the dtype of the codes"""
+        for dtype in (torch.float32, torch.float64):
+            z_a, z_b = torch.randn(8, dtype=dtype), torch.randn(8, dtype=dtype)
+            check_tensor(call(impl.lerp, z_a, z_b, 5), shape=(5, 8), dtype=dtype, what=f"lerp of {dtype} codes",
+                         hint="one row per step: t of shape (steps, 1) times a code of shape (D,) broadcasts to (steps, D).",
+                         dtype_hint="make t in the codes' dtype: torch.linspace(0, 1, steps, dtype=z_a.dtype).")
+
+    @pytest.mark.points(1)
+    def test_endpoints(self, impl: Any) -> None:
+        """the first code is z_a and the last z_b"""
+        z_a, z_b = torch.randn(6), torch.randn(6)
+        path = check_tensor(call(impl.lerp, z_a, z_b, 4), shape=(4, 6), what="the path")
+        check_close(path[0], z_a, what="first code", hint="t runs from 0 (z_a) ...")
+        check_close(path[-1], z_b, what="last code", hint="... to 1 (z_b), both included: torch.linspace(0, 1, steps).")
+
+    @pytest.mark.points(2)
+    def test_evenly_spaced(self, impl: Any) -> None:
+        """codes are evenly spaced on the segment"""
+        z_a, z_b = torch.randn(10), torch.randn(10)
+        for steps in (2, 7):
+            check_close(call(impl.lerp, z_a, z_b, steps), ref("lerp")(z_a, z_b, steps), what=f"lerp with {steps} steps",
+                        hint="row i sits at t_i = i / (steps - 1) of the way from z_a to z_b: equal steps, both ends "
+                             "included; compare your rows with the docstring's.")
+
+
+# ------------------------------------------------------------------------------------------ 2 (*)
+
+
+@pytest.mark.exercise("vae.reparameterize")
 class TestReparameterize:
     @pytest.mark.points(1)
     def test_shape_and_dtype(self, impl: Any) -> None:
@@ -53,7 +85,8 @@ class TestReparameterize:
               hint="z = mu + sigma * eps with eps ~ N(0, 1): its mean is mu.")
         check(close(z.std(0), std, rtol=0.05, atol=0), expected=f"column std close to {std.tolist()}",
               got=f"std {[round(v, 3) for v in z.std(0).tolist()]}",
-              hint="sigma = exp(0.5 * logvar): logvar is the log of the variance, not of the standard deviation.")
+              hint="logvar is the log of the variance sigma^2, not of the standard deviation sigma: what is sigma in "
+                   "terms of logvar?")
 
     @pytest.mark.points(1)
     def test_fresh_noise(self, impl: Any) -> None:
@@ -108,15 +141,16 @@ class TestReparameterize:
         z.sum().backward()
         expected = 0.5 * (z - mu).detach()
         check(logvar.grad is not None, expected="a gradient for logvar", got="None",
-              hint="returning mu alone is not a sample: z = mu + exp(0.5 * logvar) * eps.")
+              hint="returning mu alone is not a sample: add the noise, scaled by a sigma computed from logvar.")
         check_close(logvar.grad, expected, what="logvar.grad", rtol=1e-4, atol=1e-5,
-                    hint="with sigma = exp(0.5 * logvar), d z / d logvar = 0.5 * sigma * eps = 0.5 * (z - mu).")
+                    hint="z - mu = sigma * eps, and d sigma / d logvar = sigma / 2 when sigma^2 = exp(logvar): a "
+                         "sigma computed some other way from logvar gives another gradient.")
 
 
-# ------------------------------------------------------------------------------------------ 2
+# ------------------------------------------------------------------------------------------ 6 (**)
 
 
-@pytest.mark.exercise("vae.kl_divergence", "VAE 2: kl_divergence")
+@pytest.mark.exercise("vae.kl_divergence")
 class TestKLDivergence:
     @pytest.mark.points(1)
     def test_shape_and_dtype(self, impl: Any) -> None:
@@ -152,7 +186,8 @@ class TestKLDivergence:
         """KL matches the closed form on random Gaussians"""
         mu, logvar = 2 * torch.randn(16, 10), torch.randn(16, 10)
         check_close(call(impl.kl_divergence, mu, logvar), ref("kl_divergence")(mu, logvar), what="KL",
-                    hint="KL = 0.5 * sum(mu^2 + exp(logvar) - logvar - 1) over the latent dimension.")
+                    hint="compare your terms with the docstring's one by one: sigma^2 and log(sigma^2) are both "
+                         "written with logvar, and the factor 1/2 and the -1 are easy to drop.")
 
     @pytest.mark.points(1)
     def test_gradients(self, impl: Any) -> None:
@@ -168,7 +203,91 @@ class TestKLDivergence:
                     hint="the logvar terms of the KL are 0.5 * (exp(logvar) - logvar).")
 
 
-# ------------------------------------------------------------------------------------------ 3
+# ------------------------------------------------------------------------------------------ 7 (**)
+
+
+def _conv_cases(n: int, transposed: bool) -> list[dict[str, int]]:
+    gen = torch.Generator().manual_seed(7 if transposed else 3)
+    cases: list[dict[str, int]] = []
+    while len(cases) < n:
+        size, kernel, stride, padding = (int(torch.randint(lo, hi, (), generator=gen)) for lo, hi in
+                                         ((3, 40), (1, 6), (1, 4), (0, 3)))
+        case = {"size": size, "kernel": kernel, "stride": stride, "padding": padding}
+        if transposed:
+            case["output_padding"] = int(torch.randint(0, stride, (), generator=gen))
+            if padding >= kernel or (size - 1) * stride - 2 * padding + kernel + case["output_padding"] <= 0:
+                continue
+        elif size + 2 * padding < kernel or padding > kernel // 2:
+            continue
+        cases.append(case)
+    return cases
+
+
+def _torch_size(case: dict[str, int], transposed: bool) -> int:
+    """The size torch itself produces: the ground truth."""
+    size, kernel, stride, padding = case["size"], case["kernel"], case["stride"], case["padding"]
+    if transposed:
+        layer: nn.Module = nn.ConvTranspose2d(1, 1, kernel, stride, padding, output_padding=case["output_padding"])
+    else:
+        layer = nn.Conv2d(1, 1, kernel, stride, padding)
+    with torch.no_grad():
+        return int(layer(torch.zeros(1, 1, size, size)).shape[-1])
+
+
+@pytest.mark.exercise("vae.conv_sizes")
+class TestConvSizes:
+    @pytest.mark.points(2)
+    def test_conv_matches_torch(self, impl: Any) -> None:
+        """conv_output_size agrees with nn.Conv2d on 30 random settings"""
+        for case in _conv_cases(30, transposed=False):
+            got = impl.conv_output_size(**case)
+            want = _torch_size(case, transposed=False)
+            check(got == want, expected=f"{want} for {case}", got=repr(got),
+                  hint="padding is added on both sides of the input, and a last position where the kernel does not "
+                       "fit entirely is not counted.")
+
+    @pytest.mark.points(2)
+    def test_transpose_matches_torch(self, impl: Any) -> None:
+        """conv_transpose_output_size agrees with nn.ConvTranspose2d on 30 random settings"""
+        for case in _conv_cases(30, transposed=True):
+            got = impl.conv_transpose_output_size(**case)
+            want = _torch_size(case, transposed=True)
+            check(got == want, expected=f"{want} for {case}", got=repr(got),
+                  hint="run the convolution's count backwards (which input would a convolution with these settings "
+                       "map to size?); output_padding then adds to the result once.")
+
+    @pytest.mark.points(1)
+    def test_returns_int(self, impl: Any) -> None:
+        """both functions return a Python int"""
+        for name, value in (("conv_output_size(28, 3, 2, 1)", impl.conv_output_size(28, 3, 2, 1)),
+                            ("conv_transpose_output_size(7, 3, 2, 1, 1)", impl.conv_transpose_output_size(7, 3, 2, 1, 1))):
+            check(_is_int(value), expected=f"{name} to be an int", got=f"{type(value).__name__} {value!r}",
+                  hint="use integer division // (a size of 13.5 pixels does not exist).")
+
+    @pytest.mark.points(1)
+    def test_cnn_decoder_design(self, impl: Any) -> None:
+        """the CNN VAE's sizes with kernel 3: 28 -> 14 -> 7 down, 7 -> 14 -> 28 up (output_padding 1)"""
+        # fundamentalml.models.vae.ConvVAE: Conv2d(3, stride 2, padding 1) twice (then a stride-1 conv that keeps
+        # 7 x 7), and ConvTranspose2d(3, stride 2, padding 1, output_padding 1) twice.
+        down = [28]
+        for _ in range(2):
+            down.append(impl.conv_output_size(down[-1], kernel=3, stride=2, padding=1))
+        down.append(impl.conv_output_size(down[-1], kernel=3, stride=1, padding=1))
+        check(down == [28, 14, 7, 7], expected="encoder 28 -> 14 -> 7 -> 7 (kernel 3, padding 1; strides 2, 2, 1)",
+              got=f"encoder {down}", hint="a stride-2 convolution with kernel 3 and padding 1 halves an even size; "
+                                          "with stride 1 it keeps the size.")
+        up = [7]
+        for _ in range(2):
+            up.append(impl.conv_transpose_output_size(up[-1], kernel=3, stride=2, padding=1, output_padding=1))
+        check(up == [7, 14, 28], expected="decoder 7 -> 14 -> 28 (kernel 3, stride 2, padding 1, output_padding 1)",
+              got=f"decoder {up}", hint="without output_padding, kernel 3, stride 2, padding 1 gives 2H - 1: "
+                                        "output_padding adds the missing row once, at the end.")
+        dcgan = impl.conv_transpose_output_size(7, kernel=4, stride=2, padding=1)
+        check(dcgan == 14, expected="7 -> 14 with kernel 4, stride 2, padding 1 (the DCGAN generator's blocks)",
+              got=repr(dcgan), hint="an even kernel with stride 2 doubles the size without output_padding.")
+
+
+# ------------------------------------------------------------------------------------------ 8 (**)
 
 
 def _loss_inputs(batch: int = 6, image: tuple[int, ...] = (1, 28, 28)) -> tuple[torch.Tensor, ...]:
@@ -186,7 +305,7 @@ def _three_scalars(result: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     return tuple(result)  # type: ignore[return-value]
 
 
-@pytest.mark.exercise("vae.vae_loss", "VAE 3: vae_loss")
+@pytest.mark.exercise("vae.vae_loss")
 class TestVAELoss:
     @pytest.mark.points(2)
     def test_reconstruction_term(self, impl: Any) -> None:
@@ -206,9 +325,9 @@ class TestVAELoss:
             _, _, kl = _three_scalars(call(impl.vae_loss, *inputs, beta=beta))
             _, _, expected = ref("vae_loss")(*inputs, beta=beta)
             check_close(kl, expected, what=f"kl with beta={beta:g}", rtol=1e-4,
-                        hint="kl_divergence(mu, logvar).mean(): sum over dims, mean over the batch; beta weights it in "
-                             "the loss only, so return the kl itself, not beta * kl." if beta != 1 else
-                             "kl_divergence(mu, logvar).mean(): sum over dims, mean over the batch.")
+                        hint="the KL of each row (exercise 6), averaged over the batch; beta weights it in the loss "
+                             "only, so return the kl itself, not beta * kl." if beta != 1 else
+                             "the KL of each row (exercise 6: summed over the latent dimensions), averaged over the batch.")
 
     @pytest.mark.points(1)
     def test_loss_combines_with_beta(self, impl: Any) -> None:
@@ -252,113 +371,10 @@ class TestVAELoss:
                   got="none", hint="both terms must enter the loss.")
 
 
-# ------------------------------------------------------------------------------------------ 4
+# ------------------------------------------------------------------------------------------ 14 (***)
 
 
-def _conv_cases(n: int, transposed: bool) -> list[dict[str, int]]:
-    gen = torch.Generator().manual_seed(7 if transposed else 3)
-    cases: list[dict[str, int]] = []
-    while len(cases) < n:
-        size, kernel, stride, padding = (int(torch.randint(lo, hi, (), generator=gen)) for lo, hi in
-                                         ((3, 40), (1, 6), (1, 4), (0, 3)))
-        case = {"size": size, "kernel": kernel, "stride": stride, "padding": padding}
-        if transposed:
-            case["output_padding"] = int(torch.randint(0, stride, (), generator=gen))
-            if padding >= kernel or (size - 1) * stride - 2 * padding + kernel + case["output_padding"] <= 0:
-                continue
-        elif size + 2 * padding < kernel or padding > kernel // 2:
-            continue
-        cases.append(case)
-    return cases
-
-
-def _torch_size(case: dict[str, int], transposed: bool) -> int:
-    """The size torch itself produces: the ground truth."""
-    size, kernel, stride, padding = case["size"], case["kernel"], case["stride"], case["padding"]
-    if transposed:
-        layer: nn.Module = nn.ConvTranspose2d(1, 1, kernel, stride, padding, output_padding=case["output_padding"])
-    else:
-        layer = nn.Conv2d(1, 1, kernel, stride, padding)
-    with torch.no_grad():
-        return int(layer(torch.zeros(1, 1, size, size)).shape[-1])
-
-
-@pytest.mark.exercise("vae.conv_sizes", "VAE 4: conv_output_size / conv_transpose_output_size")
-class TestConvSizes:
-    @pytest.mark.points(2)
-    def test_conv_matches_torch(self, impl: Any) -> None:
-        """conv_output_size agrees with nn.Conv2d on 30 random settings"""
-        for case in _conv_cases(30, transposed=False):
-            got = impl.conv_output_size(**case)
-            want = _torch_size(case, transposed=False)
-            check(got == want, expected=f"{want} for {case}", got=repr(got),
-                  hint="out = floor((size + 2 * padding - kernel) / stride) + 1: padding is added on both sides.")
-
-    @pytest.mark.points(2)
-    def test_transpose_matches_torch(self, impl: Any) -> None:
-        """conv_transpose_output_size agrees with nn.ConvTranspose2d on 30 random settings"""
-        for case in _conv_cases(30, transposed=True):
-            got = impl.conv_transpose_output_size(**case)
-            want = _torch_size(case, transposed=True)
-            check(got == want, expected=f"{want} for {case}", got=repr(got),
-                  hint="out = (size - 1) * stride - 2 * padding + kernel + output_padding.")
-
-    @pytest.mark.points(1)
-    def test_returns_int(self, impl: Any) -> None:
-        """both functions return a Python int"""
-        for name, value in (("conv_output_size(28, 4, 2, 1)", impl.conv_output_size(28, 4, 2, 1)),
-                            ("conv_transpose_output_size(7, 4, 2, 1)", impl.conv_transpose_output_size(7, 4, 2, 1))):
-            check(_is_int(value), expected=f"{name} to be an int", got=f"{type(value).__name__} {value!r}",
-                  hint="use integer division // (a size of 13.5 pixels does not exist).")
-
-    @pytest.mark.points(1)
-    def test_cnn_decoder_design(self, impl: Any) -> None:
-        """the CNN VAE's sizes: 28 -> 14 -> 7 down, 7 -> 14 -> 28 up"""
-        down = [28]
-        for _ in range(2):
-            down.append(impl.conv_output_size(down[-1], kernel=4, stride=2, padding=1))
-        up = [7]
-        for _ in range(2):
-            up.append(impl.conv_transpose_output_size(up[-1], kernel=4, stride=2, padding=1))
-        check(down == [28, 14, 7] and up == [7, 14, 28], expected="encoder 28 -> 14 -> 7, decoder 7 -> 14 -> 28",
-              got=f"encoder {down}, decoder {up}", hint="kernel 4, stride 2, padding 1 halves a size going down and doubles it going up.")
-        odd = impl.conv_transpose_output_size(7, kernel=3, stride=2, padding=1, output_padding=1)
-        check(odd == 14, expected="7 -> 14 with kernel 3, stride 2, padding 1, output_padding 1", got=repr(odd),
-              hint="output_padding adds to the size once, at the end.")
-
-
-# ------------------------------------------------------------------------------------------ 5, 6
-
-
-@pytest.mark.exercise("vae.lerp", "VAE 5: lerp")
-class TestLerp:
-    @pytest.mark.points(1)
-    def test_shape_and_dtype(self, impl: Any) -> None:
-        """returns (steps, D) in the dtype of the codes"""
-        for dtype in (torch.float32, torch.float64):
-            z_a, z_b = torch.randn(8, dtype=dtype), torch.randn(8, dtype=dtype)
-            check_tensor(call(impl.lerp, z_a, z_b, 5), shape=(5, 8), dtype=dtype, what=f"lerp of {dtype} codes",
-                         hint="one row per step: t of shape (steps, 1) times a code of shape (D,) broadcasts to (steps, D).",
-                         dtype_hint="make t in the codes' dtype: torch.linspace(0, 1, steps, dtype=z_a.dtype).")
-
-    @pytest.mark.points(1)
-    def test_endpoints(self, impl: Any) -> None:
-        """the first code is z_a and the last z_b"""
-        z_a, z_b = torch.randn(6), torch.randn(6)
-        path = check_tensor(call(impl.lerp, z_a, z_b, 4), shape=(4, 6), what="the path")
-        check_close(path[0], z_a, what="first code", hint="t runs from 0 (z_a) ...")
-        check_close(path[-1], z_b, what="last code", hint="... to 1 (z_b), both included: torch.linspace(0, 1, steps).")
-
-    @pytest.mark.points(2)
-    def test_evenly_spaced(self, impl: Any) -> None:
-        """codes are evenly spaced on the segment"""
-        z_a, z_b = torch.randn(10), torch.randn(10)
-        for steps in (2, 7):
-            check_close(call(impl.lerp, z_a, z_b, steps), ref("lerp")(z_a, z_b, steps), what=f"lerp with {steps} steps",
-                        hint="row i is (1 - t) * z_a + t * z_b with t = i / (steps - 1).")
-
-
-@pytest.mark.exercise("vae.slerp", "VAE 6: slerp")
+@pytest.mark.exercise("vae.slerp")
 class TestSlerp:
     @pytest.mark.points(1)
     def test_shape_and_endpoints(self, impl: Any) -> None:
@@ -386,8 +402,8 @@ class TestSlerp:
         """codes follow the great circle at constant angular speed"""
         z_a, z_b = torch.randn(12), 3 * torch.randn(12)
         check_close(call(impl.slerp, z_a, z_b, 7), ref("slerp")(z_a, z_b, 7), what="slerp with 7 steps", atol=1e-4,
-                    hint="omega = arccos(<z_a, z_b> / (|z_a| |z_b|)), the angle between the codes, not between unit "
-                         "vectors scaled again; the weights are sin((1 - t) omega) / sin(omega) and sin(t omega) / sin(omega).")
+                    hint="omega is the angle between the codes themselves: its cosine is their dot product divided "
+                         "by both norms; then each weight is one of the docstring's sines divided by sin(omega).")
 
     @pytest.mark.points(1)
     def test_parallel_codes(self, impl: Any) -> None:

@@ -320,3 +320,77 @@ def per_class_reconstruction_error(cvae, images: torch.Tensor, labels: torch.Ten
     recon = cvae.reconstruct(images, labels).cpu()
     err = (recon - images.cpu()).pow(2).flatten(1).mean(1)
     return torch.bincount(labels, weights=err, minlength=num_classes) / torch.bincount(labels, minlength=num_classes).float()
+
+
+# ------------------------------------------------------------------------------------------ exercise references
+
+
+def sqrt_psd(matrix: torch.Tensor) -> torch.Tensor:
+    """The symmetric square root of a symmetric positive semi-definite matrix, from its eigen-decomposition.
+
+    ``matrix = V diag(l) V^T`` gives ``matrix^(1/2) = V diag(sqrt(l)) V^T``. Rounding leaves the eigenvalues of a
+    singular matrix slightly negative (-1e-16): they are clamped at 0 before the square root.
+    """
+    eigenvalues, vectors = torch.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * eigenvalues.clamp_min(0).sqrt()) @ vectors.T
+
+
+def gaussian_frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor, sigma2: torch.Tensor) -> float:
+    """The Fréchet distance between the Gaussians ``N(mu1, sigma1)`` and ``N(mu2, sigma2)``.
+
+    ``||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2))``: what a Fréchet (Inception) distance
+    computes from the means and covariances of two clouds of features. ``sigma1 sigma2`` is not symmetric, but
+    it is similar to the symmetric positive semi-definite ``R sigma2 R`` with ``R = sigma1^(1/2)``, so their square
+    roots have the same eigenvalues, and the same trace: the sum of the square roots of the eigenvalues of
+    ``R sigma2 R``. Computed in float64, whatever the inputs' dtype: the trace terms are large and nearly cancel.
+
+    Args:
+        mu1, mu2: means, shape ``(d,)``.
+        sigma1, sigma2: covariances, symmetric positive semi-definite, shape ``(d, d)``.
+
+    Returns:
+        The distance, a Python float (never negative).
+    """
+    mu1, mu2 = (torch.as_tensor(m).to(torch.float64).reshape(-1) for m in (mu1, mu2))
+    sigma1, sigma2 = (torch.as_tensor(s).to(torch.float64) for s in (sigma1, sigma2))
+    d = mu1.numel()
+    if mu2.numel() != d or tuple(sigma1.shape) != (d, d) or tuple(sigma2.shape) != (d, d):
+        raise ValueError(f"need two means of shape (d,) and two covariances of shape (d, d), got {tuple(mu1.shape)}, "
+                         f"{tuple(sigma1.shape)}, {tuple(mu2.shape)} and {tuple(sigma2.shape)}.")
+    root1 = sqrt_psd(sigma1)
+    middle = root1 @ sigma2 @ root1
+    eigenvalues = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0)
+    distance = (mu1 - mu2).pow(2).sum() + sigma1.trace() + sigma2.trace() - 2 * eigenvalues.sqrt().sum()
+    return max(distance.item(), 0.0)
+
+
+def collapsed_classes(features: torch.Tensor, labels: torch.Tensor, real_features: torch.Tensor,
+                      real_labels: torch.Tensor, threshold: float = 0.5) -> list[int]:
+    """The classes a conditional generator collapsed: its samples of the class are far less diverse than real ones.
+
+    The diversity of a set of samples is the mean Euclidean distance between two different samples, in feature
+    space (:func:`pairwise_diversity`). A class ``c`` among the generated ``labels`` is collapsed when the
+    diversity of its generated samples is below ``threshold`` times the diversity of the real samples of ``c``.
+
+    Args:
+        features, labels: features ``(N, d)`` of generated samples, and the class each was generated for ``(N,)``.
+        real_features, real_labels: features ``(M, d)`` of real samples and their classes ``(M,)``.
+        threshold: the fraction of the real diversity below which a class counts as collapsed.
+
+    Returns:
+        The collapsed classes, ascending, as Python ints.
+
+    Raises:
+        ValueError: a generated class with fewer than two generated samples, or fewer than two real ones.
+    """
+    features, real_features = torch.as_tensor(features).double(), torch.as_tensor(real_features).double()
+    labels, real_labels = torch.as_tensor(labels).reshape(-1), torch.as_tensor(real_labels).reshape(-1)
+    collapsed = []
+    for c in torch.unique(labels).tolist():
+        fake, real = features[labels == c], real_features[real_labels == c]
+        if len(fake) < 2 or len(real) < 2:
+            raise ValueError(f"class {c}: a diversity needs at least two samples, got {len(fake)} generated and "
+                             f"{len(real)} real ones.")
+        if pairwise_diversity(fake) < threshold * pairwise_diversity(real):
+            collapsed.append(int(c))
+    return collapsed

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fundamentalml import metrics as ref_metrics
 from fundamentalml.models import latent as ref_latent
 from fundamentalml.models import vae as ref_vae
 
@@ -277,6 +278,59 @@ def generator_block__kernel_3(in_channels, out_channels):
                          nn.BatchNorm2d(out_channels), nn.ReLU())
 
 
+def _psd_root(s: torch.Tensor) -> torch.Tensor:
+    """The references' symmetric square root, for the wrong versions whose mistake lies elsewhere."""
+    return ref_metrics.sqrt_psd(s)
+
+
+def _frechet_parts(mu1, sigma1, mu2, sigma2, dtype=torch.float64):
+    mu1, sigma1, mu2, sigma2 = (torch.as_tensor(t).to(dtype) for t in (mu1, sigma1, mu2, sigma2))
+    return mu1, sigma1, mu2, sigma2, (mu1 - mu2).pow(2).sum() + sigma1.trace() + sigma2.trace()
+
+
+def gaussian_frechet_distance__no_cross_term(mu1, sigma1, mu2, sigma2):
+    """Tr(S1) + Tr(S2) only: forgets -2 Tr((S1 S2)^(1/2))."""
+    return float(_frechet_parts(mu1, sigma1, mu2, sigma2)[-1])
+
+
+def gaussian_frechet_distance__elementwise_sqrt(mu1, sigma1, mu2, sigma2):
+    """torch.sqrt(S1 @ S2): the square root of each entry of the product, not its matrix square root."""
+    mu1, sigma1, mu2, sigma2, partial = _frechet_parts(mu1, sigma1, mu2, sigma2)
+    return float(partial - 2 * torch.sqrt(sigma1 @ sigma2).trace())
+
+
+def gaussian_frechet_distance__sqrt_of_each_factor(mu1, sigma1, mu2, sigma2):
+    """Tr(S1^(1/2) S2^(1/2)): right only when the covariances commute."""
+    mu1, sigma1, mu2, sigma2, partial = _frechet_parts(mu1, sigma1, mu2, sigma2)
+    return float(partial - 2 * (_psd_root(sigma1) @ _psd_root(sigma2)).trace())
+
+
+def gaussian_frechet_distance__mean_distance_not_squared(mu1, sigma1, mu2, sigma2):
+    """||mu1 - mu2|| where the squared distance belongs."""
+    d = ref_metrics.gaussian_frechet_distance(mu1, sigma1, mu2, sigma2)
+    gap = float(torch.as_tensor(mu1).double().sub(torch.as_tensor(mu2).double()).pow(2).sum())
+    return d - gap + math.sqrt(gap)
+
+
+def gaussian_frechet_distance__in_input_dtype(mu1, sigma1, mu2, sigma2):
+    """The right formula in the inputs' own dtype: float32 loses the difference of the large traces."""
+    dtype = torch.as_tensor(sigma1).dtype
+    mu1, sigma1, mu2, sigma2, partial = _frechet_parts(mu1, sigma1, mu2, sigma2, dtype=dtype)
+    values, vectors = torch.linalg.eigh(sigma1)
+    root = (vectors * values.clamp_min(0).sqrt()) @ vectors.T
+    middle = root @ sigma2 @ root
+    return float(partial - 2 * torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum())
+
+
+def gaussian_frechet_distance__no_clamp(mu1, sigma1, mu2, sigma2):
+    """Square roots of the eigenvalues as they come: the tiny negative ones of a singular covariance give nan."""
+    mu1, sigma1, mu2, sigma2, partial = _frechet_parts(mu1, sigma1, mu2, sigma2)
+    values, vectors = torch.linalg.eigh(sigma1)
+    root = (vectors * values.sqrt()) @ vectors.T
+    middle = root @ sigma2 @ root
+    return float(partial - 2 * torch.linalg.eigvalsh((middle + middle.T) / 2).sqrt().sum())
+
+
 # ------------------------------------------------------------------------------------------ conditional
 
 
@@ -372,6 +426,65 @@ def class_interpolation_labels__unnormalised(start_class, end_class, steps, num_
     eye = torch.eye(num_classes)
     t = torch.linspace(0, 1, steps)[:, None]
     return eye[start_class] * (t < 1).float() + t * eye[end_class]
+
+
+def _collapsed(features, labels, real_features, real_labels, threshold, diversity, pooled=False, compare=None,
+               real_mask_from_fake=False, check_counts=True):
+    """The shared loop of the wrong collapsed_classes: the mistake is in the arguments."""
+    compare = compare or (lambda a, b: a < b)
+    out = []
+    for c in torch.unique(labels).tolist():
+        fake = features[labels == c]
+        if pooled:
+            real = real_features
+        elif real_mask_from_fake:
+            real = real_features[labels == c]
+        else:
+            real = real_features[real_labels == c]
+        if check_counts and (len(fake) < 2 or len(real) < 2):
+            raise ValueError(f"class {c}: fewer than two samples")
+        if compare(diversity(fake), threshold * diversity(real)):
+            out.append(int(c))
+    return out
+
+
+def collapsed_classes__includes_diagonal(features, labels, real_features, real_labels, threshold=0.5):
+    """torch.cdist(f, f).mean(): the n zero distances of each sample to itself count as pairs."""
+    return _collapsed(features, labels, real_features, real_labels, threshold,
+                      lambda f: float(torch.cdist(f.double(), f.double()).mean()))
+
+
+def collapsed_classes__squared_distances(features, labels, real_features, real_labels, threshold=0.5):
+    """Averages squared distances (no square root)."""
+    def diversity(f):
+        n = len(f)
+        return float(torch.cdist(f.double(), f.double()).pow(2).sum() / (n * (n - 1)))
+    return _collapsed(features, labels, real_features, real_labels, threshold, diversity)
+
+
+def collapsed_classes__pooled_real(features, labels, real_features, real_labels, threshold=0.5):
+    """Compares each class with the diversity of all real samples, every class pooled."""
+    return _collapsed(features, labels, real_features, real_labels, threshold, ref_metrics.pairwise_diversity, pooled=True)
+
+
+def collapsed_classes__real_indexed_by_generated_labels(features, labels, real_features, real_labels, threshold=0.5):
+    """real_features[labels == c]: the generated labels select the real samples (a copy-paste slip)."""
+    return _collapsed(features, labels, real_features, real_labels, threshold, ref_metrics.pairwise_diversity,
+                      real_mask_from_fake=True)
+
+
+def collapsed_classes__less_or_equal(features, labels, real_features, real_labels, threshold=0.5):
+    """<= where the docstring says below."""
+    return _collapsed(features, labels, real_features, real_labels, threshold, ref_metrics.pairwise_diversity,
+                      compare=lambda a, b: a <= b)
+
+
+def collapsed_classes__nan_for_one_sample(features, labels, real_features, real_labels, threshold=0.5):
+    """No check of the counts: one sample gives 0 / 0 = nan, which compares False, and the class passes silently."""
+    def diversity(f):
+        n = len(f)
+        return float(torch.cdist(f.double(), f.double()).sum() / (n * (n - 1))) if n else math.nan
+    return _collapsed(features, labels, real_features, real_labels, threshold, diversity, check_counts=False)
 
 
 # ------------------------------------------------------------------------------------------ correct alternatives
@@ -576,12 +689,65 @@ def alt__class_interpolation_labels__torch_lerp(start_class, end_class, steps, n
     return torch.lerp(a.expand(steps, -1), b.expand(steps, -1), torch.linspace(0, 1, steps)[:, None])
 
 
+def alt__gaussian_frechet_distance__eigvals_of_product(mu1, sigma1, mu2, sigma2):
+    """The eigenvalues of the non-symmetric S1 S2 itself: real and non-negative, up to rounding."""
+    mu1, sigma1, mu2, sigma2 = (t.double() for t in (mu1, sigma1, mu2, sigma2))
+    eigenvalues = torch.linalg.eigvals(sigma1 @ sigma2).real.clamp(min=0)
+    diff = mu1 - mu2
+    return (diff @ diff + torch.trace(sigma1) + torch.trace(sigma2) - 2 * eigenvalues.sqrt().sum()).item()
+
+
+def alt__gaussian_frechet_distance__nuclear_norm(mu1, sigma1, mu2, sigma2):
+    """Tr((S1 S2)^(1/2)) is the sum of the singular values of S2^(1/2) S1^(1/2) (its nuclear norm)."""
+    def root(s):
+        vals, vecs = torch.linalg.eigh(s.double())
+        return vecs @ torch.diag(torch.sqrt(torch.clamp(vals, min=0.0))) @ vecs.T
+
+    cross = torch.linalg.matrix_norm(root(sigma2) @ root(sigma1), ord="nuc")
+    mean_term = torch.sum((mu1.double() - mu2.double()) ** 2)
+    return float(mean_term + torch.trace(sigma1.double() + sigma2.double()) - 2 * cross)
+
+
+def alt__collapsed_classes__pdist(features, labels, real_features, real_labels, threshold=0.5):
+    """torch.pdist gives the distance of each unordered pair once: its mean is the diversity."""
+    result = []
+    for c in sorted(set(labels.tolist())):
+        fake, real = features[labels == c].double(), real_features[real_labels == c].double()
+        if fake.shape[0] < 2 or real.shape[0] < 2:
+            raise ValueError(f"class {c} needs two generated and two real samples")
+        if torch.pdist(fake).mean() < threshold * torch.pdist(real).mean():
+            result.append(c)
+    return result
+
+
+def alt__collapsed_classes__python_pairs(features, labels, real_features, real_labels, threshold=0.5):
+    """Every pair by hand, in Python floats, the ratio compared with the threshold."""
+    def diversity(rows):
+        pairs = [(i, j) for i in range(len(rows)) for j in range(i + 1, len(rows))]
+        return sum(math.dist(rows[i], rows[j]) for i, j in pairs) / len(pairs)
+
+    fakes: dict[int, list] = {}
+    reals: dict[int, list] = {}
+    for row, c in zip(features.tolist(), labels.tolist()):
+        fakes.setdefault(int(c), []).append(row)
+    for row, c in zip(real_features.tolist(), real_labels.tolist()):
+        reals.setdefault(int(c), []).append(row)
+    out = []
+    for c in sorted(fakes):
+        if len(fakes[c]) < 2 or len(reals.get(c, [])) < 2:
+            raise ValueError(f"class {c}: not enough samples for a diversity")
+        real_diversity = diversity(reals[c])
+        if real_diversity > 0 and diversity(fakes[c]) / real_diversity < threshold:
+            out.append(c)
+    return out
+
+
 # ------------------------------------------------------------------------------------------ registry
 
 _FUNCTIONS = [
     "reparameterize", "kl_divergence", "vae_loss", "conv_output_size", "conv_transpose_output_size", "lerp", "slerp",
-    "init_dcgan_weights", "discriminator_loss", "generator_loss", "generator_block",
-    "one_hot_maps", "concat_condition", "conditioning_accuracy", "class_interpolation_labels",
+    "init_dcgan_weights", "discriminator_loss", "generator_loss", "generator_block", "gaussian_frechet_distance",
+    "one_hot_maps", "concat_condition", "conditioning_accuracy", "class_interpolation_labels", "collapsed_classes",
 ]
 
 #: exercise function -> names (in this module) of its wrong versions
@@ -606,6 +772,18 @@ HINTS: dict[str, str] = {
     "slerp__normalises_in_place": "to leave its input `z_a` unchanged",
     "init_dcgan_weights__tutorial": "the PyTorch tutorial's weights_init leaves them",
     "discriminator_loss__twice_mean_of_both": "average the real batch and the fake batch separately",
+    "gaussian_frechet_distance__no_cross_term": "must cancel Tr(S1) + Tr(S2)",
+    "gaussian_frechet_distance__elementwise_sqrt": "not torch.sqrt of each entry",
+    "gaussian_frechet_distance__sqrt_of_each_factor": "only when S1 and S2 commute",
+    "gaussian_frechet_distance__mean_distance_not_squared": "with no square root",
+    "gaussian_frechet_distance__in_input_dtype": "compute in float64",
+    "gaussian_frechet_distance__no_clamp": "Clamp the eigenvalues at 0",
+    "collapsed_classes__includes_diagonal": "not all n * n",
+    "collapsed_classes__squared_distances": "not squared distances",
+    "collapsed_classes__pooled_real": "the real samples of the same class",
+    "collapsed_classes__real_indexed_by_generated_labels": "select them with real_labels == c",
+    "collapsed_classes__less_or_equal": "equal is not below",
+    "collapsed_classes__nan_for_one_sample": "raise a ValueError that names the class",
 }
 
 

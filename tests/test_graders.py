@@ -1,7 +1,9 @@
 """Tests of the exercise graders: references get full marks, untouched stubs get 0, every plausible wrong
 solution in ``grader_mutants.py`` is rejected and every correct alternative there accepted, and a learner file
 that hangs, exits, crashes, swallows the time limit or changes torch's global settings costs only its own
-points: every other chapter is still scored.
+points: every other chapter is still scored. Also: the exercises run in order of rising difficulty, their hints
+come in tiers (``--hint-level``), and the book's exercises page, ``exercises/README.md`` and the stubs state the
+same numbers, difficulties and points as the graders.
 
 Each test grades modules in a fresh ``python -m pytest exercises`` process, exactly as a learner would, and
 reads the scores from ``--score-json``.
@@ -9,9 +11,11 @@ reads the scores from ``--score-json``.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +37,7 @@ def _load(path: Path, name: str) -> ModuleType:
 
 
 GRADING = _load(REPO / "exercises" / "_grading.py", "_exercises_grading_for_tests")
+EXERCISES = GRADING.EXERCISES  # in order of rising difficulty
 _MUTANTS_MODULE = _load(MUTANTS_FILE, "_grader_mutants_for_tests")
 MUTANTS: dict[str, list[str]] = _MUTANTS_MODULE.MUTANTS
 ALTERNATIVES: dict[str, list[str]] = _MUTANTS_MODULE.ALTERNATIVES
@@ -50,6 +55,9 @@ EXERCISE_OF = {
 
 # The time limit for the runs that test it: short, and still far above what any correct check needs.
 LIMIT = "2"
+
+# Points per chapter, as the book's exercises page and exercises/README.md state them.
+CHAPTER_POINTS = {"vae": 34, "dcgan": 28, "conditional": 29}
 
 
 def _mutant_sets() -> list[dict[str, str]]:
@@ -99,9 +107,10 @@ def grade(folder: Path, *args: str, target: str = "exercises", env: dict[str, st
     """Run ``python -m pytest <target> *args`` in a fresh process: exit code, scores, terminal output."""
     folder.mkdir(parents=True, exist_ok=True)
     scores_path = folder / "scores.json"
+    base = {k: v for k, v in os.environ.items() if k != GRADING.HINT_LEVEL_ENV}  # the learner's setting, not ours
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", target, "-p", "no:cacheprovider", "--score-json", str(scores_path), *args],
-        cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})},
+        cwd=REPO, capture_output=True, text=True, timeout=600, env={**base, **(env or {})},
     )
     output = proc.stdout + proc.stderr
     assert scores_path.is_file(), f"the grader wrote no scores (exit {proc.returncode}):\n{output[-4000:]}"
@@ -145,6 +154,121 @@ def test_solutions_get_full_marks(solutions: tuple[int, dict[str, Any], str]) ->
     assert scores["total"] > 0 and scores["score"] == scores["total"], output[-4000:]
     assert f"TOTAL: {scores['total']} / {scores['total']} points" in output
     assert scores["graded"] == ["package reference solutions"]
+    assert "stuck?" not in output
+    assert {chapter: _score(scores, chapter + ".")[1] for chapter in REFERENCES} == CHAPTER_POINTS
+
+
+def test_exercises_run_in_order_of_rising_difficulty(solutions: tuple[int, dict[str, Any], str]) -> None:
+    """The scores list the exercises in the catalogue's order, numbered 1, 2, ... with non-decreasing difficulty,
+    and inside every chapter the difficulty rises too."""
+    _, scores, output = solutions
+    assert list(scores["exercises"]) == [e.key for e in EXERCISES]
+    levels = [ex["level"] for ex in scores["exercises"].values()]
+    assert levels == sorted(levels) and set(levels) == {1, 2, 3}
+    for number, (key, ex) in enumerate(scores["exercises"].items(), start=1):
+        assert ex["title"].startswith(f"{number}. ") and ex["title"].endswith(f", {'*' * ex['level']})"), ex["title"]
+    shown = [output.find(f"PASS  {e.title} ") for e in EXERCISES]
+    assert -1 not in shown and shown == sorted(shown), [e.title for e, at in zip(EXERCISES, shown) if at < 0]
+    assert {f for e in EXERCISES for f in e.functions} == {f for chapter in REFERENCES.values() for f in chapter}
+
+
+def _stub_nudges() -> dict[str, str]:
+    """Function -> the message of its stub's ``raise NotImplementedError(...)`` (read, not run)."""
+    nudges = {}
+    for chapter in REFERENCES:
+        tree = ast.parse((REPO / "exercises" / f"{chapter}.py").read_text())
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                raises = [n for n in ast.walk(node) if isinstance(n, ast.Raise) and isinstance(n.exc, ast.Call)]
+                assert len(raises) == 1, node.name
+                nudges[node.name] = ast.literal_eval(raises[0].exc.args[0])
+    return nudges
+
+
+def test_hints_go_from_a_nudge_to_the_formula() -> None:
+    """Every exercise has three tiers of hints: the stub's nudge names no torch function and writes no code,
+    tier 2 (the steps) and tier 3 (the formula or key line) say more, and each says something new."""
+    nudges = _stub_nudges()
+    for ex in EXERCISES:
+        tier2, tier3 = ex.hints
+        assert tier2 and tier3 and tier2 != tier3, ex.key
+        for function in ex.functions:
+            nudge = nudges[function]
+            assert not re.search(r"\b(torch|F|nn)\.|\breturn\b| = ", nudge), f"{function}: no code in a nudge: {nudge!r}"
+            assert nudge not in (tier2, tier3) and tier3 not in nudge, function
+    assert GRADING.hint_lines("vae.lerp", 1) == "    more: run again with --hint-level 2 for a more specific hint"
+    assert GRADING.hint_lines("vae.lerp", 3).splitlines() == [f"  hint 2: {EXERCISES[0].hints[0]}",
+                                                              f"  hint 3: {EXERCISES[0].hints[1]}"]
+    # The stubs are written in the order of their numbers, and say them with their difficulty.
+    for chapter in REFERENCES:
+        tree = ast.parse((REPO / "exercises" / f"{chapter}.py").read_text())
+        numbers = []
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                ex = next(e for e in EXERCISES if node.name in e.functions)
+                doc = ast.get_docstring(node) or ""
+                assert re.match(rf"Exercise {ex.number}[ab]? \({re.escape(ex.stars)}\)\. ", doc), (node.name, doc[:40])
+                numbers.append(ex.number)
+        assert numbers == sorted(numbers), chapter
+
+
+def test_book_and_readme_state_the_graders_order_and_points(solutions: tuple[int, dict[str, Any], str]) -> None:
+    """book/exercises.md and exercises/README.md list every exercise with the number, chapter, difficulty and
+    points the graders give it, in the same order, and the same chapter and overall totals."""
+    _, scores, _ = solutions
+    points = {key: ex["total"] for key, ex in scores["exercises"].items()}
+    chapter_name = {"vae": "VAE", "dcgan": "DCGAN", "conditional": "conditional"}
+    expected = [(e.number, chapter_name[e.chapter], "★" * e.level, points[e.key]) for e in EXERCISES]
+    book = (REPO / "book" / "exercises.md").read_text()
+    found = [(int(n), chapter, stars, int(pts)) for n, chapter, stars, pts in
+             re.findall(r"^```\{exercise\} (\d+)\. .+ — (VAE|DCGAN|conditional), (★+), (\d+) points$", book, re.M)]
+    assert found == expected
+    assert book.count(":nonumber:") == len(EXERCISES)  # the numbers are ours, not Sphinx's
+    tables = re.findall(r"^\| (\d+) \| \{ref\}`[^`]+` \| (★+) \| (\d+) \|$", book, re.M)
+    assert sorted((int(n), s, int(p)) for n, s, p in tables) == [(n, s, p) for n, _, s, p in expected]
+    total = scores["total"]
+    assert f"({total} points in all)" in book and f"The {len(EXERCISES)} exercises" in book
+    for chapter, chapter_total in CHAPTER_POINTS.items():
+        assert f"checks `exercises/test_{chapter}.py`, {chapter_total} points." in book
+    readme = (REPO / "exercises" / "README.md").read_text()
+    rows = [(int(n), chapter, stars, int(pts)) for n, chapter, stars, pts in
+            re.findall(r"^\| (\d+) \| `.+` \| (VAE|DCGAN|conditional) \| (★+) \| (\d+) \|$", readme, re.M)]
+    assert rows == expected
+    assert f"| **{total}** |" in readme and f"/ {total} points (1 of {len(EXERCISES)} exercises complete)" in readme
+    assert "(" + ", ".join(f"{chapter_name[c]} {p}" for c, p in CHAPTER_POINTS.items()) + ")" in readme
+
+
+def test_frechet_reference_matches_scipy() -> None:
+    """The reference Fréchet distance against scipy.linalg.sqrtm of the product: full, diagonal, singular and
+    float32 covariances; identical Gaussians at 0."""
+    import numpy as np
+    import scipy.linalg
+    import torch
+
+    from fundamentalml.metrics import gaussian_frechet_distance
+
+    def by_scipy(mu1, s1, mu2, s2):
+        mu1, s1, mu2, s2 = (np.asarray(t, dtype=np.float64) for t in (mu1, s1, mu2, s2))
+        root = scipy.linalg.sqrtm(s1 @ s2)
+        return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * np.real(root)))
+
+    gen = torch.Generator().manual_seed(0)
+
+    def gaussian(d, n):
+        x = torch.randn(n, d, dtype=torch.float64, generator=gen) @ torch.randn(d, d, dtype=torch.float64, generator=gen)
+        return x.mean(0), torch.cov(x.T).reshape(d, d)
+
+    cases = [(*gaussian(d, n), *gaussian(d, n)) for d, n in ((1, 5), (3, 9), (16, 48), (10, 4))]
+    a, b = torch.rand(6, dtype=torch.float64, generator=gen), torch.rand(6, dtype=torch.float64, generator=gen)
+    cases.append((torch.zeros(6), torch.diag(a), torch.ones(6), torch.diag(b)))
+    cases.append(tuple(t.float() for t in cases[2]))
+    for mu1, s1, mu2, s2 in cases:
+        want = by_scipy(mu1, s1, mu2, s2)
+        scale = float(s1.double().trace() + s2.double().trace())
+        assert abs(gaussian_frechet_distance(mu1, s1, mu2, s2) - want) <= 1e-6 * abs(want) + 1e-7 * scale
+    mu, s, _, _ = cases[2]
+    assert abs(gaussian_frechet_distance(mu, s, mu, s)) < 1e-9 * float(s.trace())
+    assert isinstance(gaussian_frechet_distance(mu, s, mu, s), float)
 
 
 def test_untouched_stubs_get_zero(tmp_path: Path) -> None:
@@ -153,18 +277,46 @@ def test_untouched_stubs_get_zero(tmp_path: Path) -> None:
     assert scores["score"] == 0
     assert all(ex["score"] == 0 for ex in scores["exercises"].values())
     assert f"TOTAL: 0 / {scores['total']} points" in output
-    # Readable messages: expected / got / hint, the stub's own hint, no raw traceback.
+    # Readable messages: expected / got / hint, the stub's own hint (the nudge), no raw traceback.
+    assert "[2. reparameterize (VAE, *)] check failed" in output
     assert "expected: your implementation of `reparameterize`" in output
-    assert "hint: draw eps with torch.randn_like(mu)" in output
+    assert f"hint: {_stub_nudges()['reparameterize']}" in output
     assert "Traceback" not in output and "raise NotImplementedError" not in output
     assert scores["graded"] == [str(REPO / "exercises" / f"{chapter}.py") for chapter in REFERENCES]
+    # Hint level 1: the nudge only, and how to see more; no tier 2 or 3.
+    assert "more: run again with --hint-level 2 for a more specific hint" in output
+    assert "hint 2:" not in output and "hint 3:" not in output
+    assert not [e.key for e in EXERCISES if e.hints[0] in output or e.hints[1] in output]
+    assert "stuck? --hint-level 2 adds a more specific hint to each failure (3: the formula)" in output
 
 
 def test_graded_lists_only_the_chapters_that_ran(tmp_path: Path) -> None:
-    _, scores, output = grade(tmp_path, "-k", "TestLerp", target="exercises/test_vae.py")
+    """One exercise of one chapter; the hint level from the environment variable (2: tier 2, not 3)."""
+    _, scores, output = grade(tmp_path, "-k", "TestLerp", target="exercises/test_vae.py",
+                              env={GRADING.HINT_LEVEL_ENV: "2"})
     assert scores["graded"] == [str(REPO / "exercises" / "vae.py")]
     assert "dcgan.py" not in output and "conditional.py" not in output
     assert set(scores["exercises"]) == {"vae.lerp"}
+    lerp = EXERCISES[0]
+    n_checks = len(scores["exercises"]["vae.lerp"]["checks"])
+    assert output.count(f"  hint 2: {lerp.hints[0]}") == n_checks, output[-4000:]
+    assert lerp.hints[1] not in output and "hint 3:" not in output
+    assert output.count("more: run again with --hint-level 3 for the formula") == n_checks
+
+
+def test_hint_level_three_gives_the_formula(tmp_path: Path) -> None:
+    """--hint-level 3 adds tiers 2 and 3 to every failure of the exercise (and overrides the environment);
+    a level outside 1..3 is refused."""
+    _, scores, output = grade(tmp_path, "-k", "TestGaussianFrechetDistance", "--hint-level", "3",
+                              target="exercises/test_dcgan.py", env={GRADING.HINT_LEVEL_ENV: "1"})
+    frechet = next(e for e in EXERCISES if e.key == "dcgan.gaussian_frechet_distance")
+    n_checks = len(scores["exercises"][frechet.key]["checks"])
+    assert output.count(f"  hint 2: {frechet.hints[0]}") == n_checks, output[-4000:]
+    assert output.count(f"  hint 3: {frechet.hints[1]}") == n_checks
+    assert "more: run again" not in output and "stuck?" not in output
+    proc = subprocess.run([sys.executable, "-m", "pytest", "exercises", "-p", "no:cacheprovider", "--hint-level", "4"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 4 and "--hint-level" in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("index", range(len(MUTANT_SETS)), ids=lambda i: f"set{i}")
@@ -239,7 +391,7 @@ def test_hanging_and_crashing_functions_fail_alone(tmp_path: Path) -> None:
     assert returncode != 0
     exercises = scores["exercises"]
     assert exercises["vae.lerp"]["score"] == 0 and exercises["dcgan.generator_loss"]["score"] == 0
-    assert _score(scores, "conditional.") == (0, 22)
+    assert _score(scores, "conditional.") == (0, CHAPTER_POINTS["conditional"])
     assert _score(scores, "vae.kl_divergence") == (5, 6)
     others = _full_marks_except(scores, "vae.lerp", "vae.kl_divergence", "dcgan.generator_loss", "conditional.")
     assert not others, f"exercises that lost points: {others}\n{output[-4000:]}"
@@ -283,8 +435,8 @@ def test_files_that_do_not_import_cost_only_their_chapter(tmp_path: Path) -> Non
     returncode, scores, output = grade(tmp_path, *_chapters(vae=asks, dcgan=exits, conditional=settings),
                                        "--exercise-timeout", LIMIT)
     assert returncode != 0
-    assert _score(scores, "vae.") == (0, 34) and _score(scores, "dcgan.") == (0, 20)
-    assert _score(scores, "conditional.") == (22, 22), output[-6000:]
+    assert _score(scores, "vae.") == (0, CHAPTER_POINTS["vae"]) and _score(scores, "dcgan.") == (0, CHAPTER_POINTS["dcgan"])
+    assert _score(scores, "conditional.") == (CHAPTER_POINTS["conditional"],) * 2, output[-6000:]
     assert output.count("asks.py to import\n") == 1 and "got: input() at asks.py line" in output
     assert output.count("exits.py to import\n") == 1 and "got: SystemExit('done') at exits.py line" in output
     n_vae, n_dcgan, n_conditional = (sum(len(ex["checks"]) for k, ex in scores["exercises"].items() if k.startswith(c))
@@ -302,7 +454,7 @@ def test_in_process_grading_keeps_chapters_apart(tmp_path: Path) -> None:
     returncode, scores, output = grade(tmp_path, *_chapters(vae=settings, dcgan=broken, conditional=settings),
                                        "--exercise-in-process", "--exercise-timeout", LIMIT)
     assert returncode != 0
-    assert _score(scores, "dcgan.") == (0, 20)
+    assert _score(scores, "dcgan.") == (0, CHAPTER_POINTS["dcgan"])
     assert not _full_marks_except(scores, "dcgan."), output[-6000:]
     assert output.count("SyntaxError") == 1, output[-6000:]
     assert "def half_written(:" in output
@@ -352,7 +504,7 @@ def test_code_the_time_limit_cannot_stop_is_ended_from_outside(tmp_path: Path) -
     returncode, scores, output = grade(tmp_path, *_chapters(vae=swallows, dcgan=module, conditional=module),
                                        "--exercise-timeout", LIMIT)
     assert returncode != 0
-    assert _score(scores, "vae.") == (0, 34)
+    assert _score(scores, "vae.") == (0, CHAPTER_POINTS["vae"])
     assert _score(scores, "dcgan.generator_loss") == (4, 5) and _score(scores, "conditional.one_hot_maps") == (4, 5)
     others = _full_marks_except(scores, "vae.", "dcgan.generator_loss", "conditional.one_hot_maps")
     assert not others, f"exercises that lost points: {others}\n{output[-6000:]}"
@@ -383,7 +535,7 @@ def test_time_limit_without_sigalrm(tmp_path: Path) -> None:
     returncode, scores, output = grade(tmp_path, *_chapters(vae=hangs, dcgan=module, conditional=module),
                                        "--exercise-timeout", LIMIT, env={"FUNDAMENTALML_GRADER_NO_ALARM": "1"})
     assert returncode != 0
-    assert _score(scores, "vae.") == (0, 34) and _score(scores, "dcgan.generator_loss") == (4, 5)
+    assert _score(scores, "vae.") == (0, CHAPTER_POINTS["vae"]) and _score(scores, "dcgan.generator_loss") == (4, 5)
     others = _full_marks_except(scores, "vae.", "dcgan.generator_loss")
     assert not others, f"exercises that lost points: {others}\n{output[-6000:]}"
     assert output.count("hangs_at_import.py to import within") == 1
