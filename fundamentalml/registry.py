@@ -133,6 +133,12 @@ def _evaluate_conditional(model, test: ImageSet, judge=None, seed: int = 0) -> m
 # ------------------------------------------------------------------------------------------ the table
 
 
+# The seed's recipe trains the VAEs on all 60,000 training digits. Holding out 5,000 for the validation curve
+# cost the MLP VAE about 1.5 nats of test -ELBO after 10 epochs (105.1 against 103.6 on 59,999 images,
+# seed 0); 1,000 held-out digits still draw a smooth validation curve and cost far less.
+VAE_VAL_SIZE = 1000
+
+
 def _vae_budgets() -> dict[str, Budget]:
     return {
         "smoke": Budget(epochs=1, batch_size=128, train_size=2048, lr=1e-3, eval_size=1000),
@@ -147,12 +153,12 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             name="vae-mlp", title="MLP VAE", model_class=MLPVAE, dataset="mnist", value_range="unit",
             budgets=_vae_budgets(), evaluate=_evaluate_vae, headline="neg_elbo", tolerance=0.1,
-            chapter="vae", alternatives=("fashion-mnist",),
+            chapter="vae", alternatives=("fashion-mnist",), val_size=VAE_VAL_SIZE,
         ),
         ModelSpec(
             name="vae-cnn", title="CNN VAE", model_class=ConvVAE, dataset="mnist", value_range="unit",
             budgets=_vae_budgets(), evaluate=_evaluate_vae, headline="neg_elbo", tolerance=0.1,
-            chapter="vae", alternatives=("fashion-mnist",),
+            chapter="vae", alternatives=("fashion-mnist",), val_size=VAE_VAL_SIZE,
         ),
         ModelSpec(
             name="dcgan", title="DCGAN", model_class=DCGAN, dataset="cifar10", value_range="symmetric",
