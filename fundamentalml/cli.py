@@ -15,9 +15,13 @@ from typing import Any, Literal, Optional, Union
 from . import registry
 from .runs import SHIPPED, Run, check_out_dir, get_run, pretrained
 
-ModelName = Literal["vae-mlp", "vae-cnn", "dcgan", "cvae", "cgan", "classifier"]
-ProfileName = Literal["smoke", "cpu", "full"]
-RunProfile = Literal["shipped", "smoke", "cpu", "full"]
+from .profiles import PROFILES
+
+# Choices for --help and argument checking, read from the registry and the profiles (never listed here).
+ModelName = Literal[registry.MODEL_NAMES]  # type: ignore[valid-type]
+ProfileName = Literal[PROFILES]  # type: ignore[valid-type]
+RunProfile = Literal[(SHIPPED, *PROFILES)]  # type: ignore[valid-type]
+DatasetName = Literal[registry.DATASETS]  # type: ignore[valid-type]
 PROG = "python -m fundamentalml"
 
 
@@ -66,7 +70,7 @@ def train(
     seed: int = 0,
     data_dir: Optional[Path] = None,
     epochs: Optional[int] = None,
-    dataset: Optional[Literal["mnist", "fashion-mnist", "cifar10"]] = None,
+    dataset: Optional[DatasetName] = None,
     latent_dim: Optional[int] = None,
     beta: Optional[float] = None,
     batch_norm: Optional[bool] = None,
