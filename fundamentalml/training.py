@@ -355,6 +355,7 @@ def train(
     model = spec.build(budget, **(model_kwargs or {}))
     datamodule = spec.datamodule(budget, data_dir, dataset=dataset)
     trainer_kwargs = dict(trainer_kwargs or {})
+    origin = provenance()  # read before training: the checkout may change while a long run trains
     guard = RunGuard()
     callbacks = [*trainer_kwargs.pop("callbacks", []), guard]
     if keep_epochs_dir is not None:
@@ -396,7 +397,7 @@ def train(
         "data": datamodule.describe(),
         "data_fingerprint": datamodule.fingerprint(),
         "data_is_fallback": datamodule.is_fallback,
-        "provenance": provenance(),
+        "provenance": origin,
     }
     return Trained(model, datamodule, budget, meta, trainer.is_global_zero)
 
