@@ -228,7 +228,7 @@ def reproduce(
 
 
 def ship(runs: Path, models: Optional[list[ModelName]] = None, data_dir: Optional[Path] = None,
-         weights_dir: Optional[Path] = None) -> None:
+         weights_dir: Optional[Path] = None, note: Optional[dict[str, str]] = None) -> None:
     """Turn finished full-profile runs in RUNS into shipped weights and manifest entries (evaluates each).
 
     Args:
@@ -236,10 +236,11 @@ def ship(runs: Path, models: Optional[list[ModelName]] = None, data_dir: Optiona
         models: only these (default: every model with a run there).
         data_dir: data folder.
         weights_dir: where to write (default: the package's weights folder).
+        note: a remark per model for its manifest entry, as JSON, e.g. '{"dcgan": "machine busy"}'.
     """
     from .shipping import ship as _ship
 
-    _ship(runs, models=models, data_dir=data_dir, weights_dir=weights_dir)
+    _ship(runs, models=models, data_dir=data_dir, weights_dir=weights_dir, notes=note)
 
 
 def verify(runs: Optional[Path] = None, data_dir: Optional[Path] = None) -> None:

@@ -241,7 +241,8 @@ def page_note(runs: Mapping[str, Any]) -> str:
                 f"profile (seed {meta.get('seed')}, {meta.get('budget', {}).get('epochs')} epochs) with "
                 f"<code>{escape(str(meta.get('command')))}</code> at commit <code>{escape(str(meta.get('commit'))[:10])}</code> "
                 f"on {escape(str(meta.get('machine')))} in {_minutes(float(meta.get('train_time_s', 0)))} "
-                f"(torch {escape(str(meta.get('torch')))}, {escape(str(meta.get('dtype')))} weights).</li>"
+                f"(torch {escape(str(meta.get('torch')))}, {escape(str(meta.get('dtype')))} weights)."
+                + (f" Note: {escape(str(meta['note']))}" if meta.get("note") else "") + "</li>"
             )
         else:
             b = meta.get("budget", {})

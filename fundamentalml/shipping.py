@@ -115,8 +115,12 @@ def ship(
     *,
     data_dir: str | os.PathLike | None = None,
     weights_dir: str | os.PathLike | None = None,
+    notes: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Turn the ``full``-profile runs in ``runs`` into shipped weights and manifest entries; return the manifest.
+
+    ``notes`` adds a remark per model to its entry (e.g. that the machine was busy while it trained), which
+    the chapters print beside its provenance.
 
     Each run is evaluated on the whole test set of real data (a fallback is refused), stored in float16 when
     that moves its headline metric by less than :data:`HALF_TOLERANCE` (else float32), and its manifest entry
@@ -178,6 +182,7 @@ def ship(
             "headline": spec.headline,
             "history": run.model.history,
             "per_epoch": per_epoch,
+            "note": (notes or {}).get(name, ""),
         }
         stored["meta"] = {k: v for k, v in entry.items() if k not in ("history",)}
         path = folder / entry["file"]
