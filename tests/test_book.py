@@ -191,7 +191,7 @@ def test_chapter_pages_say_how_they_were_computed(book: BookSite) -> None:
     for md in chapters():
         page = (book.html / md.relative_to(REPO)).with_suffix(".html").read_text()
         assert "How this page was computed" in page and "shipped weights" in page
-        assert "Nothing trains while this page is built" in page and "trained now" not in page
+        assert "Nothing trains while this page is built" in page and "trained while this page was built" not in page
         assert "data:image/png;base64," in page or "<img" in page
         # no dead widget: no live view is rendered, and every widget the notebook displayed has its stand-in
         assert "application/vnd.jupyter.widget-view+json" not in page
