@@ -116,7 +116,8 @@ def test_report_has_every_field(quick_run: tuple[dict, str]) -> None:
 def test_quick_values_are_sane(quick_run: tuple[dict, str]) -> None:
     report, _ = quick_run
     r = report["models"]["vae-mlp"]
-    assert r["steps"] == 3 and r["batch_size"] == 128 and r["epoch_steps"] == 55_000 // 128 and not r["full_epoch"]
+    train_images = 60_000 - registry.get("vae-mlp").val_size  # MNIST's training set less the validation split
+    assert r["steps"] == 3 and r["batch_size"] == 128 and r["epoch_steps"] == train_images // 128 and not r["full_epoch"]
     for path in ("project", "bare"):
         assert r[path]["images"] == 3 * 128
         assert r[path]["time_s"] > 0 and r[path]["images_per_s"] > 0
@@ -127,8 +128,8 @@ def test_quick_values_are_sane(quick_run: tuple[dict, str]) -> None:
     assert r["ratio_target"] == 1.15 and r["data_path_target"] == 1.8
     assert 0 < r["pct_fp32_peak"] < 1000
     assert r["peak_rss_mb"] >= r["peak_rss_mb_project"] >= r["rss_after_imports_mb"] > 0
-    # full profile: 10 epochs of the 55,000-image training split at batch 128
-    assert r["full_profile"]["steps"] == 10 * math.ceil(55_000 / 128)
+    # full profile: 10 epochs of the training split at batch 128
+    assert r["full_profile"]["steps"] == 10 * math.ceil(train_images / 128)
     assert r["full_profile"]["estimate_s"] == pytest.approx(r["project"]["time_per_step_s"] * r["full_profile"]["steps"])
 
 

@@ -107,7 +107,9 @@ def grade(folder: Path, *args: str, target: str = "exercises", env: dict[str, st
     """Run ``python -m pytest <target> *args`` in a fresh process: exit code, scores, terminal output."""
     folder.mkdir(parents=True, exist_ok=True)
     scores_path = folder / "scores.json"
-    base = {k: v for k, v in os.environ.items() if k != GRADING.HINT_LEVEL_ENV}  # the learner's setting, not ours
+    # The learner's terminal, not ours: no hint level of ours, and no CI marker (on CI pytest repeats every
+    # failure message whole in its short summary, which would double what these tests count).
+    base = {k: v for k, v in os.environ.items() if k not in (GRADING.HINT_LEVEL_ENV, "CI", "BUILD_NUMBER")}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", target, "-p", "no:cacheprovider", "--score-json", str(scores_path), *args],
         cwd=REPO, capture_output=True, text=True, timeout=600, env={**base, **(env or {})},
