@@ -283,3 +283,40 @@ def _cost_line(title: str, name: str) -> str:
         out.append(f"{profile} ~{_minutes(per_image * images)}")
     precision = (entry.get("budget") or {}).get("precision", "32-true")
     return f"{title} " + ", ".join(out) + (f" (measured at full, {precision})" if precision != "32-true" else "")
+
+
+def _num(value: float) -> str:
+    """A distance with two decimals, or three significant digits below 1 (the DCGAN's distances are small)."""
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
+
+
+def quality_progress(per_epoch: Mapping[str, Any]) -> str:
+    """A sentence (Markdown) on how a GAN's Fréchet distance moved over training, against its floor and ceiling.
+
+    ``per_epoch`` is a shipped model's ``meta["per_epoch"]`` (see :func:`fundamentalml.plots.plot_quality_per_epoch`).
+    A distance at or below the floor is reported as such: the floor is itself an estimate from a finite sample,
+    so a generator can land a little under it, and "X% of the gap closed" would then read over 100%.
+    """
+    if not per_epoch or not per_epoch.get("epoch"):
+        raise ValueError("no per-epoch numbers: they are recorded for models trained with --keep_epochs.")
+    epochs, fd = list(per_epoch["epoch"]), [float(v) for v in per_epoch["frechet_distance"]]
+    floor = float(per_epoch["floor_frechet_distance"])
+    best = min(range(len(fd)), key=fd.__getitem__)
+    text = (f"From {_num(fd[0])} (untrained) to {_num(fd[-1])} after epoch {epochs[-1]}; the lowest, {_num(fd[best])}, "
+            f"after epoch {epochs[best]}. The floor is {_num(floor)}, ")
+    if fd[-1] <= floor:
+        below = [e for e, v in zip(epochs, fd) if v <= floor]
+        text += (f"and the last epoch is at or under it (epochs at or under the floor: {', '.join(map(str, below))}): "
+                 "in this feature space and at this sample size the generated images cannot be told from real ones "
+                 "by their first two moments; the floor is itself measured from a finite sample, so landing a "
+                 "little under it is noise, not better than real.")
+    else:
+        share = (fd[0] - fd[-1]) / (fd[0] - floor) if fd[0] != floor else float("nan")
+        text += (f"so the last epoch closes {share:.1%} of the gap between untrained and perfect in this feature "
+                 f"space, and stays {fd[-1] / floor:.1f} times the floor.")
+    acc = per_epoch.get("conditioning_accuracy")
+    if acc:
+        first = next((e for e, a in zip(epochs, acc) if a >= 0.9), None)
+        text += (f" Conditioning accuracy went from {acc[0]:.1%} (chance is 10%) to {acc[-1]:.1%}"
+                 + (f", first reaching 90% after epoch {first}." if first is not None else ", never reaching 90%."))
+    return text
