@@ -109,6 +109,17 @@ class _Conditional:
         soft = nn.functional.one_hot(labels, self.num_classes).float().to(self.device)
         return self._decode_labels(z, soft)
 
+    def live_inputs(self, n: int = 1) -> dict[str, torch.Tensor]:
+        """Example inputs of :meth:`live_decode` for ``n`` images, by name: ``{"z": (n, latent_dim),
+        "label": (n, num_classes)}`` (the label one-hot, or soft)."""
+        n = check_count(n, "n")
+        return {"z": torch.zeros(n, self.latent_dim), "label": torch.eye(self.num_classes)[torch.arange(n) % self.num_classes]}
+
+    def live_decode(self, z: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """The decoder (or generator) alone, as the book's live panels run it: images in [0, 1],
+        ``(B, 1, 28, 28)``, for latents and one-hot labels ``(B, num_classes)``."""
+        return self._decode_labels(z, label)
+
     @evaluating
     def interpolate_classes(self, start_class: int, end_class: int, steps: int = 10, seed: int | None = 0) -> torch.Tensor:
         """Hold one latent fixed and slide the label from ``start_class`` to ``end_class``: ``(steps, 1, 28, 28)``."""

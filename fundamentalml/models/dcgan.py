@@ -116,6 +116,14 @@ class GAN(HistoryModule):
         """Labels that go with ``fixed_noise`` (``None`` for unconditional models)."""
         return None
 
+    def generator_objective(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        """The generator's loss from the discriminator's logits on its batch: :func:`generator_loss` (non-saturating).
+
+        A subclass may choose another (the 2-D warm-up's :class:`~fundamentalml.models.ring_gan.RingGAN` offers the
+        saturating minimax form).
+        """
+        return generator_loss(fake_logits)
+
     # ---- training
     def make_optimizers(self, total_steps: int | None = None) -> list[torch.optim.Optimizer]:
         """Two Adams, lr 2e-4, betas (0.5, 0.999) as in the paper: generator first, discriminator second."""
@@ -129,7 +137,7 @@ class GAN(HistoryModule):
         opt_d: torch.optim.Optimizer,
         backward: Callable[[torch.Tensor], None] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """One GAN update on a batch: D on a real and a generated batch, then G with the non-saturating loss.
+        """One GAN update on a batch: D on a real and a generated batch, then G with :meth:`generator_objective`.
 
         The one per-batch step of a GAN: ``training_step`` calls it with Lightning's ``manual_backward``, the
         benchmark's bare loop with plain ``Tensor.backward`` (the default). Returns the losses and the
@@ -148,7 +156,7 @@ class GAN(HistoryModule):
         backward(loss_d)
         opt_d.step()
 
-        loss_g = generator_loss(self.discriminate(fake, labels))
+        loss_g = self.generator_objective(self.discriminate(fake, labels))
         opt_g.zero_grad(set_to_none=True)
         backward(loss_g)
         opt_g.step()
@@ -260,6 +268,14 @@ class DCGAN(GAN):
     def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``(B,)`` that ``x`` is real."""
         return self.discriminator(x)
+
+    def live_inputs(self, n: int = 1) -> dict[str, torch.Tensor]:
+        """Example inputs of :meth:`live_decode` for ``n`` images, by name: ``{"z": (n, latent_dim)}``."""
+        return {"z": torch.zeros(check_count(n, "n"), self.latent_dim)}
+
+    def live_decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The generator alone, as the book's live panels run it: images in [0, 1] (not [-1, 1]), ``(B, C, 32, 32)``."""
+        return (self.generate_from(self._check_latent(z)) + 1) / 2
 
     @evaluating
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:

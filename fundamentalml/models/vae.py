@@ -105,6 +105,15 @@ class VAE(LossModule):
         """Return images in (0, 1), ``(B, 1, 28, 28)``: the decoder followed by its final sigmoid."""
         return torch.sigmoid(self.decode_logits(z))
 
+    # ---- the decoder on its own (exported to ONNX for the book's in-browser panels)
+    def live_inputs(self, n: int = 1) -> dict[str, torch.Tensor]:
+        """Example inputs of :meth:`live_decode` for ``n`` images, by name: ``{"z": (n, latent_dim)}``."""
+        return {"z": torch.zeros(check_count(n, "n"), self.latent_dim)}
+
+    def live_decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder alone, as the book's live panels run it: images in [0, 1], ``(B, 1, 28, 28)``."""
+        return self.decode(z)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return ``(logits, mu, logvar)`` for a batch, sampling ``z`` with the reparameterisation trick."""
         mu, logvar = self.encode(x)

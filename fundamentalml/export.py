@@ -1,0 +1,178 @@
+"""Export the shipped models' decoders and generators to ONNX, for the book's in-browser panels.
+
+The book's pages run these files with ONNX Runtime Web (vendored under ``book/_vendor/onnxruntime-web``), so a
+reader samples and interpolates without a kernel. Which models have a decoder to export, and what it takes, is
+the model's own business: a model class with ``live_inputs(n)`` (example inputs by name) and ``live_decode(...)``
+(images in [0, 1]) is exportable; nothing here branches on a model's name.
+
+Each export writes ``<name>.onnx`` and returns a :class:`LiveExport` that says its inputs, output shape and size;
+:func:`export_live` writes every exportable shipped model and a ``models.json`` manifest beside them. Run as
+``python -m fundamentalml.export OUT_DIR [NAME ...]`` (the book's extension does, in a separate process, so the
+build itself never imports torch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import registry
+
+OPSET = 17
+MANIFEST = "models.json"
+
+
+@dataclass
+class LiveExport:
+    """One exported decoder.
+
+    Attributes:
+        name: the registry name (``"vae-mlp"``); ``title``: what a page calls it.
+        file: the ``.onnx`` file's name; ``bytes``: its size; ``sha256``: its digest.
+        inputs: ``{input name: size of one row}`` (``{"z": 20}`` or ``{"z": 20, "label": 10}``); the batch axis
+            comes first and is free.
+        output: ``[C, H, W]`` of one image; pixels in [0, 1].
+        weights_sha256: the digest of the shipped weights it came from (empty when exported from a model passed in).
+    """
+
+    name: str
+    title: str
+    file: str
+    bytes: int
+    sha256: str
+    inputs: dict[str, int]
+    output: list[int]
+    weights_sha256: str = ""
+
+
+def live_names() -> tuple[str, ...]:
+    """The registry's models that have a decoder to export (``live_decode``), in registry order."""
+    return tuple(n for n, spec in registry.MODELS.items() if callable(getattr(spec.model_class, "live_decode", None)))
+
+
+class _Decoder(nn.Module):
+    """The model's ``live_decode`` as a module with positional inputs (what the exporter traces)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.model.live_decode(*inputs)
+
+
+def _check_live(name: str, model: Any) -> None:
+    if not callable(getattr(model, "live_decode", None)) or not callable(getattr(model, "live_inputs", None)):
+        raise ValueError(
+            f"{name!r} has no decoder to export (no live_decode/live_inputs); exportable: {', '.join(live_names())}."
+        )
+
+
+def onnx_bytes(model: nn.Module) -> tuple[bytes, dict[str, int], list[int]]:
+    """Export ``model.live_decode`` to ONNX in memory: ``(file bytes, {input: row size}, output [C, H, W])``.
+
+    The batch axis of every input and of the output is dynamic; the model is put in eval mode and kept in
+    float32 on the CPU (a float16 checkpoint is widened).
+    """
+    model = model.float().cpu().eval()
+    example = model.live_inputs(2)
+    names = list(example)
+    with torch.no_grad():
+        out = model.live_decode(*example.values())
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice; it is the simplest for these nets
+        torch.onnx.export(
+            _Decoder(model), tuple(example.values()), buf, input_names=names, output_names=["image"],
+            dynamic_axes={**{n: {0: "batch"} for n in names}, "image": {0: "batch"}}, opset_version=OPSET,
+            dynamo=False,
+        )
+    return buf.getvalue(), {n: int(t.shape[1]) for n, t in example.items()}, [int(s) for s in out.shape[1:]]
+
+
+def export_decoder(name: str, path: str | os.PathLike, model: nn.Module | None = None) -> LiveExport:
+    """Write the decoder (or generator) of model ``name`` to ``path`` as ONNX.
+
+    Args:
+        name: a registry name with a decoder (see :func:`live_names`).
+        path: the ``.onnx`` file to write (its folder is created).
+        model: the model to export; default: the shipped weights (``runs.pretrained(name)``).
+    """
+    spec = registry.get(name)
+    weights_sha = ""
+    if model is None:
+        from .runs import manifest, pretrained  # the shipped weights
+
+        _check_live(name, spec.model_class)
+        model = pretrained(name).model
+        weights_sha = str(manifest()["models"][name].get("sha256", ""))
+    _check_live(name, model)
+    data, inputs, output = onnx_bytes(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return LiveExport(name, spec.title, path.name, len(data), hashlib.sha256(data).hexdigest(), inputs, output, weights_sha)
+
+
+def max_difference(path: str | os.PathLike, model: nn.Module, n: int = 8, seed: int = 0) -> float:
+    """The largest absolute difference between the ONNX file (run by ``onnxruntime``) and torch's
+    ``live_decode``, on the same ``n`` random inputs (Gaussian codes, one-hot labels)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    model = model.float().cpu().eval()
+    gen = torch.Generator().manual_seed(seed)
+    inputs = {}
+    for key, example in model.live_inputs(n).items():
+        if key == "z":
+            inputs[key] = torch.randn(example.shape, generator=gen)
+        else:  # a one-hot row per image
+            inputs[key] = torch.eye(example.shape[1])[torch.randint(0, example.shape[1], (n,), generator=gen)]
+    with torch.no_grad():
+        expected = model.live_decode(*inputs.values()).numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {k: v.numpy() for k, v in inputs.items()})[0]
+    if got.shape != expected.shape:
+        raise AssertionError(f"ONNX output shape {got.shape} differs from torch's {expected.shape}.")
+    return float(np.abs(got - expected).max())
+
+
+def export_live(out_dir: str | os.PathLike, names: list[str] | None = None) -> dict[str, Any]:
+    """Export every exportable shipped model (or ``names``) into ``out_dir``; write and return the manifest."""
+    names = list(names) if names else list(live_names())
+    unknown = [n for n in names if n not in live_names()]
+    if unknown:
+        raise ValueError(f"no decoder to export for {unknown}; exportable: {', '.join(live_names())}.")
+    out = Path(out_dir)
+    models = {n: asdict(export_decoder(n, out / f"{n}.onnx")) for n in names}
+    manifest = {"format": 1, "opset": OPSET, "models": models}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m fundamentalml.export OUT_DIR [NAME ...]``."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print(__doc__.strip().splitlines()[0] + f"\nusage: python -m fundamentalml.export OUT_DIR [{'|'.join(live_names())} ...]", file=sys.stderr)
+        return 2
+    manifest = export_live(args[0], args[1:])
+    for name, entry in manifest["models"].items():
+        print(f"{name}: {entry['file']} ({entry['bytes']:,} bytes), inputs {entry['inputs']}, output {entry['output']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
