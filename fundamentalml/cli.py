@@ -1,4 +1,4 @@
-"""Command line: ``python -m fundamentalml train|compare|models|profiles|reproduce|ship|verify ...``.
+"""Command line: ``python -m fundamentalml train|compare|models|profiles|reproduce|ship|seeds|verify ...``.
 
 Arguments are parsed by jsonargparse (the parser behind LightningCLI) from the functions' type hints and
 docstrings, so ``--help`` is always in step with the code, and ``--config FILE`` can hold the arguments.
@@ -243,6 +243,24 @@ def ship(runs: Path, models: Optional[list[ModelName]] = None, data_dir: Optiona
     _ship(runs, models=models, data_dir=data_dir, weights_dir=weights_dir, notes=note)
 
 
+def seeds(out: Path = Path("runs/seeds"), models: Optional[list[ModelName]] = None, seeds: Optional[list[int]] = None,
+          data_dir: Optional[Path] = None, weights_dir: Optional[Path] = None, note: str = "") -> None:
+    """Train more seeds of shipped models at full (or load them from OUT/seedS/) and record their test metrics in
+    the manifest, for the chapters' error bars. The shipped weights stay those of seed 0.
+
+    Args:
+        out: where the extra runs are kept (OUT/seed1/vae-mlp.pt ...).
+        models: which models (default: the two VAEs).
+        seeds: which seeds (default: 1 and 2).
+        data_dir: data folder (the real datasets; a fallback is refused).
+        weights_dir: the manifest to update (default: the package's weights folder).
+        note: a remark stored with each seed (e.g. that the machine was busy).
+    """
+    from .shipping import add_seeds
+
+    add_seeds(out, models=models, seeds=seeds, data_dir=data_dir, weights_dir=weights_dir, note=note)
+
+
 def verify(runs: Optional[Path] = None, data_dir: Optional[Path] = None) -> None:
     """Check the shipped weights: each file's sha256, and its headline metric recomputed against the manifest.
     With --runs, compare a retrain's metrics with the manifest instead (seed-noise tolerances).
@@ -267,7 +285,7 @@ def main(argv: Optional[list[str]] = None) -> None:
 
     os.environ.setdefault("PYTHONWARNINGS", "default")
     commands = {"train": train, "compare": compare, "models": models, "profiles": show_profiles,
-                "reproduce": reproduce, "ship": ship, "verify": verify}
+                "reproduce": reproduce, "ship": ship, "seeds": seeds, "verify": verify}
     try:
         CLI(commands, args=argv, as_positional=True, prog=PROG)
     except TrainingInterrupted as exc:

@@ -320,3 +320,52 @@ def quality_progress(per_epoch: Mapping[str, Any]) -> str:
         text += (f" Conditioning accuracy went from {acc[0]:.1%} (chance is 10%) to {acc[-1]:.1%}"
                  + (f", first reaching 90% after epoch {first}." if first is not None else ", never reaching 90%."))
     return text
+
+
+@dataclass
+class SeedVerdict:
+    """A claim "``a`` is lower than ``b``" judged over several training seeds of each model.
+
+    ``verdict`` is ``"holds"`` when every seed of ``a`` is below every seed of ``b``, ``"does not hold"`` when
+    every seed of ``a`` is above every seed of ``b``, and ``"within noise"`` when the two ranges overlap.
+    ``chance`` is the probability of a complete separation in the claimed direction if the two models were
+    the same (all orderings of the seeds equally likely): 1 / C(n_a + n_b, n_a), 1/20 for 3 seeds each.
+    """
+
+    a: list[float]
+    b: list[float]
+    verdict: str
+    chance: float
+
+    @property
+    def difference(self) -> float:
+        """mean(b) - mean(a): positive when ``a`` is lower on average."""
+        return float(np.mean(self.b) - np.mean(self.a))
+
+    @property
+    def spread(self) -> float:
+        """The larger of the two seed-to-seed standard deviations (sample std, n - 1)."""
+        return float(max(np.std(self.a, ddof=1), np.std(self.b, ddof=1))) if min(len(self.a), len(self.b)) > 1 else float("nan")
+
+
+def seed_verdict(a: Mapping[int, float] | list[float], b: Mapping[int, float] | list[float]) -> SeedVerdict:
+    """Judge the claim "``a`` is lower than ``b``" from per-seed values of each (see :class:`SeedVerdict`)."""
+    a_vals = [float(v) for v in (a.values() if isinstance(a, Mapping) else a)]
+    b_vals = [float(v) for v in (b.values() if isinstance(b, Mapping) else b)]
+    if not a_vals or not b_vals:
+        raise ValueError("seed_verdict needs at least one value on each side.")
+    if max(a_vals) < min(b_vals):
+        verdict = "holds"
+    elif min(a_vals) > max(b_vals):
+        verdict = "does not hold"
+    else:
+        verdict = "within noise"
+    return SeedVerdict(a_vals, b_vals, verdict, 1 / math.comb(len(a_vals) + len(b_vals), len(a_vals)))
+
+
+def mean_spread(values: Mapping[int, float] | list[float], fmt: str = "{:.2f}") -> str:
+    """``"mean ± std (n seeds)"`` of per-seed values (the sample standard deviation, n - 1)."""
+    vals = [float(v) for v in (values.values() if isinstance(values, Mapping) else values)]
+    if len(vals) < 2:
+        return fmt.format(vals[0]) + " (1 seed)"
+    return f"{fmt.format(np.mean(vals))} ± {fmt.format(np.std(vals, ddof=1))} ({len(vals)} seeds)"

@@ -361,3 +361,14 @@ def load_run(path: str | os.PathLike, expected: str | None = None) -> Run:
     meta = getattr(model, "checkpoint_meta", {})
     name = registry.spec_of(model).name
     return Run(name, model, str(meta.get("profile", "custom")), "loaded", meta=meta, checkpoint=Path(path))
+
+
+def seed_results(name: str, key: str, weights_dir: str | os.PathLike | None = None) -> dict[int, float]:
+    """``key`` (a metric name or ``"train_time_s"``) of every recorded seed of a shipped model, the shipped seed
+    included: ``{seed: value}``."""
+    entry = manifest(weights_dir)["models"].get(name)
+    if not entry:
+        raise ValueError(f"{name} has no shipped weights.")
+    rows = [{"seed": entry.get("seed"), "metrics": entry["metrics"], "train_time_s": entry.get("train_time_s")},
+            *entry.get("seeds", [])]
+    return {int(r["seed"]): float(r["train_time_s"] if key == "train_time_s" else r["metrics"][key]) for r in rows}

@@ -217,6 +217,63 @@ def reproduce(
     return ship(out, names, data_dir=data_dir, weights_dir=weights_dir)
 
 
+def add_seeds(
+    out: str | os.PathLike = "runs/seeds",
+    models: list[str] | None = None,
+    seeds: list[int] | None = None,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    weights_dir: str | os.PathLike | None = None,
+    note: str = "",
+) -> dict[str, Any]:
+    """Train (or load, when ``out/seedS/NAME.pt`` already holds that exact run) more seeds of shipped models at
+    ``full`` and record their test metrics in the manifest entry's ``"seeds"`` list: the error bars of a verdict.
+
+    Only the metrics, wall time and provenance of the extra seeds are kept; the shipped weights stay seed 0's.
+    The shipped seed itself is refused (its numbers are the entry's own).
+    """
+    folder = Path(weights_dir or WEIGHTS_DIR)
+    current = manifest(folder)
+    names = ship_order(list(models or ["vae-mlp", "vae-cnn"]))
+    seeds = list(seeds or [1, 2])
+    judge = None
+    for name in names:
+        entry = current["models"].get(name)
+        if not entry:
+            raise ValueError(f"{name} has no shipped weights to add seeds to: ship its seed-0 run first.")
+        if entry.get("seed") in seeds:
+            raise ValueError(f"seed {entry.get('seed')} is the shipped run of {name}; pick other seeds.")
+        spec = registry.get(name)
+        if spec.needs_judge and judge is None:
+            judge = pretrained(registry.JUDGE, weights_dir=folder).model
+        recorded = {int(r["seed"]): r for r in entry.get("seeds", [])}
+        for seed in seeds:
+            run = get_run(name, "full", seed=seed, out=Path(out) / f"seed{seed}", data_dir=data_dir, evaluate=False,
+                          progress_bar=False)
+            meta, prov = run.meta, run.meta.get("provenance", {})
+            if run.test_set().is_fallback or meta.get("data_is_fallback"):
+                raise ValueError("Seeds are measured on the real datasets, not the offline fallback: set FUNDAMENTALML_DATA.")
+            if (meta.get("budget") or {}).get("precision") != (entry.get("budget") or {}).get("precision"):
+                raise ValueError(f"{name} seed {seed} ran at precision {meta.get('budget', {}).get('precision')}, the "
+                                 f"shipped run at {entry.get('budget', {}).get('precision')}: seeds must differ only by seed.")
+            print(f"{name} seed {seed}: evaluating ...", flush=True)
+            recorded[seed] = {
+                "seed": seed,
+                "metrics": run.evaluate(judge).to_dict(),
+                "train_time_s": meta.get("train_time_s"),
+                "command": prov.get("command") or f"python -m fundamentalml train {name} --profile full --seed {seed}",
+                "commit": prov.get("commit"),
+                "machine": prov.get("machine"),
+                "torch": prov.get("torch"),
+                "note": note,
+            }
+        entry["seeds"] = [recorded[s] for s in sorted(recorded)]
+        save_json(current, folder / MANIFEST_NAME)
+        shown = ", ".join(f"seed {r['seed']}: {r['metrics'][spec.headline]:.4f}" for r in entry["seeds"])
+        print(f"{name}: {spec.headline} seed {entry.get('seed')}: {entry['metrics'][spec.headline]:.4f}, {shown}", flush=True)
+    return current
+
+
 def verify(runs: str | os.PathLike | None = None, *, data_dir: str | os.PathLike | None = None,
            weights_dir: str | os.PathLike | None = None) -> bool:
     """Check the shipped weights, printing one line per model; ``True`` when all pass.

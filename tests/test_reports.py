@@ -39,3 +39,18 @@ def test_small_distances_keep_three_significant_digits() -> None:
 def test_progress_without_numbers_is_refused() -> None:
     with pytest.raises(ValueError, match="keep_epochs"):
         quality_progress({})
+
+
+def test_seed_verdict_reads_separation_overlap_and_reversal() -> None:
+    from fundamentalml.reports import mean_spread, seed_verdict
+
+    held = seed_verdict({0: 102.6, 1: 102.9, 2: 102.4}, {0: 103.2, 1: 103.5, 2: 103.0})
+    assert held.verdict == "holds" and held.chance == pytest.approx(1 / 20)
+    assert held.difference == pytest.approx((103.2 + 103.5 + 103.0 - 102.6 - 102.9 - 102.4) / 3)
+    assert seed_verdict([1.0, 3.0], [2.0, 4.0]).verdict == "within noise"
+    assert seed_verdict([5.0, 6.0, 7.0], [1.0, 2.0]).verdict == "does not hold"
+    assert seed_verdict([1.0], [2.0]).chance == pytest.approx(1 / 2)
+    assert mean_spread([1.0, 2.0, 3.0]) == "2.00 ± 1.00 (3 seeds)"
+    assert mean_spread([0.5], "{:.1f}") == "0.5 (1 seed)"
+    with pytest.raises(ValueError):
+        seed_verdict([], [1.0])
