@@ -6,11 +6,13 @@ test negative ELBO in nats, training time, final losses.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .models.vae import VAE, kl_divergence, reparameterize
@@ -394,3 +396,369 @@ def collapsed_classes(features: torch.Tensor, labels: torch.Tensor, real_feature
         if pairwise_diversity(fake) < threshold * pairwise_diversity(real):
             collapsed.append(int(c))
     return collapsed
+
+
+# ------------------------------------------------------------------------------------------ how loose the bound is
+
+IWAE_SUBSET_SEED = 17  # which test digits the importance-weighted bound uses, and how their pixels are drawn
+
+
+@dataclass
+class ImportanceWeightedBound(Metrics):
+    """Importance-weighted bounds on ``log p(x)`` of binarised digits (Burda et al., 2016), one per ``k``.
+
+    Attributes:
+        ks: the numbers of importance samples, ascending.
+        bound: for each ``k``, the mean over images of ``log (1/k) sum_i p(x, z_i) / q(z_i | x)`` in nats per image
+            (averaged over the ``max(ks) // k`` disjoint groups of ``k`` samples drawn per image); a lower bound on
+            ``log p(x)`` in expectation, rising towards it as ``k`` grows.
+        bound_sem: standard error over images of each ``bound``.
+        elbo: the ELBO of the same images, the mean of all ``max(ks)`` single-sample terms (what ``k = 1``
+            estimates).
+        gap: ``bound - elbo`` for each ``k``: how much of the ELBO's gap the extra samples recovered (paired on
+            the same images and samples, so much less noisy than either number); ``gap_sem`` its standard error
+            over images.
+        n_images: test images used; ``seed``: the seed of their choice, of the binarisation and of the samples.
+    """
+
+    ks: list[int]
+    bound: list[float]
+    bound_sem: list[float]
+    elbo: float
+    gap: list[float]
+    gap_sem: list[float]
+    n_images: int
+    seed: int
+
+
+def binarize(images: torch.Tensor, seed: int) -> torch.Tensor:
+    """Pixels drawn as Bernoulli variables from grey levels in [0, 1] (one fixed draw of dynamic binarisation).
+
+    The same ``seed`` always draws the same binary images, so a bound computed on them is repeatable.
+    """
+    images = torch.as_tensor(images).float()
+    if images.numel() == 0 or images.min() < 0 or images.max() > 1:
+        raise ValueError("binarize needs grey levels in [0, 1] (use data.to_float_images on uint8 images).")
+    return torch.bernoulli(images, generator=torch.Generator().manual_seed(seed))
+
+
+def binarized_test_subset(test_images_uint8: torch.Tensor, n: int, seed: int = IWAE_SUBSET_SEED) -> torch.Tensor:
+    """A fixed random subset of ``n`` test digits, binarised once with ``seed``: ``(n, 1, 28, 28)`` of 0s and 1s.
+
+    The subset is :func:`fundamentalml.data.eval_indices` with ``seed`` (random, not the first ``n``).
+    """
+    from .data import eval_indices, to_float_images
+
+    idx = eval_indices(len(test_images_uint8), n, seed=seed)
+    return binarize(to_float_images(test_images_uint8[idx]), seed)
+
+
+def _normal_log_density(z: torch.Tensor, mu: torch.Tensor | float = 0.0, logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
+    logvar = torch.as_tensor(logvar, dtype=z.dtype, device=z.device)
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+
+@torch.no_grad()
+def importance_log_weights(vae: VAE, x: torch.Tensor, k: int, seed: int = 0, chunk: int = 8192) -> torch.Tensor:
+    """``log p(x | z_i) + log p(z_i) - log q(z_i | x)`` for ``k`` samples ``z_i ~ q(z | x)`` per image: ``(B, k)``.
+
+    ``x`` holds binary pixels (the Bernoulli decoder's likelihood is then a probability). Samples are decoded
+    ``chunk`` at a time, so ``k = 5000`` fits in memory.
+    """
+    x = torch.as_tensor(x).float()
+    if x.ndim != 4 or x.shape[0] == 0:
+        raise ValueError(f"x must be a non-empty batch of images (B, C, H, W), got shape {tuple(x.shape)}.")
+    if not bool(((x == 0) | (x == 1)).all()):
+        raise ValueError("importance weights need binary pixels (0 or 1): a Bernoulli likelihood of grey levels "
+                         "is not a probability. Binarise first (metrics.binarize).")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be a positive number of samples, got {k}.")
+    was_training = vae.training
+    vae.eval()
+    gen = torch.Generator(device=vae.device).manual_seed(seed)
+    x = x.to(vae.device)
+    mu, logvar = vae.encode(x)
+    out = torch.empty(x.shape[0], k, dtype=torch.float64)
+    per_chunk = max(1, chunk // x.shape[0])  # samples per image in one decoder call
+    for start in range(0, k, per_chunk):
+        m = min(per_chunk, k - start)
+        eps = torch.randn(m, *mu.shape, generator=gen, device=vae.device)
+        z = mu + eps * (0.5 * logvar).exp()  # (m, B, d)
+        logits = vae.decode_logits(z.reshape(-1, mu.shape[1])).reshape(m, x.shape[0], -1)
+        target = x.reshape(1, x.shape[0], -1).expand_as(logits)
+        log_px_z = -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
+        log_w = log_px_z + _normal_log_density(z) - _normal_log_density(z, mu, logvar)
+        out[:, start : start + m] = log_w.T.double().cpu()
+    vae.train(was_training)
+    return out
+
+
+@torch.no_grad()
+def importance_weighted_bound(vae: VAE, x: torch.Tensor, ks: Iterable[int] = (1, 5, 50, 500, 5000), seed: int = 0,
+                              chunk: int = 8192) -> ImportanceWeightedBound:
+    """Importance-weighted lower bounds on ``log p(x)`` for each ``k`` in ``ks`` (Burda et al., 2016).
+
+    ``log p_k(x) = log (1/k) sum_i w_i`` with ``w_i = p(x | z_i) p(z_i) / q(z_i | x)``, ``z_i ~ q(z | x)``: for
+    ``k = 1`` its expectation is the ELBO, it never decreases in expectation as ``k`` grows, and it tends to
+    ``log p(x)``. ``max(ks)`` samples are drawn per image once; the bound for a smaller ``k`` is the mean
+    over the ``max(ks) // k`` disjoint groups of ``k`` of them.
+
+    Args:
+        vae: a trained VAE with a Bernoulli decoder.
+        x: binary images ``(B, 1, 28, 28)`` (see :func:`binarized_test_subset`).
+        ks: numbers of importance samples.
+        seed: seeds the posterior samples.
+        chunk: latents decoded at once (memory, not the result).
+    """
+    ks = sorted({int(k) for k in ks})
+    if not ks or ks[0] < 1:
+        raise ValueError(f"ks must be positive numbers of samples, got {ks}.")
+    log_w = importance_log_weights(vae, x, ks[-1], seed=seed, chunk=chunk)
+    n = log_w.shape[0]
+    elbo_per_image = log_w.mean(1)
+    sem = (lambda v: (v.std() / math.sqrt(n)).item() if n > 1 else float("nan"))  # noqa: E731
+    bound, bound_sem, gap_sem = [], [], []
+    for k in ks:
+        groups = ks[-1] // k
+        per_image = (torch.logsumexp(log_w[:, : groups * k].reshape(n, groups, k), dim=2) - math.log(k)).mean(1)
+        bound.append(per_image.mean().item())
+        bound_sem.append(sem(per_image))
+        gap_sem.append(sem(per_image - elbo_per_image))
+    elbo = elbo_per_image.mean().item()
+    return ImportanceWeightedBound(ks=ks, bound=bound, bound_sem=bound_sem, elbo=elbo, gap=[b - elbo for b in bound],
+                                   gap_sem=gap_sem, n_images=n, seed=seed)
+
+
+# ------------------------------------------------------------------------------------------ memorisation
+
+
+@dataclass
+class NearestTraining(Metrics):
+    """How close generated images, and as many real test images, come to the training set.
+
+    A generator that copies shows generated images much closer to their nearest training image than test
+    images are (test images were never trained on, so their distances are what "not a copy" looks like).
+
+    Attributes:
+        feature_space: ``"pixels"`` or the name of the features the distances were measured in.
+        n_train: training images searched (all of them, or a fixed random subset for costly features).
+        generated_distance, test_distance: each image's Euclidean distance to its nearest training image.
+        generated_index, test_index: which training image that is (an index into the whole training set).
+        quantile_levels: the levels of ``generated_quantiles`` and ``test_quantiles``.
+        threshold: the test distances' 1st percentile: closer than 99% of test images come.
+        share_below_threshold: the share of generated images closer to a training image than ``threshold``
+            (about 0.01 when generated images sit like test images).
+        copying: ``share_below_threshold`` above 0.05 (five times what test images show): a sign of copying.
+    """
+
+    feature_space: str
+    n_train: int
+    generated_distance: list[float]
+    test_distance: list[float]
+    generated_index: list[int]
+    test_index: list[int]
+    quantile_levels: list[float]
+    generated_quantiles: list[float]
+    test_quantiles: list[float]
+    threshold: float
+    share_below_threshold: float
+    copying: bool
+
+
+COPY_QUANTILE = 0.01  # test images' lower tail that generated images are compared with
+COPY_FACTOR = 5.0  # generated images below it this many times more often than test images: copying
+
+
+def nearest_neighbours(queries: torch.Tensor, reference: torch.Tensor, chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row of ``queries`` (``(N, d)``)'s Euclidean distance to its nearest row of ``reference`` (``(M, d)``),
+    and that row's index: ``(distances (N,), indices (N,))``. Chunked over queries to bound memory."""
+    queries, reference = torch.as_tensor(queries).float().flatten(1), torch.as_tensor(reference).float().flatten(1)
+    if len(queries) == 0 or len(reference) == 0 or queries.shape[1] != reference.shape[1]:
+        raise ValueError(f"need non-empty queries and reference of the same width, got {tuple(queries.shape)} and "
+                         f"{tuple(reference.shape)}.")
+    ref_sq = reference.pow(2).sum(1)
+    dist, idx = [], []
+    for i in range(0, len(queries), chunk):
+        q = queries[i : i + chunk]
+        # |q - r|^2 = |q|^2 + |r|^2 - 2 q.r: one matrix product instead of an (N, M, d) difference
+        sq = (q.pow(2).sum(1, keepdim=True) + ref_sq - 2 * q @ reference.T).clamp_min(0)
+        d, j = sq.min(1)
+        dist.append(d.sqrt())
+        idx.append(j)
+    return torch.cat(dist), torch.cat(idx)
+
+
+def _embed(images: torch.Tensor, features, batch_size: int = 500) -> torch.Tensor:
+    if features is None:
+        return images.float().flatten(1)
+    with torch.no_grad():
+        return torch.cat([features(images[i : i + batch_size].float()).cpu() for i in range(0, len(images), batch_size)]).flatten(1)
+
+
+@torch.no_grad()
+def nearest_training(
+    generated: Mapping[str, torch.Tensor] | torch.Tensor,
+    test: torch.Tensor,
+    train: torch.Tensor,
+    features=None,
+    feature_space: str | None = None,
+    train_subset: int | None = None,
+    seed: int = 0,
+) -> dict[str, NearestTraining]:
+    """Memorisation check: each generated image's nearest training image, against test images' (same counts).
+
+    Args:
+        generated: images in [0, 1] ``(N, C, H, W)``, or a mapping model name -> images (the training images'
+            embedding is then computed once for all of them).
+        test: real test images in [0, 1]; a fixed random ``N`` of them (``seed``) are compared, so both sides
+            have the same count.
+        train: the training images in [0, 1].
+        features: ``None`` for pixel space, else a feature extractor (``classifier_extractor(judge)``,
+            ``random_conv_extractor()``) applied to every image.
+        feature_space: its name for the result (default ``"pixels"`` or ``"features"``).
+        train_subset: search only a fixed random subset of this many training images (costly features).
+        seed: the choice of test images and of the training subset.
+
+    Returns:
+        Model name -> :class:`NearestTraining` (the key ``"generated"`` when ``generated`` is one tensor).
+    """
+    named = dict(generated) if isinstance(generated, Mapping) else {"generated": generated}
+    if not named:
+        raise ValueError("nearest_training needs at least one set of generated images.")
+    n = len(next(iter(named.values())))
+    if any(len(g) != n for g in named.values()) or n < 2:
+        raise ValueError(f"every set of generated images needs the same count (at least 2), got {[len(g) for g in named.values()]}.")
+    if len(test) < n:
+        raise ValueError(f"{n} generated images need at least {n} test images to compare with, got {len(test)}.")
+    gen = torch.Generator().manual_seed(seed)
+    train_idx = torch.arange(len(train))
+    if train_subset is not None and train_subset < len(train):
+        train_idx = torch.randperm(len(train), generator=gen)[:train_subset]
+    test_pick = torch.randperm(len(test), generator=gen)[:n]
+    reference = _embed(train[train_idx], features)
+    test_d, test_j = nearest_neighbours(_embed(test[test_pick], features), reference)
+    levels = [COPY_QUANTILE, 0.05, 0.25, 0.5]
+    threshold = torch.quantile(test_d.double(), COPY_QUANTILE).item()
+    out = {}
+    for name, images in named.items():
+        d, j = nearest_neighbours(_embed(images.cpu(), features), reference)
+        share = (d < threshold).double().mean().item()
+        out[name] = NearestTraining(
+            feature_space=feature_space or ("pixels" if features is None else "features"),
+            n_train=len(train_idx),
+            generated_distance=d.tolist(),
+            test_distance=test_d.tolist(),
+            generated_index=train_idx[j].tolist(),
+            test_index=train_idx[test_j].tolist(),
+            quantile_levels=levels,
+            generated_quantiles=torch.quantile(d.double(), torch.tensor(levels, dtype=torch.float64)).tolist(),
+            test_quantiles=torch.quantile(test_d.double(), torch.tensor(levels, dtype=torch.float64)).tolist(),
+            threshold=threshold,
+            share_below_threshold=share,
+            copying=share > COPY_FACTOR * COPY_QUANTILE,
+        )
+    return out
+
+
+# ------------------------------------------------------------------------------------------ sharpness and variety
+
+
+def gradient_sharpness(images: torch.Tensor) -> torch.Tensor:
+    """Each image's mean gradient magnitude: ``(N,)``.
+
+    The mean over pixels of ``sqrt(dx^2 + dy^2)``, with ``dx``, ``dy`` the differences between horizontally and
+    vertically neighbouring pixels (averaged over channels) of images in [0, 1]. Blurring spreads an edge over
+    more pixels with smaller steps, so the same strokes drawn blurrier score lower; an empty image scores 0.
+    """
+    x = torch.as_tensor(images).float()
+    if x.ndim != 4 or x.shape[-1] < 2 or x.shape[-2] < 2:
+        raise ValueError(f"images must be (N, C, H, W) with H, W >= 2, got {tuple(x.shape)}.")
+    x = x.mean(1)
+    dx = x[:, :-1, 1:] - x[:, :-1, :-1]
+    dy = x[:, 1:, :-1] - x[:, :-1, :-1]
+    return (dx.pow(2) + dy.pow(2)).sqrt().flatten(1).mean(1)
+
+
+def high_frequency_share(images: torch.Tensor, cutoff: float = 0.25) -> torch.Tensor:
+    """Each image's share of spectral power (mean removed) at spatial frequencies above ``cutoff``: ``(N,)``.
+
+    Frequencies are in cycles per pixel (0 to 0.5 along each axis); ``cutoff`` is a radius. Sharp edges put
+    power at high frequencies, blur removes it. An image with no variation scores 0.
+    """
+    x = torch.as_tensor(images).float()
+    if x.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W), got {tuple(x.shape)}.")
+    if not 0 < cutoff < 0.5 * math.sqrt(2):
+        raise ValueError(f"cutoff must lie in (0, 0.707) cycles per pixel, got {cutoff}.")
+    x = x.mean(1)
+    x = x - x.mean((1, 2), keepdim=True)
+    power = torch.fft.fft2(x).abs().pow(2)
+    fy, fx = torch.fft.fftfreq(x.shape[1]), torch.fft.fftfreq(x.shape[2])
+    high = (fy[:, None].pow(2) + fx[None, :].pow(2)).sqrt() > cutoff
+    total = power.flatten(1).sum(1)
+    return torch.where(total > 0, power[:, high].sum(1) / total.clamp_min(1e-12), torch.zeros_like(total))
+
+
+@dataclass
+class SharpnessDiversity(Metrics):
+    """Sharpness and within-class variety of a labelled set of images (real or generated).
+
+    Attributes:
+        sharpness: mean over images of :func:`gradient_sharpness`; ``sharpness_sem`` its standard error.
+        high_frequency_share: mean over images of :func:`high_frequency_share`.
+        per_class_sharpness: the mean gradient magnitude per class.
+        diversity_pixels: per class, the mean pixel-space distance between two images of the class
+            (:func:`pairwise_diversity`); ``mean_diversity_pixels`` its mean over classes.
+        diversity_features: the same in a feature space (the judge's), when one was given, else empty;
+            ``mean_diversity_features`` its mean (NaN without features).
+        n_per_class: images per class used.
+    """
+
+    sharpness: float
+    sharpness_sem: float
+    high_frequency_share: float
+    per_class_sharpness: list[float]
+    diversity_pixels: list[float]
+    mean_diversity_pixels: float
+    diversity_features: list[float]
+    mean_diversity_features: float
+    n_per_class: int
+
+
+@torch.no_grad()
+def sharpness_and_diversity(images: torch.Tensor, labels: torch.Tensor, features=None, n_per_class: int | None = None,
+                            num_classes: int = 10) -> SharpnessDiversity:
+    """Sharpness (mean gradient magnitude, high-frequency share) and within-class diversity of ``images``.
+
+    Args:
+        images: ``(N, C, H, W)`` in [0, 1]; labels: their classes ``(N,)``.
+        features: optional extractor for a second diversity in its feature space (``classifier_extractor(judge)``).
+        n_per_class: use the first ``n`` images of every class (same counts for every set compared), or all.
+    """
+    images, labels = torch.as_tensor(images).float().cpu(), torch.as_tensor(labels).long().reshape(-1).cpu()
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels.")
+    keep = []
+    for c in range(num_classes):
+        idx = (labels == c).nonzero().flatten()
+        if len(idx) < 2 or (n_per_class is not None and len(idx) < n_per_class):
+            raise ValueError(f"class {c} has {len(idx)} images; need at least {max(2, n_per_class or 2)}.")
+        keep.append(idx[:n_per_class] if n_per_class else idx)
+    idx = torch.cat(keep)
+    images, labels = images[idx], labels[idx]
+    sharp = gradient_sharpness(images)
+    feats = _embed(images, features) if features is not None else None
+    div_px = [pairwise_diversity(images[labels == c].flatten(1)) for c in range(num_classes)]
+    div_ft = [pairwise_diversity(feats[labels == c]) for c in range(num_classes)] if feats is not None else []
+    return SharpnessDiversity(
+        sharpness=sharp.mean().item(),
+        sharpness_sem=(sharp.std() / math.sqrt(len(sharp))).item(),
+        high_frequency_share=high_frequency_share(images).mean().item(),
+        per_class_sharpness=[sharp[labels == c].mean().item() for c in range(num_classes)],
+        diversity_pixels=div_px,
+        mean_diversity_pixels=float(np.mean(div_px)),
+        diversity_features=div_ft,
+        mean_diversity_features=float(np.mean(div_ft)) if div_ft else float("nan"),
+        n_per_class=int(min(len(k) for k in keep)),
+    )

@@ -467,3 +467,109 @@ def plot_per_class(per_class: Mapping[str, Mapping[str, np.ndarray]], real_diver
     axes[0].legend()
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------- evaluation
+
+
+def plot_importance_weighted(bounds: Mapping[str, Any]) -> Figure:
+    """Importance-weighted bounds against ``k``: left the bound on ``log p(x)`` (dotted: each model's ELBO),
+    right its gain over the ELBO with a band of one standard error. ``bounds``: name -> ``ImportanceWeightedBound``."""
+    if not bounds:
+        raise ValueError("plot_importance_weighted needs at least one model's bounds.")
+    fig, (ax_b, ax_g) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i, (name, r) in enumerate(bounds.items()):
+        colour = _PALETTE[i % len(_PALETTE)]
+        ks, bound, gap, gap_sem = (np.asarray(v, dtype=float) for v in (r.ks, r.bound, r.gap, r.gap_sem))
+        ax_b.plot(ks, bound, "o-", color=colour, label=f"{name}")
+        ax_b.axhline(r.elbo, color=colour, linestyle=":", linewidth=1)
+        ax_g.plot(ks, gap, "o-", color=colour, label=name)
+        ax_g.fill_between(ks, gap - gap_sem, gap + gap_sem, color=colour, alpha=0.2)
+    for ax in (ax_b, ax_g):
+        ax.set_xscale("log")
+        ax.set_xlabel("k, importance samples per image")
+        ax.legend()
+    ax_b.set_ylabel("nats per image")
+    ax_b.set_title("bound on log p(x) (dotted: ELBO)")
+    ax_g.set_ylabel("nats per image")
+    ax_g.set_title("bound minus ELBO")
+    fig.tight_layout()
+    return fig
+
+
+def plot_nearest_training(
+    generated: Any,
+    train: Any,
+    results: Mapping[str, Any],
+    n_show: int = 8,
+    value_range: ValueRange = (0.0, 1.0),
+    title: str | None = None,
+) -> Figure:
+    """A memorisation check at a glance.
+
+    Top: the ``n_show`` generated images closest to the training set (in the first space of ``results``), and
+    under each its nearest training image in every space. Bottom: per space, histograms of the distance to
+    the nearest training image, generated images against as many test images (dashed line: the test images'
+    1st percentile, the copying threshold).
+
+    Args:
+        generated: the generated images the results were computed on, in ``value_range``.
+        train: the whole training set, in ``value_range`` (indexed by the results' ``generated_index``).
+        results: space name -> ``NearestTraining`` (e.g. ``{"pixels": ..., "judge's features": ...}``).
+    """
+    if not results:
+        raise ValueError("plot_nearest_training needs at least one space's results.")
+    first = next(iter(results.values()))
+    if len(first.generated_distance) != len(generated):
+        raise ValueError(f"{len(generated)} generated images but results for {len(first.generated_distance)}.")
+    order = np.argsort(first.generated_distance)[:n_show]
+    rows = [to_numpy_images(generated, value_range)[order]]
+    labels = ["generated"]
+    for space, r in results.items():
+        rows.append(to_numpy_images(train[[r.generated_index[i] for i in order]], value_range))
+        labels.append(f"nearest in\n{space}")
+    fig = plt.figure(figsize=(max(7.0, 4.0 * len(results)), 1.05 * len(rows) + 3.0))
+    grid = fig.add_gridspec(len(rows) + 1, max(1, len(results)), height_ratios=[1] * len(rows) + [2.6])
+    for k, (row, label) in enumerate(zip(rows, labels)):
+        ax = fig.add_subplot(grid[k, :])
+        _show(ax, make_grid(row, ncols=len(order), pad=2))
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    for k, (space, r) in enumerate(results.items()):
+        ax = fig.add_subplot(grid[len(rows), k])
+        gen_d, test_d = np.asarray(r.generated_distance), np.asarray(r.test_distance)
+        bins = np.linspace(min(gen_d.min(), test_d.min()), max(gen_d.max(), test_d.max()), 30)
+        ax.hist(test_d, bins=bins, alpha=0.5, color=_PALETTE[0], label="test → train")
+        ax.hist(gen_d, bins=bins, alpha=0.5, color=_PALETTE[1], label="generated → train")
+        ax.axvline(r.threshold, color="black", linestyle="--", linewidth=1, label="test 1st percentile")
+        ax.set_xlabel(f"distance to nearest training image ({space})")
+        ax.set_ylabel("images")
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sharpness_diversity(stats: Mapping[str, Any]) -> Figure:
+    """Per digit, for real and generated digits side by side: sharpness (mean gradient magnitude) and
+    within-class diversity in pixels and, where measured, in the judge's features. ``stats``: name ->
+    ``SharpnessDiversity``."""
+    if not stats:
+        raise ValueError("plot_sharpness_diversity needs at least one set of statistics.")
+    keys = [("per_class_sharpness", "sharpness (mean gradient magnitude)"), ("diversity_pixels", "within-digit diversity (pixels)")]
+    if all(s.diversity_features for s in stats.values()):
+        keys.append(("diversity_features", "within-digit diversity (judge's features)"))
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.4 * len(keys), 3.3))
+    width = 0.8 / len(stats)
+    for ax, (key, label) in zip(np.atleast_1d(axes), keys):
+        models = [n for n in stats if not n.lower().startswith("real")]  # models keep their colours of the page
+        for i, (name, s) in enumerate(stats.items()):
+            values = np.asarray(getattr(s, key), dtype=float)
+            colour = _PALETTE[models.index(name) % len(_PALETTE)] if name in models else "grey"
+            ax.bar(np.arange(len(values)) + (i - (len(stats) - 1) / 2) * width, values, width, label=name, color=colour)
+        ax.set_xticks(range(len(values)))
+        ax.set_xlabel("digit")
+        ax.set_title(label, fontsize=10)
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

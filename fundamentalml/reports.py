@@ -46,6 +46,11 @@ FIELDS: dict[str, tuple[str, str]] = {
     "d_loss_mean": ("D loss mean (last quarter)", "{:.3f}"),
     "d_real_acc": ("D accuracy on real (last epoch)", "{:.3f}"),
     "d_fake_acc": ("D accuracy on generated (last epoch)", "{:.3f}"),
+    "sharpness": ("sharpness: mean gradient magnitude", "{:.4f}"),
+    "sharpness_sem": ("  its standard error", "{:.4f}"),
+    "high_frequency_share": ("high-frequency share of spectral power", "{:.3f}"),
+    "mean_diversity_pixels": ("within-digit diversity (pixels)", "{:.2f}"),
+    "mean_diversity_features": ("within-digit diversity (judge's features)", "{:.2f}"),
 }
 
 
@@ -100,6 +105,8 @@ class ConditionalComparison:
         confusion: per model, the 10x10 confusion matrix (rows intended, columns read).
         samples: per model, the generated images used, ``(10 * n, 1, 28, 28)`` in [0, 1], label-major.
         real_diversity: per class, the diversity of real test digits (the yardstick for mode collapse).
+        sharpness: ``"real digits"`` and each model -> :class:`~fundamentalml.metrics.SharpnessDiversity`
+            (mean gradient magnitude, high-frequency share, within-digit diversity in pixels and features).
     """
 
     summary: dict[str, dict[str, float]]
@@ -109,6 +116,7 @@ class ConditionalComparison:
     real_diversity: np.ndarray
     classifier_accuracy: float
     notes: list[str] = field(default_factory=list)
+    sharpness: dict[str, metrics.SharpnessDiversity] = field(default_factory=dict)
 
     def table(self) -> str:
         """The overall numbers as a Markdown table, models side by side."""
@@ -130,7 +138,58 @@ class ConditionalComparison:
             "samples": plots.plot_class_grids(self.samples, n_per_class=8),
             "confusion": plots.plot_confusion_matrices(self.confusion),
             "per_class": plots.plot_per_class(self.per_class, self.real_diversity),
+            **({"sharpness": plots.plot_sharpness_diversity(self.sharpness)} if self.sharpness else {}),
         }
+
+    def sharpness_table(self) -> str:
+        """Sharpness and within-digit diversity of real digits and each model, side by side."""
+        keys = ["sharpness", "sharpness_sem", "high_frequency_share", "mean_diversity_pixels", "mean_diversity_features"]
+        return table({name: s.to_dict() for name, s in self.sharpness.items()}, keys)
+
+    def sharpness_verdict(self, model: str = "cGAN", other: str = "cVAE") -> str:
+        """Markdown verdict on "``model`` is sharper and more varied than ``other``", from the measured numbers.
+
+        Sharper: its mean gradient magnitude exceeds the other's by more than three combined standard errors.
+        More varied (in pixels, and in the judge's features): a higher within-digit diversity on average over the
+        digits. Each is also set against real digits.
+        """
+        if model not in self.sharpness or other not in self.sharpness:
+            raise ValueError(f"no sharpness measured for {model!r} and {other!r}: got {list(self.sharpness)}.")
+        a, b = self.sharpness[model], self.sharpness[other]
+        real = next((s for n, s in self.sharpness.items() if n.lower().startswith("real")), None)
+        noise = 3 * math.hypot(a.sharpness_sem, b.sharpness_sem)
+        diff = a.sharpness - b.sharpness
+        sharper = diff > noise
+        text = [f"**Sharpness.** Mean gradient magnitude {model} {a.sharpness:.4f}, {other} {b.sharpness:.4f}"
+                + (f", real digits {real.sharpness:.4f}" if real else "") + ": "
+                + (f"the {model} is sharper, by {diff / b.sharpness:.0%} (more than three standard errors, {noise:.4f})"
+                   if sharper else f"the {model} is **not** measurably sharper (difference {diff:+.4f}, three standard "
+                   f"errors {noise:.4f})")
+                + (f"; it reaches {a.sharpness / real.sharpness:.0%} of real digits' sharpness, the {other} "
+                   f"{b.sharpness / real.sharpness:.0%}." if real else ".")
+                + f" The second statistic, the high-frequency share of the spectrum, "
+                + ("agrees" if (a.high_frequency_share > b.high_frequency_share) == sharper else "disagrees")
+                + f": {model} {a.high_frequency_share:.3f}, {other} {b.high_frequency_share:.3f}"
+                + (f", real digits {real.high_frequency_share:.3f}." if real else ".")]
+        varied = []
+        for space, key, per in (("pixels", "mean_diversity_pixels", "diversity_pixels"),
+                                ("the judge's features", "mean_diversity_features", "diversity_features")):
+            va, vb = getattr(a, key), getattr(b, key)
+            if math.isnan(va) or math.isnan(vb):
+                continue
+            wins = sum(x > y for x, y in zip(getattr(a, per), getattr(b, per)))
+            varied.append(va > vb)
+            text.append(f"**Variety ({space}).** Within-digit diversity {model} {va:.2f}, {other} {vb:.2f}"
+                        + (f", real digits {getattr(real, key):.2f}" if real else "")
+                        + f": the {model if va > vb else other} is more varied on average, and the {model} is more "
+                          f"varied for {wins} of the {len(getattr(a, per))} digits.")
+        holds = sharper and bool(varied) and all(varied)
+        text.append(f"**Verdict on \"the {model} is sharper and more varied\".** "
+                    + ("It holds here, on both counts." if holds else
+                       "It does **not** fully hold here: " + ", ".join(
+                           p for p, ok in (("not measurably sharper", not sharper),
+                                           ("not more varied in every space measured", not (varied and all(varied)))) if ok) + "."))
+        return "\n\n".join(text)
 
 
 def compare_models(
@@ -209,7 +268,11 @@ def compare_models(
     stability = metrics.gan_stability(cgan)
     summary["cGAN"].update(stability)
     summary["cVAE"]["recon_mse_test"] = float(per_class["cVAE"]["recon_mse"].mean())
-    result = ConditionalComparison(summary, per_class, confusion, samples, real_div, clf_acc, notes)
+    n_real = min(n_per_class, int(torch.bincount(real_labels, minlength=10).min()))  # the offline fallback has fewer
+    sharpness = {"real digits": metrics.sharpness_and_diversity(real, real_labels, extractor, n_real)}
+    for name, images in samples.items():
+        sharpness[name] = metrics.sharpness_and_diversity(images, intended, extractor, n_per_class)
+    result = ConditionalComparison(summary, per_class, confusion, samples, real_div, clf_acc, notes, sharpness)
     if show:
         print(f"Reference classifier: test accuracy {clf_acc:.4f}")
         for note in notes:
@@ -369,3 +432,66 @@ def mean_spread(values: Mapping[int, float] | list[float], fmt: str = "{:.2f}") 
     if len(vals) < 2:
         return fmt.format(vals[0]) + " (1 seed)"
     return f"{fmt.format(np.mean(vals))} ± {fmt.format(np.std(vals, ddof=1))} ({len(vals)} seeds)"
+
+
+def memorisation_verdict(results: Mapping[str, metrics.NearestTraining], model: str = "the generator") -> str:
+    """Markdown: for each space (name -> :class:`~fundamentalml.metrics.NearestTraining`), how close ``model``'s
+    samples come to the training set against test images, and the verdict of the stated rule.
+
+    The rule (:attr:`~fundamentalml.metrics.NearestTraining.copying`): copying is flagged in a space when more
+    than 5% of the generated images are closer to a training image than the closest 1% of test images are.
+    """
+    if not results:
+        raise ValueError("memorisation_verdict needs at least one space's results.")
+    lines, flagged = [], []
+    for space, r in results.items():
+        n = len(r.generated_distance)
+        median = r.quantile_levels.index(0.5)
+        lines.append(
+            f"- **{space}** (nearest among {r.n_train:,} training images): {r.share_below_threshold:.1%} of {n:,} "
+            f"generated images are closer to a training image than {r.threshold:.2f}, the distance only the closest "
+            f"1% of {n:,} test images reach; median distance generated {r.generated_quantiles[median]:.2f}, test "
+            f"{r.test_quantiles[median]:.2f}.")
+        if r.copying:
+            flagged.append(space)
+    closer = [s for s, r in results.items()
+              if r.generated_quantiles[r.quantile_levels.index(0.5)] < r.test_quantiles[r.quantile_levels.index(0.5)]]
+    if flagged:
+        verdict = (f"**Verdict: a sign of copying** in {', '.join(flagged)}: more of {model}'s samples sit that close to "
+                   "a training image than 5% (five times the test images' share). Look at the pairs above.")
+    else:
+        verdict = (f"**Verdict: no sign of copying.** {model}'s samples are no closer to training images than unseen "
+                   "test images are: in no space do more than 5% of them fall below the test images' 1st percentile.")
+        if closer:
+            verdict += (f" Their median distance is below the test images' in {', '.join(closer)}: the typical sample "
+                        "lies nearer the training images than a typical real test image does, while the closest ones "
+                        "are no closer than the closest test images.")
+    return "\n".join(lines) + "\n\n" + verdict
+
+
+def bound_verdict(bounds: Mapping[str, metrics.ImportanceWeightedBound]) -> str:
+    """Markdown: each model's ELBO and importance-weighted bounds, how loose the ELBO is, and whether the
+    ranking of the models changes from the ELBO to the tightest bound."""
+    if not bounds:
+        raise ValueError("bound_verdict needs at least one model's bounds.")
+    lines = []
+    for name, r in bounds.items():
+        k = r.ks[-1]
+        last_step = r.bound[-1] - r.bound[-2] if len(r.ks) > 1 else float("nan")
+        lines.append(
+            f"- **{name}**: ELBO {r.elbo:.2f} nats per image, k = {k:,} bound {r.bound[-1]:.2f} (± {r.bound_sem[-1]:.2f} "
+            f"over images): the ELBO lies at least {r.gap[-1]:.2f} ± {r.gap_sem[-1]:.2f} nats below log p(x)."
+            + (f" From k = {r.ks[-2]:,} to {k:,} the bound still rose {last_step:.2f} nats, so the true gap is larger."
+               if len(r.ks) > 1 and last_step > 0 else ""))
+    if len(bounds) == 2:
+        (na, a), (nb, b) = bounds.items()
+        first, last = a.elbo - b.elbo, a.bound[-1] - b.bound[-1]
+        lead = lambda d: na if d > 0 else nb  # noqa: E731
+        lines.append(
+            f"\nOn these digits the {lead(first)} has the higher ELBO, by {abs(first):.2f} nats, and the {lead(last)} the "
+            f"higher k = {a.ks[-1]:,} bound, by {abs(last):.2f} nats: "
+            + ("the ranking holds, " if lead(first) == lead(last) else "the ranking **flips**, ")
+            + ("and the difference widens: the ELBO understates it." if abs(last) > abs(first) and lead(first) == lead(last)
+               else "and the difference narrows: part of the ELBO's difference was a difference in how loose the bound is."
+               if lead(first) == lead(last) else "so the ELBO's ranking was a difference in looseness, not in likelihood."))
+    return "\n".join(lines)
