@@ -18,5 +18,9 @@ package's public API (the registry, ``training.train``/``fit``, each model's ``b
 * ``flops``    -- FLOPs of a step, the matmul rate, peak memory, and what the machine is;
 * ``quality``  -- ``--quality``: every model trained at fp32 and at bf16-mixed, headline metrics compared;
 * ``book``     -- ``--book``: a cold and a cached ``jupyter-book build``, and the parser of its log;
-* ``report``   -- the tables printed for the three.
+* ``report``   -- the tables printed for the three;
+* ``wholerun`` -- ``python -m benchmarks.wholerun``: a whole ``full`` run (start-up, epochs, validation, test
+  evaluation) split by phase, against a bare loop over the same steps;
+* ``layouts``  -- ``python -m benchmarks.layouts``: ``channels_last`` and ``torch.compile`` against eager for the
+  conv models, at fp32 and bf16.
 """

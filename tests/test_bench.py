@@ -314,3 +314,33 @@ def test_book_timing_copies_with_the_tests_copier(tmp_path: Path) -> None:
     (src / "new.md").write_text("c")
     dest = book.copy_repository(src, tmp_path / "dest")
     assert sorted(p.name for p in dest.rglob("*") if p.is_file()) == [".gitignore", "new.md", "tracked.md"]
+
+
+def test_whole_run_split_adds_up(tmp_path: Path) -> None:
+    """benchmarks.wholerun: the phases of a whole run add up to its wall time, beside a bare loop of as many steps."""
+    out = tmp_path / "whole.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.wholerun", "--model", "vae-mlp", "--profile", "smoke",
+                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    phases = [r[k] for k in ("start_up_s", "training_s", "validation_s", "wrap_up_s", "evaluation_s")]
+    assert all(p >= 0 for p in phases) and r["training_s"] > 0 and r["evaluation_s"] > 0
+    assert sum(phases) == pytest.approx(r["whole_run_s"], rel=0.05)
+    budget = registry.get("vae-mlp").budget("smoke")
+    assert r["epochs"] == budget.epochs and r["train_steps"] > 0 and r["bare_s"] > 0
+    assert r["ratio_whole_over_bare"] == pytest.approx(r["whole_run_s"] / r["bare_s"])
+    assert "neg_elbo" in r["headline"] and "whole/bare" in proc.stdout
+
+
+def test_layout_variants_time_each_and_keep_failures_apart(tmp_path: Path) -> None:
+    out = tmp_path / "layouts.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.layouts", "--model", "vae-cnn", "--steps", "1", "--warmup", "1",
+                           "--repeats", "1", "--variant", "eager", "--variant", "channels_last", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert {(r["variant"], r["precision"]) for r in rows} >= {("eager", "fp32"), ("channels_last", "fp32")}
+    for r in rows:
+        assert "error" not in r, r
+        assert r["time_per_step_s"] > 0 and r["steps"] == 1
+        assert r["ratio_vs_eager"] == pytest.approx(1.0) if r["variant"] == "eager" else r["ratio_vs_eager"] > 0
