@@ -9,6 +9,11 @@ carries two representations:
   driven by a few lines of inline JavaScript. The static book renders this one (``_config.yml`` ranks
   ``text/html`` above the widget view), so a reader without a kernel still moves through the same pictures.
 
+A third representation rides inside the HTML: a hidden live panel (:func:`live_panel_html`) that the book's
+pages show and drive with ONNX Runtime Web (``book/_static/fml-live.js``), running the same shipped decoders,
+exported to ONNX at build time (:mod:`fundamentalml.export`), in the reader's browser. Where no script runs
+(Jupyter's HTML view, a page with scripts off) it stays hidden and the stand-in is what shows.
+
 Every live widget keeps its controls as attributes (``.model``, ``.start``, ``.end``, ``.mix``...), so tests
 and readers drive it from Python exactly as a click would: ``w.mix.value = 0.5`` then look at
 ``w.current()``. Nothing here trains, and nothing imports :mod:`fundamentalml.training`.
@@ -155,6 +160,90 @@ def frames_standin(
     return StaticStandin(markup, list(frames), n)
 
 
+# --------------------------------------------------------------------------------------------- live panel
+
+
+LIVE_CLASS = "fml-live"
+LIVE_MODES = ("latent", "conditional")
+
+
+def live_names(models: Mapping[str, Any]) -> list[dict[str, str]]:
+    """``[{"name": registry name, "title": label}]`` of the models the book exports (those with ``live_decode``);
+    models of other classes (a test's stand-in model, say) are left out."""
+    from .registry import spec_of
+
+    found = []
+    for title, model in models.items():
+        if not callable(getattr(model, "live_decode", None)):
+            continue
+        try:
+            found.append({"name": spec_of(model).name, "title": str(title)})
+        except ValueError:
+            continue
+    return found
+
+
+def live_panel_html(
+    models: Mapping[str, Any],
+    *,
+    mode: str = "latent",
+    ends: Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    digit: int = 0,
+    n: int = 8,
+    title: str | None = None,
+) -> str:
+    """The markup of a live panel, hidden until the book's ``fml-live.js`` shows it ("" without exportable models).
+
+    Args:
+        models: ``{label: model}``; the panel offers those with an exported decoder (see :func:`live_names`).
+        mode: ``"latent"`` (new samples, and a slider between two codes) or ``"conditional"`` (new samples of
+            a chosen digit).
+        ends: ``{label: (code_a, code_b)}``, the codes the latent slider starts between (default: random codes).
+        digit: the digit chosen first (conditional mode); n: samples per click.
+        title: the summary line.
+    """
+    if mode not in LIVE_MODES:
+        raise ValueError(f"mode must be one of {LIVE_MODES}, got {mode!r}.")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 32:
+        raise ValueError(f"n must be an int from 1 to 32, got {n!r}.")
+    names = live_names(models)
+    if not names:
+        return ""
+    by_title = {m["title"]: m["name"] for m in names}
+    codes = {
+        by_title[label]: [[round(float(v), 6) for v in code.flatten()] for code in pair]
+        for label, pair in (ends or {}).items() if label in by_title
+    }
+    if title is None:
+        what = "new samples of the digit you pick, from the model you pick" if mode == "conditional" else "sample new images and slide between two codes"
+        title = f"Live in your browser: {what}"
+    attrs = {
+        "class": LIVE_CLASS, "data-mode": mode, "data-models": json.dumps(names), "data-n": str(n),
+        "data-digit": str(int(digit)), "data-ends": json.dumps(codes, separators=(",", ":")),
+    }
+    rendered = " ".join(f'{k}="{html.escape(v, quote=True)}"' for k, v in attrs.items())
+    return (
+        f'<details {rendered} hidden style="display:none">'
+        f"<summary>{html.escape(title)}<span class=\"fml-live-size\"></span></summary>"
+        f'<div class="fml-live-body"></div></details>'
+    )
+
+
+class LivePanel:
+    """A live panel on its own (for a chapter with no kernel widget): displays as :func:`live_panel_html`'s markup."""
+
+    def __init__(self, markup: str) -> None:
+        self.html = markup
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/html": self.html, "text/plain": "(a live panel: it runs on the book's website, in the browser)"}
+
+
+def live_panel(models: Mapping[str, Any], **kwargs: Any) -> LivePanel:
+    """Display a live panel for ``models`` (``{label: model}``); ``kwargs`` as in :func:`live_panel_html`."""
+    return LivePanel(live_panel_html(models, **kwargs))
+
+
 # --------------------------------------------------------------------------------------------- live widgets
 
 
@@ -170,9 +259,13 @@ class LiveWidget:
         """The static stand-in for this widget's current state."""
         raise NotImplementedError
 
+    def live_html(self) -> str:
+        """The live panel shown above the stand-in on the book's pages ("" for none)."""
+        return ""
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle = dict(self.box._repr_mimebundle_(include=include, exclude=exclude) or {})
-        bundle["text/html"] = self.standin().html
+        bundle["text/html"] = self.live_html() + self.standin().html
         return bundle
 
 
@@ -299,6 +392,10 @@ class InterpolationWidget(LiveWidget):
         za, zb = self._codes(model)
         return model.decode(interpolate_latents(za, zb, self.steps, self.method.value)).detach().cpu()
 
+    def live_html(self) -> str:
+        """A live panel for the same models, its slider starting between the codes of the chosen pair."""
+        return live_panel_html(self.models, mode="latent", ends={name: self._codes(m) for name, m in self.models.items()})
+
     def standin(self) -> StaticStandin:
         """Pre-rendered frames of every model's path between the current pair, with a slider over the mix."""
         frames = {name: list(self.path(name)) for name in self.models}
@@ -374,6 +471,10 @@ class ClassSelectionWidget(LiveWidget):
     def update(self) -> None:
         """Redraw the grid from the controls (called on every change)."""
         self.image.value = image_png(make_grid(self.current(), ncols=self.ncols)[None], scale=self.scale)
+
+    def live_html(self) -> str:
+        """A live panel for the same models: new samples of the chosen digit on every click."""
+        return live_panel_html(self.models, mode="conditional", digit=int(self.digit.value), n=int(self.n.value))
 
     def standin(self) -> StaticStandin:
         """Pre-rendered grids of every digit for every model, with a slider over the digit."""

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -336,6 +337,251 @@ def _check_standins(page, rel: str) -> None:
         if radios.count() > 1:
             radios.nth(1).check()
             assert shown() == ["1/0"], f"{rel}: the model buttons do not change the frame"
+
+
+# --------------------------------------------------------------------------------------------- live panels
+
+
+LIVE_LOADS = ("onnxruntime-web/", "_static/fml-live/")  # what only an opened panel may fetch (runtime, models)
+
+
+@contextmanager
+def serve(site: Path):
+    """Serve ``site`` on a free local port; yield its base URL."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _canvas_images(locator) -> "np.ndarray":
+    """The images on a panel's canvas, read back from its pixels: ``(n, C, H, W)`` in [0, 1] (C = 1 for grey)."""
+    import numpy as np
+
+    got = locator.evaluate(
+        "c => ({w: c.width, h: c.height, px: Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)})"
+    )
+    rgb = np.asarray(got["px"], dtype=np.float32).reshape(got["h"], got["w"], 4)[..., :3] / 255
+    h = got["h"]
+    n = got["w"] // h
+    images = rgb.reshape(h, n, h, 3).transpose(1, 3, 0, 2)  # (n, 3, H, W): square images side by side
+    grey = np.allclose(images[:, 0], images[:, 1]) and np.allclose(images[:, 0], images[:, 2])
+    return images[:, :1] if grey else images
+
+
+def _wait_drawn(panel, canvas: str, before: int) -> None:
+    panel.page.wait_for_function(
+        "([p, sel, n]) => Number(p.querySelector(sel).dataset.draws || 0) > n && !p.fmlPanel.busy "
+        "|| p.querySelector('.fml-live-status').dataset.state === 'error'",
+        arg=[panel.element_handle(), canvas, before], timeout=120_000,
+    )
+    status = panel.locator(".fml-live-status")
+    assert status.get_attribute("data-state") == "ready", status.inner_text()
+
+
+def _draws(panel, canvas: str) -> int:
+    return int(panel.locator(canvas).get_attribute("data-draws") or 0)
+
+
+def _check_js_paths_follow_the_package(page) -> None:
+    """The page's lerp/slerp give the codes of fundamentalml.models.latent (random, opposite, parallel codes)."""
+    import torch
+
+    from fundamentalml.models.latent import interpolate_latents
+
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(20, generator=gen, dtype=torch.float64), torch.randn(20, generator=gen, dtype=torch.float64)
+    for za, zb in ((a, b), (a, -a), (a, 3 * a), (a, -2 * a + 1e-9)):
+        for method in ("linear", "slerp"):
+            want = interpolate_latents(za, zb, 11, method)
+            got = page.evaluate(
+                "([a, b, m]) => Array.from({length: 11}, (_, k) => Array.from(fmlLive.interpolate(a, b, k / 10, m)))",
+                [za.tolist(), zb.tolist(), method],
+            )
+            assert torch.allclose(torch.tensor(got, dtype=torch.float64), want, atol=1e-5), (method, za[:3], zb[:3])
+
+
+def test_live_panels_run_the_shipped_models_in_chromium(book: BookSite) -> None:
+    """Every live panel opens, loads only from the site, draws new samples on each click, slides between two
+    codes, and (conditional chapter) draws the digit asked for, as the reference classifier reads it."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs it with apt-get")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    assert book.first.returncode == 0, describe(book.first)
+    import numpy as np
+    import torch
+    from playwright.sync_api import sync_playwright
+
+    from fundamentalml.registry import JUDGE
+    from fundamentalml.runs import pretrained
+
+    judge = pretrained(JUDGE).model.eval()
+    shots = book.root / "_build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    report: dict[str, dict] = {}
+    panels_seen: dict[str, int] = {}
+    with serve(book.html) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        for md in chapters():
+            rel = md.relative_to(REPO).with_suffix(".html").as_posix()
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            requests: list[str] = []
+            sizes: dict[str, int] = {}
+            problems: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("response", lambda r: sizes.__setitem__(r.url, int(r.headers.get("content-length", 0))))
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+            page.goto(base + rel, wait_until="load")
+            page.wait_for_load_state("networkidle")
+            panels = page.locator("details.fml-live")
+            panels_seen[rel] = panels.count()
+            assert not [u for u in requests if any(s in u for s in LIVE_LOADS) and not u.endswith("models.json")], \
+                f"{rel}: the runtime or a model loaded before any panel was opened"
+            if panels.count():
+                _check_js_paths_follow_the_package(page)
+            for i in range(panels.count()):
+                panel = panels.nth(i)
+                panel.scroll_into_view_if_needed()
+                assert panel.is_visible(), f"{rel}: live panel {i} stays hidden with scripts on"
+                assert "MB" in panel.locator(".fml-live-size").inner_text(), f"{rel}: the panel does not say its size"
+                loaded_before = set(sizes)
+                panel.locator("summary").click()
+                _wait_drawn(panel, ".fml-live-samples", 0)
+                open_ms = float(panel.get_attribute("data-last-ms"))
+                opened = {u: n for u, n in sizes.items() if u not in loaded_before}
+                first = _canvas_images(panel.locator(".fml-live-samples"))
+                assert first.std() > 0.05, f"{rel}: the samples canvas is blank after opening"
+                # two clicks: two new sets of samples, each different from the one before
+                seen = [first]
+                timings = []
+                for _ in range(2):
+                    n = _draws(panel, ".fml-live-samples")
+                    panel.locator("button.fml-live-sample").click()
+                    _wait_drawn(panel, ".fml-live-samples", n)
+                    timings.append(float(panel.get_attribute("data-last-ms")))
+                    seen.append(_canvas_images(panel.locator(".fml-live-samples")))
+                    assert np.abs(seen[-1] - seen[-2]).max() > 0.2, f"{rel}: a click drew the same samples again"
+                mode = panel.get_attribute("data-mode")
+                entry = {"mode": mode, "opened_bytes": sum(opened.values()), "opened_files": {u.split("/")[-1]: n for u, n in opened.items()},
+                         "open_to_image_ms": open_ms, "click_to_image_ms": timings}
+                if mode == "latent":
+                    entry["path"] = _check_latent_slider(panel, rel)
+                else:
+                    entry["accuracy"] = _check_conditional_digits(panel, rel, judge)
+                panel.screenshot(path=str(shots / f"live-{md.stem}-{i}.png"))
+                report[f"{rel}#{i}"] = entry
+            off_site = [u for u in requests if not u.startswith((base, "data:", "blob:"))]
+            assert off_site == [], f"{rel}: requests left the site: {off_site[:5]}"
+            real = [m for m in problems if not any(a in m for a in ALLOWED_CONSOLE)]
+            assert real == [], f"{rel}: {real}"
+            page.close()
+        _check_fallbacks(browser, base)
+        browser.close()
+    assert all(panels_seen.values()) and sum(panels_seen.values()) >= 3, panels_seen
+    (book.root / "_build" / "live-report.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+def _check_fallbacks(browser, base: str) -> None:
+    """Scripts off: no live panel shows, the stand-ins do. Runtime missing: the panel says so, the stand-ins work."""
+    rel = next(md for md in chapters() if md.stem == "vae").relative_to(REPO).with_suffix(".html").as_posix()
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(base + rel, wait_until="load")
+    assert page.locator(".fml-standin").first.is_visible()
+    assert page.locator("details.fml-live").count() >= 1 and not page.locator("details.fml-live").first.is_visible()
+    context.close()
+    page = browser.new_page()
+    page.route("**/onnxruntime-web/**", lambda route: route.abort())
+    page.goto(base + rel, wait_until="load")
+    panel = page.locator("details.fml-live").first
+    panel.locator("summary").click()
+    status = panel.locator(".fml-live-status")
+    page.wait_for_function("s => s.dataset.state === 'error'", arg=status.element_handle(), timeout=60_000)
+    assert "pre-rendered" in status.inner_text()
+    _check_standins(page, rel)
+    page.close()
+
+
+def _check_latent_slider(panel, rel: str) -> dict:
+    """The mix slider: 0 draws the start code, 1 the end code, and half-way the two paths differ."""
+    import numpy as np
+
+    path = panel.locator(".fml-live-path")
+
+    def set_mix(value: int) -> "np.ndarray":
+        n = _draws(panel, ".fml-live-path")
+        panel.locator("input.fml-live-mix").evaluate(
+            f"s => {{ s.value = {value}; s.dispatchEvent(new Event('input', {{bubbles: true}})); }}"
+        )
+        _wait_drawn(panel, ".fml-live-path", n)
+        return _canvas_images(path)
+
+    def choose_path(method: str) -> "np.ndarray":
+        n = _draws(panel, ".fml-live-path")
+        panel.locator(f"[aria-label=path] input[value={method}]").check()
+        _wait_drawn(panel, ".fml-live-path", n)
+        return _canvas_images(path)
+
+    start = set_mix(0)
+    assert np.abs(start[1] - start[0]).max() <= 1 / 255, f"{rel}: at mix 0 the middle image is not the start code's"
+    end = set_mix(100)
+    assert np.abs(end[1] - end[2]).max() <= 1 / 255, f"{rel}: at mix 1 the middle image is not the end code's"
+    assert np.abs(end[1] - start[1]).max() > 0.2, f"{rel}: the start and end codes draw the same image"
+    # new end points: two codes from the prior (nearly orthogonal in 20 or 100 dimensions, so the paths part)
+    n = _draws(panel, ".fml-live-path")
+    panel.locator("button.fml-live-ends").click()
+    _wait_drawn(panel, ".fml-live-path", n)
+    assert np.abs(_canvas_images(path)[0] - end[0]).max() > 0.2, f"{rel}: new end points kept the old start"
+    half_linear = set_mix(50)
+    half_slerp = choose_path("slerp")
+    assert np.abs(half_slerp[1] - half_linear[1]).max() > 0.02, f"{rel}: slerp and lerp draw the same half-way image"
+    choose_path("linear")
+    return {"half_way_difference_slerp_vs_linear": float(np.abs(half_slerp[1] - half_linear[1]).max())}
+
+
+def _check_conditional_digits(panel, rel: str, judge) -> dict:
+    """For each model and digit: the reference classifier reads the samples on the canvas as that digit, mostly."""
+    import torch
+
+    models = panel.locator("[aria-label=model] input")
+    accuracy = {}
+    for m in range(max(1, models.count())):
+        if models.count() and not models.nth(m).is_checked():
+            n = _draws(panel, ".fml-live-samples")
+            models.nth(m).check()
+            _wait_drawn(panel, ".fml-live-samples", n)
+        name = models.nth(m).get_attribute("value") if models.count() else "model"
+        right = []
+        for digit in range(10):
+            n = _draws(panel, ".fml-live-samples")
+            radio = panel.locator(f"[aria-label=digit] input[value='{digit}']")
+            if radio.is_checked():  # already chosen: a click draws anew
+                panel.locator("button.fml-live-sample").click()
+            else:
+                radio.check()
+            _wait_drawn(panel, ".fml-live-samples", n)
+            images = torch.from_numpy(_canvas_images(panel.locator(".fml-live-samples")))
+            assert images.shape[1:] == (1, 28, 28), images.shape
+            read = judge.predict(images).tolist()
+            right.append(sum(r == digit for r in read) / len(read))
+            assert right[-1] > 0.5, f"{rel}: {name} asked for {digit}, the classifier read {read}"
+        accuracy[name] = sum(right) / len(right)
+        assert accuracy[name] >= 0.9, f"{rel}: {name}: the classifier reads the chosen digit in only {accuracy[name]:.0%}"
+    return accuracy
 
 
 # --------------------------------------------------------------------------------------------- cache freshness

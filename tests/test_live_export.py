@@ -49,3 +49,30 @@ def test_export_live_writes_a_manifest_the_page_can_read(tmp_path) -> None:
     assert (tmp_path / entry["file"]).stat().st_size == entry["bytes"]
     with pytest.raises(ValueError, match="exportable"):
         export.export_live(tmp_path, ["classifier"])
+
+
+def test_live_panel_markup_names_the_exported_models_and_hides_without_scripts() -> None:
+    import html as html_lib
+    import re
+
+    from fundamentalml import widgets
+
+    models = {"MLP VAE": pretrained("vae-mlp").model, "CNN VAE": pretrained("vae-cnn").model}
+    ends = {"CNN VAE": (torch.zeros(20), torch.ones(20))}
+    markup = widgets.live_panel_html(models, ends=ends)
+    assert markup.startswith('<details class="fml-live"') and " hidden " in markup and "display:none" in markup
+    attrs = dict(re.findall(r'(data-[\w-]+)="([^"]*)"', markup))
+    assert json.loads(html_lib.unescape(attrs["data-models"])) == [
+        {"name": "vae-mlp", "title": "MLP VAE"}, {"name": "vae-cnn", "title": "CNN VAE"}]
+    assert json.loads(html_lib.unescape(attrs["data-ends"])) == {"vae-cnn": [[0.0] * 20, [1.0] * 20]}
+    assert attrs["data-mode"] == "latent" and "<script" not in markup
+    # the judge has no decoder, and a model of no registered class is left out: no panel at all
+    assert widgets.live_panel_html({"judge": pretrained("classifier").model}) == ""
+    with pytest.raises(ValueError, match="mode"):
+        widgets.live_panel_html(models, mode="nonsense")
+    with pytest.raises(ValueError, match="n must be"):
+        widgets.live_panel_html(models, n=0)
+    cond = widgets.live_panel_html({"cVAE": pretrained("cvae").model}, mode="conditional", digit=7)
+    assert 'data-mode="conditional"' in cond and 'data-digit="7"' in cond
+    bundle = widgets.live_panel(models)._repr_mimebundle_()
+    assert bundle["text/html"] == markup.replace(attrs["data-ends"], "{}") and "text/plain" in bundle
