@@ -636,7 +636,7 @@ def nearest_training(
     if train_subset is not None and train_subset < len(train):
         train_idx = torch.randperm(len(train), generator=gen)[:train_subset]
     test_pick = torch.randperm(len(test), generator=gen)[:n]
-    reference = _embed(train[train_idx], features)
+    reference = _embed(train if len(train_idx) == len(train) else train[train_idx], features)  # no copy of all of it
     test_d, test_j = nearest_neighbours(_embed(test[test_pick], features), reference)
     levels = [COPY_QUANTILE, 0.05, 0.25, 0.5]
     threshold = torch.quantile(test_d.double(), COPY_QUANTILE).item()
@@ -733,12 +733,15 @@ def sharpness_and_diversity(images: torch.Tensor, labels: torch.Tensor, features
 
     Args:
         images: ``(N, C, H, W)`` in [0, 1]; labels: their classes ``(N,)``.
-        features: optional extractor for a second diversity in its feature space (``classifier_extractor(judge)``).
+        features: optional, for a second diversity in a feature space: an extractor (``classifier_extractor(judge)``)
+            or the images' features already computed, ``(N, d)``.
         n_per_class: use the first ``n`` images of every class (same counts for every set compared), or all.
     """
     images, labels = torch.as_tensor(images).float().cpu(), torch.as_tensor(labels).long().reshape(-1).cpu()
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels.")
+    if isinstance(features, torch.Tensor) and len(features) != len(images):
+        raise ValueError(f"{len(images)} images but features for {len(features)}.")
     keep = []
     for c in range(num_classes):
         idx = (labels == c).nonzero().flatten()
@@ -748,7 +751,11 @@ def sharpness_and_diversity(images: torch.Tensor, labels: torch.Tensor, features
     idx = torch.cat(keep)
     images, labels = images[idx], labels[idx]
     sharp = gradient_sharpness(images)
-    feats = _embed(images, features) if features is not None else None
+    feats = None
+    if isinstance(features, torch.Tensor):
+        feats = features.cpu().flatten(1)[idx]
+    elif features is not None:
+        feats = _embed(images, features)
     div_px = [pairwise_diversity(images[labels == c].flatten(1)) for c in range(num_classes)]
     div_ft = [pairwise_diversity(feats[labels == c]) for c in range(num_classes)] if feats is not None else []
     return SharpnessDiversity(
@@ -761,4 +768,69 @@ def sharpness_and_diversity(images: torch.Tensor, labels: torch.Tensor, features
         diversity_features=div_ft,
         mean_diversity_features=float(np.mean(div_ft)) if div_ft else float("nan"),
         n_per_class=int(min(len(k) for k in keep)),
+    )
+
+
+# --------------------------------------------------------------------------------------------- 2-D warm-ups
+
+
+@dataclass
+class ModeCoverage(Metrics):
+    """How well generated 2-D points cover a mixture of Gaussians (see :func:`mode_coverage`).
+
+    Attributes:
+        modes_covered: modes holding at least ``min_share`` of the samples within ``n_std`` std of their centre.
+        n_modes: number of modes in the data.
+        high_quality_share: share of samples within ``n_std`` std of *some* centre.
+        mode_shares: per mode, the share of all samples within ``n_std`` std of its centre.
+        n_std, min_share: the thresholds used.
+    """
+
+    modes_covered: int
+    n_modes: int
+    high_quality_share: float
+    mode_shares: list[float]
+    n_std: float
+    min_share: float
+
+
+def mode_coverage(
+    samples: torch.Tensor, centres: torch.Tensor, std: float, n_std: float = 3.0, min_share: float = 0.02
+) -> ModeCoverage:
+    """Count the modes a generator covers, and how many of its samples are "high quality".
+
+    A sample is high quality when it lies within ``n_std`` standard deviations of a mode's centre (the
+    measure of Srivastava et al., 2017, VEEGAN); a mode is covered when at least ``min_share`` of all
+    samples are high-quality samples of that mode. With 8 equally likely modes a perfect generator gives
+    each a share of 1/8 (minus the little Gaussian mass beyond ``n_std``).
+
+    Args:
+        samples: generated points ``(N, D)``.
+        centres: the modes' centres ``(K, D)``.
+        std: the modes' standard deviation (isotropic).
+        n_std: radius, in standard deviations, that counts as "at the mode".
+        min_share: share of all samples a mode needs to count as covered.
+    """
+    if not isinstance(samples, torch.Tensor) or samples.ndim != 2 or len(samples) == 0:
+        raise ValueError(f"samples must be a non-empty tensor of shape (N, D), got {getattr(samples, 'shape', type(samples).__name__)}.")
+    if not isinstance(centres, torch.Tensor) or centres.ndim != 2 or centres.shape[1] != samples.shape[1] or len(centres) == 0:
+        raise ValueError(f"centres must have shape (K, {samples.shape[1]}), got {getattr(centres, 'shape', type(centres).__name__)}.")
+    for value, what in ((std, "std"), (n_std, "n_std")):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{what} must be a finite number > 0, got {value!r}.")
+    if not (isinstance(min_share, (int, float)) and 0 <= min_share <= 1):
+        raise ValueError(f"min_share must be in [0, 1], got {min_share!r}.")
+    samples, centres = samples.detach().double().cpu(), centres.detach().double().cpu()
+    if not torch.isfinite(samples).all():
+        raise ValueError("samples hold NaN or infinite values (did the GAN diverge?).")
+    distance, nearest = torch.cdist(samples, centres).min(dim=1)
+    close = distance <= n_std * std
+    shares = torch.bincount(nearest[close], minlength=len(centres)).double() / len(samples)
+    return ModeCoverage(
+        modes_covered=int((shares >= min_share).sum()),
+        n_modes=len(centres),
+        high_quality_share=float(close.double().mean()),
+        mode_shares=[float(s) for s in shares],
+        n_std=float(n_std),
+        min_share=float(min_share),
     )

@@ -237,13 +237,14 @@ def compare_models(
     per_class: dict[str, dict[str, np.ndarray]] = {}
     confusion: dict[str, np.ndarray] = {}
     samples: dict[str, torch.Tensor] = {}
+    sample_feats: dict[str, torch.Tensor] = {}
     for name, model in (("cVAE", cvae), ("cGAN", cgan)):
         images, intended = metrics.generate_per_class(model, n_per_class, seed=seed)
         logits = torch.cat([classifier(images[i : i + 1000].to(classifier.device)).cpu() for i in range(0, len(images), 1000)])
         predicted = logits.argmax(1)
         confidence = logits.softmax(1)[torch.arange(len(intended)), intended]
         overall, acc = metrics.conditioning_accuracy(intended, predicted)
-        feats = classifier.features(images).cpu()
+        feats = sample_feats[name] = classifier.features(images).cpu()
         div = np.array([metrics.pairwise_diversity(feats[intended == d]) for d in DIGITS])
         per_class[name] = {
             "accuracy": acc.numpy(),
@@ -269,9 +270,9 @@ def compare_models(
     summary["cGAN"].update(stability)
     summary["cVAE"]["recon_mse_test"] = float(per_class["cVAE"]["recon_mse"].mean())
     n_real = min(n_per_class, int(torch.bincount(real_labels, minlength=10).min()))  # the offline fallback has fewer
-    sharpness = {"real digits": metrics.sharpness_and_diversity(real, real_labels, extractor, n_real)}
+    sharpness = {"real digits": metrics.sharpness_and_diversity(real, real_labels, real_feats, n_real)}
     for name, images in samples.items():
-        sharpness[name] = metrics.sharpness_and_diversity(images, intended, extractor, n_per_class)
+        sharpness[name] = metrics.sharpness_and_diversity(images, intended, sample_feats[name], n_per_class)
     result = ConditionalComparison(summary, per_class, confusion, samples, real_div, clf_acc, notes, sharpness)
     if show:
         print(f"Reference classifier: test accuracy {clf_acc:.4f}")
@@ -460,7 +461,7 @@ def memorisation_verdict(results: Mapping[str, metrics.NearestTraining], model: 
         verdict = (f"**Verdict: a sign of copying** in {', '.join(flagged)}: more of {model}'s samples sit that close to "
                    "a training image than 5% (five times the test images' share). Look at the pairs above.")
     else:
-        verdict = (f"**Verdict: no sign of copying.** {model}'s samples are no closer to training images than unseen "
+        verdict = (f"**Verdict: no sign of copying.** {model[:1].upper() + model[1:]}'s samples are no closer to training images than unseen "
                    "test images are: in no space do more than 5% of them fall below the test images' 1st percentile.")
         if closer:
             verdict += (f" Their median distance is below the test images' in {', '.join(closer)}: the typical sample "
@@ -479,8 +480,8 @@ def bound_verdict(bounds: Mapping[str, metrics.ImportanceWeightedBound]) -> str:
         k = r.ks[-1]
         last_step = r.bound[-1] - r.bound[-2] if len(r.ks) > 1 else float("nan")
         lines.append(
-            f"- **{name}**: ELBO {r.elbo:.2f} nats per image, k = {k:,} bound {r.bound[-1]:.2f} (± {r.bound_sem[-1]:.2f} "
-            f"over images): the ELBO lies at least {r.gap[-1]:.2f} ± {r.gap_sem[-1]:.2f} nats below log p(x)."
+            f"- **{name}**: ELBO {r.elbo:.2f} nats per image, k = {k:,} bound {r.bound[-1]:.2f} (standard error over the "
+            f"{r.n_images} digits {r.bound_sem[-1]:.2f}): the ELBO lies at least {r.gap[-1]:.2f} ± {r.gap_sem[-1]:.2f} nats below log p(x)."
             + (f" From k = {r.ks[-2]:,} to {k:,} the bound still rose {last_step:.2f} nats, so the true gap is larger."
                if len(r.ks) > 1 and last_step > 0 else ""))
     if len(bounds) == 2:
@@ -488,7 +489,7 @@ def bound_verdict(bounds: Mapping[str, metrics.ImportanceWeightedBound]) -> str:
         first, last = a.elbo - b.elbo, a.bound[-1] - b.bound[-1]
         lead = lambda d: na if d > 0 else nb  # noqa: E731
         lines.append(
-            f"\nOn these digits the {lead(first)} has the higher ELBO, by {abs(first):.2f} nats, and the {lead(last)} the "
+            f"\nOn these {a.n_images} digits the {lead(first)} has the higher ELBO, by {abs(first):.2f} nats, and the {lead(last)} the "
             f"higher k = {a.ks[-1]:,} bound, by {abs(last):.2f} nats: "
             + ("the ranking holds, " if lead(first) == lead(last) else "the ranking **flips**, ")
             + ("and the difference widens: the ELBO understates it." if abs(last) > abs(first) and lead(first) == lead(last)

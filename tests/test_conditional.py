@@ -137,7 +137,8 @@ def test_compare_models_reports_everything(smoke_models, capsys):
     assert "g_loss_std" in result.summary["cGAN"]
     with pytest.raises(ValueError, match="needs the judge"):
         compare_models(smoke_models["cvae"], smoke_models["cgan"], None, test)
-    assert set(result.figures()) == {"samples", "confusion", "per_class"}
+    assert set(result.figures()) == {"samples", "confusion", "per_class", "sharpness"}
+    assert set(result.sharpness) == {"real digits", "cVAE", "cGAN"} and result.sharpness["cGAN"].n_per_class == 20
 
 
 def test_conditional_evaluation_needs_a_judge_and_never_trains(smoke_models):
