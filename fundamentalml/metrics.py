@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import torch
@@ -589,7 +589,7 @@ def nearest_neighbours(queries: torch.Tensor, reference: torch.Tensor, chunk: in
     return torch.cat(dist), torch.cat(idx)
 
 
-def _embed(images: torch.Tensor, features, batch_size: int = 500) -> torch.Tensor:
+def _embed(images: torch.Tensor, features: Callable[[torch.Tensor], torch.Tensor] | None, batch_size: int = 500) -> torch.Tensor:
     if features is None:
         return images.float().flatten(1)
     with torch.no_grad():
@@ -601,7 +601,7 @@ def nearest_training(
     generated: Mapping[str, torch.Tensor] | torch.Tensor,
     test: torch.Tensor,
     train: torch.Tensor,
-    features=None,
+    features: Callable[[torch.Tensor], torch.Tensor] | None = None,
     feature_space: str | None = None,
     train_subset: int | None = None,
     seed: int = 0,
@@ -727,7 +727,9 @@ class SharpnessDiversity(Metrics):
 
 
 @torch.no_grad()
-def sharpness_and_diversity(images: torch.Tensor, labels: torch.Tensor, features=None, n_per_class: int | None = None,
+def sharpness_and_diversity(images: torch.Tensor, labels: torch.Tensor,
+                            features: Callable[[torch.Tensor], torch.Tensor] | torch.Tensor | None = None,
+                            n_per_class: int | None = None,
                             num_classes: int = 10) -> SharpnessDiversity:
     """Sharpness (mean gradient magnitude, high-frequency share) and within-class diversity of ``images``.
 

@@ -541,8 +541,9 @@ def plot_nearest_training(
         ax.hist(test_d, bins=bins, alpha=0.5, color=_PALETTE[0], label="test → train")
         ax.hist(gen_d, bins=bins, alpha=0.5, color=_PALETTE[1], label="generated → train")
         ax.axvline(r.threshold, color="black", linestyle="--", linewidth=1, label="test 1st percentile")
-        ax.set_xlabel(f"distance to nearest training image ({space})")
+        ax.set_xlabel("distance to the nearest training image")
         ax.set_ylabel("images")
+        ax.set_title(space, fontsize=10)
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
@@ -570,6 +571,167 @@ def plot_sharpness_diversity(stats: Mapping[str, Any]) -> Figure:
         ax.set_xticks(range(len(values)))
         ax.set_xlabel("digit")
         ax.set_title(label, fontsize=10)
-    np.atleast_1d(axes)[0].legend(fontsize=8)
+    handles, names = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper center", ncol=len(names), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- 2-D warm-ups
+
+
+def _ring_axes(ax: plt.Axes, centres: np.ndarray, radius: float, lim: float) -> None:
+    """Circles of ``radius`` around each centre, equal aspect, square limits."""
+    for c in centres:
+        ax.add_patch(plt.Circle((c[0], c[1]), radius, fill=False, color="0.4", lw=0.8, ls="--"))
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_ring_training(
+    models: Mapping[str, Any], real: Any, centres: Any, std: float, n_std: float = 3.0, n_panels: int = 5
+) -> Figure:
+    """Generated points of 2-D GANs over training: one row per model, one column per recorded step.
+
+    ``models`` maps a title to a trained :class:`~fundamentalml.models.ring_gan.RingGAN` (its ``trace`` holds
+    the fixed batch's points at recorded steps); ``real`` are data points ``(N, 2)`` drawn in grey beneath,
+    ``centres`` the modes ``(K, 2)``, circled at ``n_std`` x ``std`` (the "high quality" radius of
+    :func:`fundamentalml.metrics.mode_coverage`).
+    """
+    if not models:
+        raise ValueError("models is empty: pass {title: trained RingGAN}.")
+    real, centres = np.asarray(real, dtype=float), np.asarray(centres, dtype=float)
+    lim = float(np.abs(centres).max() + 6 * std + 0.5)
+    fig, axes = plt.subplots(len(models), n_panels, figsize=(2.1 * n_panels, 2.3 * len(models)), squeeze=False)
+    for row, ((title, model), colour) in enumerate(zip(models.items(), _PALETTE)):
+        steps = list(model.trace["step"])
+        if not steps:
+            raise ValueError(f"{title}: the model has no trace; train it with fundamentalml.models.ring_gan.train_ring_gan.")
+        picks = sorted({round(i) for i in np.linspace(0, len(steps) - 1, min(n_panels, len(steps)))})
+        for col, ax in enumerate(axes[row]):
+            if col >= len(picks):
+                ax.axis("off")
+                continue
+            points = np.asarray(model.trace["points"][picks[col]], dtype=float)
+            ax.scatter(real[:, 0], real[:, 1], s=2, color="0.75", lw=0)
+            ax.scatter(points[:, 0], points[:, 1], s=3, color=colour, lw=0, alpha=0.6)
+            _ring_axes(ax, centres, n_std * std, lim)
+            ax.set_title(f"step {steps[picks[col]]}", fontsize=9)
+        axes[row][0].set_ylabel(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_generator_gradients(
+    early_logits: Mapping[str, Any] | None = None, a_range: tuple[float, float] = (-10.0, 10.0), step: int | None = None
+) -> Figure:
+    """The two generator losses' derivatives with respect to the discriminator's logit ``a``, over ``a_range``.
+
+    Top: ``-sigmoid(a)`` (saturating, ``log(1 - D)``) and ``-(1 - sigmoid(a))`` (non-saturating, ``-log D``).
+    Bottom (when ``early_logits`` is given): histograms of the discriminator's logits on generated points,
+    ``{title: logits}``, e.g. from a 2-D GAN's trace early in training (``step`` labels them).
+    """
+    import torch
+
+    from .models.ring_gan import generator_loss_grad
+
+    lo, hi = float(a_range[0]), float(a_range[1])
+    if not lo < hi:
+        raise ValueError(f"a_range must be (low, high) with low < high, got {a_range}.")
+    a = torch.linspace(lo, hi, 401, dtype=torch.float64)
+    rows = 2 if early_logits else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(7, 3.2 * rows), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 2][:rows]})
+    ax = axes[0][0]
+    for loss, colour, formula in (("saturating", _PALETTE[1], r"saturating $\log(1-\sigma(a))$: $-\sigma(a)$"),
+                                  ("non-saturating", _PALETTE[0], r"non-saturating $-\log\sigma(a)$: $-(1-\sigma(a))$")):
+        ax.plot(a.numpy(), generator_loss_grad(a, loss).numpy(), color=colour, label=formula)
+    ax.axhline(0, color="0.6", lw=0.6)
+    ax.set_ylabel(r"$\partial \mathcal{L}_G / \partial a$")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title("generator loss gradient against the discriminator's logit $a$ on a generated point")
+    if early_logits:
+        bx = axes[1][0]
+        bins = np.linspace(lo, hi, 61)
+        for (title, logits), colour in zip(early_logits.items(), _PALETTE[2:]):
+            values = np.clip(np.asarray(logits, dtype=float).ravel(), lo, hi)
+            bx.hist(values, bins=bins, alpha=0.6, color=colour, label=title)
+        bx.set_ylabel("generated points")
+        bx.legend(fontsize=8)
+        bx.set_title("where the discriminator's logits on generated points sit" + (f" at step {step}" if step is not None else ""), fontsize=10)
+    axes[-1][0].set_xlabel(r"discriminator logit $a$ (D = $\sigma(a)$; $a \ll 0$: confidently fake)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_codes(codes: Any, labels: Any, extent: float | None = None, title: str | None = None) -> Figure:
+    """Scatter of 2-D latent codes (e.g. a VAE's posterior means of test digits), coloured by label, with a legend.
+
+    ``extent`` draws the square ``[-extent, extent]^2`` (the region a decoded grid covers).
+    """
+    codes, labels = np.asarray(codes, dtype=float), np.asarray(labels).ravel()
+    if codes.ndim != 2 or codes.shape[1] != 2:
+        raise ValueError(f"codes must have shape (N, 2), got {codes.shape}.")
+    if len(labels) != len(codes):
+        raise ValueError(f"labels ({len(labels)}) and codes ({len(codes)}) differ in length.")
+    fig, ax = plt.subplots(figsize=(6, 5.2))
+    cmap = plt.get_cmap("tab10")
+    for i, label in enumerate(np.unique(labels)):
+        keep = labels == label
+        ax.scatter(codes[keep, 0], codes[keep, 1], s=3, color=cmap(i % 10), label=str(label), alpha=0.6, lw=0)
+    if extent is not None:
+        ax.add_patch(plt.Rectangle((-extent, -extent), 2 * extent, 2 * extent, fill=False, ls="--", color="0.3", lw=0.8))
+    ax.set_aspect("equal")
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.legend(title="digit", markerscale=4, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_title(title or "test digits' codes (posterior means)")
+    fig.tight_layout()
+    return fig
+
+
+def latent_grid_values(n: int = 15, low: float = 0.05, high: float = 0.95) -> Any:
+    """``n`` latent values evenly spaced in probability between the N(0, 1) quantiles ``low`` and ``high``."""
+    import torch
+
+    if not 0 < low < high < 1:
+        raise ValueError(f"quantiles must satisfy 0 < low < high < 1, got {low}, {high}.")
+    if n < 2:
+        raise ValueError(f"n must be at least 2, got {n}.")
+    return torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(low, high, n))
+
+
+def plot_latent_plane(model: Any, n: int = 15, low: float = 0.05, high: float = 0.95, title: str | None = None) -> Figure:
+    """Decode an ``n`` x ``n`` grid of a 2-D latent plane (Kingma & Welling, 2013, Fig. 4).
+
+    The grid's coordinates are the N(0, 1) quantiles from ``low`` to ``high`` (:func:`latent_grid_values`), so
+    every row and column holds the same prior mass; ``z_2`` grows upwards, ``z_1`` to the right.
+    """
+    import torch
+
+    if getattr(model, "latent_dim", None) != 2:
+        raise ValueError(f"plot_latent_plane needs a model with a 2-D code, got latent_dim={getattr(model, 'latent_dim', None)}.")
+    values = latent_grid_values(n, low, high)
+    z1, z2 = torch.meshgrid(values, values.flip(0), indexing="xy")  # row 0 at the top: the largest z_2
+    z = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        images = model.decode(z.to(model.device)).cpu()
+    model.train(was_training)
+    grid = make_grid(images, ncols=n, pad=0)
+    fig, ax = plt.subplots(figsize=(6, 6))
+    h, w = grid.shape[:2]
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, extent=(0, w, h, 0))
+    ticks = [0, n // 2, n - 1]
+    cell = w / n
+    ax.set_xticks([(i + 0.5) * cell for i in ticks], [f"{values[i]:.2f}" for i in ticks])
+    ax.set_yticks([(i + 0.5) * cell for i in ticks], [f"{values.flip(0)[i]:.2f}" for i in ticks])
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_title(title or f"decoded latent plane: {n}x{n} N(0,1) quantiles from {low:g} to {high:g}")
     fig.tight_layout()
     return fig
