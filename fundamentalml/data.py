@@ -553,3 +553,42 @@ class CIFAR10DataModule(ImageDataModule):
                 files=digits.files,
                 is_fallback=True,
             )
+
+
+# --------------------------------------------------------------------------------------------- toy 2-D data
+
+
+def ring_centres(n_modes: int = 8, radius: float = 2.0) -> torch.Tensor:
+    """The centres of a ring of Gaussians: ``n_modes`` points evenly spaced on a circle, ``(n_modes, 2)``.
+
+    The first centre is at ``(radius, 0)``; the others follow anticlockwise.
+    """
+    if isinstance(n_modes, bool) or not isinstance(n_modes, int) or n_modes <= 0:
+        raise ValueError(f"n_modes must be a positive int, got {n_modes!r}.")
+    if not (isinstance(radius, (int, float)) and np.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius must be a finite number > 0, got {radius!r}.")
+    angles = torch.arange(n_modes, dtype=torch.float64) * (2 * np.pi / n_modes)
+    return (float(radius) * torch.stack([angles.cos(), angles.sin()], dim=1)).float()
+
+
+def sample_ring(
+    n: int, n_modes: int = 8, radius: float = 2.0, std: float = 0.02, seed: int | None = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw ``n`` points from a ring of Gaussians (the classic mode-collapse test of Metz et al., 2016).
+
+    Each point picks one of ``n_modes`` centres uniformly at random (see :func:`ring_centres`) and adds
+    isotropic Gaussian noise of standard deviation ``std``. ``seed`` makes the draw repeatable (``None``:
+    torch's global generator).
+
+    Returns:
+        ``(points, modes)``: float32 points ``(n, 2)`` and the index of each point's centre ``(n,)``.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ValueError(f"n must be a positive int, got {n!r}.")
+    if not (isinstance(std, (int, float)) and np.isfinite(std) and std > 0):
+        raise ValueError(f"std must be a finite number > 0, got {std!r}.")
+    centres = ring_centres(n_modes, radius)
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    modes = torch.randint(n_modes, (n,), generator=gen)
+    noise = torch.randn(n, 2, generator=gen) * float(std)
+    return centres[modes] + noise, modes

@@ -4,6 +4,7 @@ from .base import CHECKPOINT_FORMAT, HistoryModule, LossModule
 from .classifier import MNISTClassifier
 from .conditional import ConditionalGAN, ConditionalVAE
 from .dcgan import DCGAN, GAN
+from .ring_gan import RingGAN, train_ring_gan
 from .vae import ConvVAE, MLPVAE, VAE, kl_divergence, reparameterize, vae_loss
 
 __all__ = [
@@ -17,8 +18,10 @@ __all__ = [
     "LossModule",
     "MLPVAE",
     "MNISTClassifier",
+    "RingGAN",
     "VAE",
     "kl_divergence",
     "reparameterize",
+    "train_ring_gan",
     "vae_loss",
 ]
