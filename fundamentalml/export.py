@@ -30,6 +30,7 @@ from . import registry
 
 OPSET = 17
 MANIFEST = "models.json"
+TOLERANCE = 1e-4  # largest pixel difference (pixels in [0, 1]) allowed between the ONNX file and torch
 
 
 @dataclass
@@ -150,13 +151,26 @@ def max_difference(path: str | os.PathLike, model: nn.Module, n: int = 8, seed: 
 
 
 def export_live(out_dir: str | os.PathLike, names: list[str] | None = None) -> dict[str, Any]:
-    """Export every exportable shipped model (or ``names``) into ``out_dir``; write and return the manifest."""
+    """Export every exportable shipped model (or ``names``) into ``out_dir``; write and return the manifest.
+
+    Each file is checked against torch (:func:`max_difference`, recorded as ``max_abs_difference``); one that
+    differs by more than ``TOLERANCE`` is an error.
+    """
     names = list(names) if names else list(live_names())
     unknown = [n for n in names if n not in live_names()]
     if unknown:
         raise ValueError(f"no decoder to export for {unknown}; exportable: {', '.join(live_names())}.")
     out = Path(out_dir)
-    models = {n: asdict(export_decoder(n, out / f"{n}.onnx")) for n in names}
+    models = {}
+    for n in names:
+        entry = asdict(export_decoder(n, out / f"{n}.onnx"))
+        # the one check that the file computes what torch computes, before any page ships it
+        from .runs import pretrained
+
+        entry["max_abs_difference"] = max_difference(out / entry["file"], pretrained(n).model)
+        if not entry["max_abs_difference"] < TOLERANCE:
+            raise RuntimeError(f"{n}: the ONNX decoder differs from torch's by {entry['max_abs_difference']:.3g} (> {TOLERANCE}).")
+        models[n] = entry
     manifest = {"format": 1, "opset": OPSET, "models": models}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return manifest
@@ -170,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     manifest = export_live(args[0], args[1:])
     for name, entry in manifest["models"].items():
-        print(f"{name}: {entry['file']} ({entry['bytes']:,} bytes), inputs {entry['inputs']}, output {entry['output']}")
+        print(f"{name}: {entry['file']} ({entry['bytes']:,} bytes), inputs {entry['inputs']}, output {entry['output']}, "
+              f"largest difference from torch {entry['max_abs_difference']:.2g}")
     return 0
 
 
