@@ -287,12 +287,13 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def page_note(runs: Mapping[str, Any]) -> str:
+def page_note(runs: Mapping[str, Any], warmup: str | None = None) -> str:
     """The "How this page was computed" box of a chapter, as HTML: where each model came from and on what data.
 
     For shipped weights it names the command, commit, machine and wall time of the training (from the
     manifest) and says that nothing trained while the page was built; for runs trained here, the profile and
-    budget. It ends with what training each model yourself costs.
+    budget. ``warmup`` names the page's deliberate exception (toy models that train on the page in seconds),
+    which the box then states. It ends with what training each model yourself costs.
     """
     from html import escape
 
@@ -318,8 +319,11 @@ def page_note(runs: Mapping[str, Any]) -> str:
         costs.append(_cost_line(title, run.name))
     data = next(iter(runs.values())).datamodule().describe()
     shipped = all(r.profile == "shipped" for r in runs.values())
-    lead = ("Nothing trains while this page is built: every figure and number below is computed now from the "
-            "shipped models." if shipped else "Every figure and number below comes from the runs listed here.")
+    if shipped:
+        lead = ("Nothing trains while this page is built" + (f" except {escape(warmup)}" if warmup else "") + ": every "
+                + ("other " if warmup else "") + "figure and number below is computed now from the shipped models.")
+    else:
+        lead = "Every figure and number below comes from the runs listed here" + (f" and {escape(warmup)}" if warmup else "") + "."
     return (
         '<div class="admonition note"><p class="admonition-title">How this page was computed</p>'
         f"<p>{lead}</p><ul>{''.join(parts)}</ul><p>Evaluated on: {escape(data)}.</p>"
