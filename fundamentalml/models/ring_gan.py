@@ -75,7 +75,7 @@ class RingGAN(GAN):
         generator_loss: ``"non-saturating"`` (``-log D(G(z))``) or ``"saturating"`` (``log(1 - D(G(z)))``).
         lr, beta1: Adam settings for both players (the generator's learning rate, when ``lr_d`` is given).
         lr_d: the discriminator's learning rate (default ``lr``); a faster discriminator wins early.
-        n_fixed: size of the fixed noise batch (what :meth:`trace` records).
+        n_fixed: size of the fixed noise batch (what :meth:`record_trace` keeps).
     """
 
     def __init__(
@@ -95,7 +95,6 @@ class RingGAN(GAN):
         hidden_dim, n_hidden = check_count(hidden_dim, "hidden_dim"), check_count(n_hidden, "n_hidden")
         self.generator_loss_kind = check_generator_loss(generator_loss)
         self.save_hyperparameters()
-        self.image_shape = (1, 1, 2)  # not images: what GAN helpers read for the data's shape
         self.generator = _mlp([latent_dim, *[hidden_dim] * n_hidden, 2], "relu")
         disc = _mlp([2, *[hidden_dim] * n_hidden, 1], "relu")
         for i, layer in enumerate(disc):  # LeakyReLU(0.2) in D, as in DCGAN
