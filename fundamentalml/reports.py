@@ -492,11 +492,20 @@ def bound_verdict(bounds: Mapping[str, metrics.ImportanceWeightedBound]) -> str:
         (na, a), (nb, b) = bounds.items()
         first, last = a.elbo - b.elbo, a.bound[-1] - b.bound[-1]
         lead = lambda d: na if d > 0 else nb  # noqa: E731
-        lines.append(
-            f"\nOn these {a.n_images} digits the {lead(first)} has the higher ELBO, by {abs(first):.2f} nats, and the {lead(last)} the "
-            f"higher k = {a.ks[-1]:,} bound, by {abs(last):.2f} nats: "
-            + ("the ranking holds, " if lead(first) == lead(last) else "the ranking **flips**, ")
-            + ("and the difference widens: the ELBO understates it." if abs(last) > abs(first) and lead(first) == lead(last)
-               else "and the difference narrows: part of the ELBO's difference was a difference in how loose the bound is."
-               if lead(first) == lead(last) else "so the ELBO's ranking was a difference in looseness, not in likelihood."))
+        looser, other = (na, nb) if a.gap[-1] > b.gap[-1] else (nb, na)
+        diff, noise = abs(a.gap[-1] - b.gap[-1]), 2 * math.hypot(a.gap_sem[-1], b.gap_sem[-1])
+        text = (f"\nOn these {a.n_images} digits the {lead(first)} has the higher ELBO, by {abs(first):.2f} nats, and the "
+                f"{lead(last)} the higher k = {a.ks[-1]:,} bound, by {abs(last):.2f} nats"
+                + (": the ranking **flips**. " if lead(first) != lead(last) else ". ")
+                + f"The {looser}'s ELBO is the looser one by {diff:.2f} nats (two standard errors: {noise:.2f}): ")
+        if diff <= noise:
+            text += "within noise, so on this evidence the two ELBOs are about equally loose"
+            text += "." if lead(first) == lead(last) else ", and the flip itself may be noise."
+        elif lead(first) != lead(last):
+            text += "beyond noise, so the ELBO's ranking came from a difference in looseness, not in likelihood."
+        elif looser == lead(first):
+            text += f"beyond noise, so the ELBO understates the {looser}'s lead."
+        else:
+            text += f"beyond noise, so the ELBO overstates the {other}'s lead."
+        lines.append(text)
     return "\n".join(lines)

@@ -106,13 +106,16 @@ def test_the_binarised_subset_is_fixed_by_its_seed():
 
 
 def test_bound_verdict_reads_the_ranking():
-    def bound(elbo, last):
+    def bound(elbo, last, sem=0.1):
         return metrics.ImportanceWeightedBound(ks=[1, 10], bound=[elbo, last], bound_sem=[1, 1], elbo=elbo,
-                                               gap=[0, last - elbo], gap_sem=[0, 0.1], n_images=3, seed=0)
+                                               gap=[0, last - elbo], gap_sem=[0, sem], n_images=3, seed=0)
 
     text = reports.bound_verdict({"A": bound(-100, -97), "B": bound(-101, -96)})
-    assert "flips" in text and "A" in text
-    assert "flips" not in reports.bound_verdict({"A": bound(-100, -95), "B": bound(-101, -99)})
+    assert "flips" in text and "difference in looseness" in text
+    text = reports.bound_verdict({"A": bound(-100, -95), "B": bound(-101, -99)})
+    assert "flips" not in text and "understates the A's lead" in text
+    assert "overstates the A's lead" in reports.bound_verdict({"A": bound(-100, -98), "B": bound(-102, -99)})
+    assert "about equally loose" in reports.bound_verdict({"A": bound(-100, -95, 3), "B": bound(-101, -99, 3)})
 
 
 # ------------------------------------------------------------------------------------------ memorisation
