@@ -651,8 +651,8 @@ def plot_generator_gradients(
         ax.plot(a.numpy(), generator_loss_grad(a, loss).numpy(), color=colour, label=formula)
     ax.axhline(0, color="0.6", lw=0.6)
     ax.set_ylabel(r"$\partial \mathcal{L}_G / \partial a$")
-    ax.legend(loc="lower left", fontsize=8)
-    ax.set_title("generator loss gradient against the discriminator's logit $a$ on a generated point")
+    ax.legend(loc="center right", fontsize=8)
+    ax.set_title("generator loss gradients against the discriminator's logit $a$", fontsize=10)
     if early_logits:
         bx = axes[1][0]
         bins = np.linspace(lo, hi, 61)
