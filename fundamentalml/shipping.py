@@ -262,6 +262,7 @@ def add_seeds(
                 "metrics": run.evaluate(judge).to_dict(),
                 "train_time_s": meta.get("train_time_s"),
                 "command": prov.get("command") or f"python -m fundamentalml train {name} --profile full --seed {seed}",
+                "reproduce": f"python -m fundamentalml train {name} --profile full --seed {seed}",
                 "commit": prov.get("commit"),
                 "machine": prov.get("machine"),
                 "torch": prov.get("torch"),

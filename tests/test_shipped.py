@@ -7,6 +7,7 @@ the registry's tolerance (0.1 nats, 1 point of conditioning accuracy, 0.05 point
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -104,3 +105,47 @@ def test_the_shipped_weights_load_without_data_and_cannot_be_changed():
         get_run("vae-mlp", SHIPPED, epochs=3)
     with pytest.raises(ValueError, match="'shipped'.*smoke, cpu, full"):
         get_run("vae-mlp", "shiped")
+
+
+@pytest.mark.parametrize("name", ["vae-mlp", "vae-cnn"])
+def test_the_vaes_ship_three_seeds_for_their_error_bars(name):
+    from fundamentalml.runs import seed_results
+
+    entry = ENTRIES[name]
+    extra = entry.get("seeds", [])
+    assert sorted(r["seed"] for r in extra) == [1, 2]
+    for r in extra:
+        assert r["metrics"]["n_images"] == 10_000 and r["train_time_s"] > 0 and r["commit"]
+        assert r["reproduce"] == f"python -m fundamentalml train {name} --profile full --seed {r['seed']}"
+        assert "fundamentalml" in r["command"] and r["note"]
+    neg_elbo = seed_results(name, "neg_elbo")
+    assert sorted(neg_elbo) == [0, 1, 2] and len(set(neg_elbo.values())) == 3  # three different trainings
+    assert max(neg_elbo.values()) - min(neg_elbo.values()) < 2.0  # seeds move the bound by noise, not by nats
+
+
+def test_adding_seeds_records_metrics_and_refuses_the_shipped_seed(tmp_path, data_dir, monkeypatch):
+    from dataclasses import replace
+
+    from fundamentalml.runs import MANIFEST_NAME, seed_results
+    from fundamentalml.shipping import add_seeds
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shipped = manifest()
+    shipped["models"]["vae-mlp"].pop("seeds", None)  # start from the shipped seed alone
+    (weights / MANIFEST_NAME).write_text(json.dumps(shipped))
+    spec = registry.get("vae-mlp")
+    monkeypatch.setitem(spec.budgets, "full", replace(spec.budgets["full"], epochs=1, train_size=256, eval_size=256))
+    with pytest.raises(ValueError, match="seed 0 is the shipped run"):
+        add_seeds(tmp_path / "runs", ["vae-mlp"], [0, 1], weights_dir=weights)
+    add_seeds(tmp_path / "runs", ["vae-mlp"], [1], weights_dir=weights, note="test")
+    assert (tmp_path / "runs" / "seed1" / "vae-mlp.pt").is_file()
+    values = seed_results("vae-mlp", "neg_elbo", weights_dir=weights)
+    assert sorted(values) == [0, 1] and values[0] == ENTRIES["vae-mlp"]["metrics"]["neg_elbo"]
+    assert values[1] > values[0]  # one epoch on 256 images is far from the shipped model
+    first = manifest(weights)["models"]["vae-mlp"]["seeds"]
+    add_seeds(tmp_path / "runs", ["vae-mlp"], [1], weights_dir=weights)  # loads the run, replaces the record
+    again = manifest(weights)["models"]["vae-mlp"]["seeds"]
+    assert len(again) == 1 and again[0]["metrics"] == first[0]["metrics"]
+    with pytest.raises(ValueError, match="no shipped weights"):
+        add_seeds(tmp_path / "runs", ["vae-mlp"], [1], weights_dir=tmp_path / "empty")
