@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 import torch
 
 from fundamentalml import registry
+from fundamentalml.runs import resolve_precision
 
 from .bare import batches, bare_step, run_bare
 from .datapath import data_only, plain_loader
@@ -77,7 +78,12 @@ def measure_model(
     steps = epoch_steps if steps is None else max(1, min(int(steps), epoch_steps))
     full_epoch = steps == epoch_steps
     warmup = max(1, min(int(warmup), epoch_steps))
-    budget = replace(full, epochs=1, train_size=steps * batch)
+    # The project and bare columns are fp32; bf16-mixed is its own column (--bf16). A profile's "auto" precision
+    # (bf16 where the hardware has it fast) is what a real run would use: say so beside the fp32 numbers.
+    if full.precision not in ("32-true", "32", 32):
+        notes.append(f"the full profile trains at precision {full.precision!r} "
+                     f"({resolve_precision(spec, full, None, device.type).precision} here); these columns time fp32")
+    budget = replace(full, epochs=1, train_size=steps * batch, precision="32-true")
     if is_fallback:
         notes.append("the real dataset is missing: measured on the offline fallback")
 

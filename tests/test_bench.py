@@ -344,3 +344,15 @@ def test_layout_variants_time_each_and_keep_failures_apart(tmp_path: Path) -> No
         assert "error" not in r, r
         assert r["time_per_step_s"] > 0 and r["steps"] == 1
         assert r["ratio_vs_eager"] == pytest.approx(1.0) if r["variant"] == "eager" else r["ratio_vs_eager"] > 0
+
+
+def test_a_model_whose_profile_says_auto_precision_is_measured_at_fp32(tmp_path: Path, data_dir: Path) -> None:
+    """The DCGAN's full profile asks for precision "auto": the benchmark's columns stay fp32 and say so."""
+    assert registry.get("dcgan").budget("full").precision == "auto"
+    out = tmp_path / "dcgan.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.child", "--model", "dcgan", "--steps", "2", "--warmup", "1",
+                           "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    assert r["steps"] == 2 and r["project"]["time_s"] > 0 and r["bare"]["time_s"] > 0
+    assert any("precision 'auto'" in n and "these columns time fp32" in n for n in r["notes"]), r["notes"]
