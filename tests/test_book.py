@@ -247,20 +247,10 @@ def test_every_page_works_in_chromium(book: BookSite) -> None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(book.html)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
     shots = book.root / "_build" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     chapter_pages = {md.relative_to(REPO).with_suffix(".html").as_posix() for md in chapters()}
-    try:
-        for _ in range(100):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
+    with serve(book.html) as base:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -274,11 +264,11 @@ def test_every_page_works_in_chromium(book: BookSite) -> None:
                 problems.clear()
                 redirect = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', html.read_text())
                 if redirect:  # the root index.html only forwards to the first page
-                    page.goto(f"http://127.0.0.1:{port}/{rel}")
+                    page.goto(f"{base}{rel}")
                     page.wait_for_url(f"**/{redirect.group(1)}")
                     page.screenshot(path=str(shots / (rel.replace("/", "_") + ".png")))
                     continue
-                page.goto(f"http://127.0.0.1:{port}/{rel}", wait_until="load")
+                page.goto(f"{base}{rel}", wait_until="load")
                 page.wait_for_load_state("networkidle")
                 broken = page.evaluate(
                     """async () => {
@@ -296,9 +286,6 @@ def test_every_page_works_in_chromium(book: BookSite) -> None:
                 real = [m for m in problems if not any(a in m for a in ALLOWED_CONSOLE)]
                 assert real == [], f"{rel}: {real}"
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert len(list(shots.glob("*.png"))) == len(html_pages(book.html))
 
 

@@ -108,6 +108,14 @@ class GAN(HistoryModule):
         """Generator output in [-1, 1] for latents ``z`` (and labels, for conditional models)."""
         raise NotImplementedError
 
+    @evaluating
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """``n`` samples of the generator from fresh noise (images in [-1, 1]; points for the 2-D toy GAN);
+        ``seed`` makes them repeatable."""
+        n = check_count(n)
+        gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
+        return self.generate_from(torch.randn(n, self.latent_dim, generator=gen, device=self.device))
+
     def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
         """Discriminator logits, shape ``(B,)``."""
         raise NotImplementedError
@@ -276,13 +284,6 @@ class DCGAN(GAN):
     def live_decode(self, z: torch.Tensor) -> torch.Tensor:
         """The generator alone, as the book's live panels run it: images in [0, 1] (not [-1, 1]), ``(B, C, 32, 32)``."""
         return (self.generate_from(self._check_latent(z)) + 1) / 2
-
-    @evaluating
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """``n`` generated images in [-1, 1]; ``seed`` makes them repeatable."""
-        n = check_count(n)
-        gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
-        return self.generate_from(torch.randn(n, self.latent_dim, generator=gen, device=self.device))
 
     @evaluating
     def generate(self, z: torch.Tensor) -> torch.Tensor:

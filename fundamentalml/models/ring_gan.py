@@ -128,13 +128,6 @@ class RingGAN(GAN):
         return self.generate_from(self.fixed_noise).cpu()
 
     @evaluating
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """``n`` generated points ``(n, 2)``; ``seed`` makes them repeatable."""
-        n = check_count(n)
-        gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
-        return self.generate_from(torch.randn(n, self.latent_dim, generator=gen, device=self.device))
-
-    @evaluating
     def logits(self, points: torch.Tensor) -> torch.Tensor:
         """The discriminator's logits for points ``(B, 2)``."""
         if not isinstance(points, torch.Tensor) or points.ndim != 2 or points.shape[1] != 2:
