@@ -47,30 +47,30 @@ class PhaseClock(Callback):
     def __init__(self) -> None:
         self.first_start = self.last_end = float("nan")
         self.training = self.validation = 0.0
-        self._t = 0.0
+        self.mark = self.validation_started = 0.0  # when the current stretch of training / validation began
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:  # noqa: D102
-        self._t = time.perf_counter()
+        self.mark = time.perf_counter()
         if math.isnan(self.first_start):
-            self.first_start = self._t
+            self.first_start = self.mark
 
     def on_validation_start(self, trainer, pl_module) -> None:  # noqa: D102
         if trainer.sanity_checking:
             return
         now = time.perf_counter()
-        self.training += now - self._t  # Lightning validates at the end of the training epoch, inside it
-        self._v = now
+        self.training += now - self.mark  # Lightning validates at the end of the training epoch, inside it
+        self.validation_started = now
 
     def on_validation_end(self, trainer, pl_module) -> None:  # noqa: D102
         if trainer.sanity_checking:
             return
         now = time.perf_counter()
-        self.validation += now - self._v
-        self._t = now
+        self.validation += now - self.validation_started
+        self.mark = now
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:  # noqa: D102
         now = time.perf_counter()
-        self.training += now - self._t
+        self.training += now - self.mark
         self.last_end = now
 
 
