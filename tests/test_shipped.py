@@ -117,7 +117,7 @@ def test_the_vaes_ship_three_seeds_for_their_error_bars(name):
     for r in extra:
         assert r["metrics"]["n_images"] == 10_000 and r["train_time_s"] > 0 and r["commit"]
         assert r["reproduce"] == f"python -m fundamentalml train {name} --profile full --seed {r['seed']}"
-        assert "fundamentalml" in r["command"] and r["note"]
+        assert "fundamentalml" in r["command"] and isinstance(r["note"], str)
     neg_elbo = seed_results(name, "neg_elbo")
     assert sorted(neg_elbo) == [0, 1, 2] and len(set(neg_elbo.values())) == 3  # three different trainings
     assert max(neg_elbo.values()) - min(neg_elbo.values()) < 2.0  # seeds move the bound by noise, not by nats
