@@ -21,13 +21,19 @@ Loaded by Jupyter Book through ``_config.yml`` (``sphinx.local_extensions``). Wh
 3. **Report.** At the end it prints ``fundamentalml-book: N notebook(s) executed ...`` (and writes
    ``_build/.fundamentalml/last-build.json``); tests assert on that count.
 4. **Launch links.** Adds Kaggle to the header's rocket menu (the theme provides Binder and Colab) and
-   defines the ``{{ launch_table }}`` substitution (badges per chapter) from the one repository setting in
-   ``_config.yml`` (``repository.url`` / ``repository.branch``).
+   defines the ``{{ launch_table }}`` substitution (badges per chapter). The repository and the commit they
+   open are derived, not typed (``site_repository``): in GitHub Actions from ``GITHUB_REPOSITORY`` and the
+   commit being built (``$FUNDAMENTALML_LAUNCH_REF``, the commit ``pin`` made, else ``GITHUB_SHA``), so a
+   fork's site opens the fork; elsewhere from ``_config.yml`` (``repository.url`` / ``repository.branch``).
+   ``{{ repository_url }}`` in a page that is not a notebook (also inside code blocks, the clone commands)
+   becomes the same address.
 
 As a script it keeps the chapters' first cell and their ``.ipynb`` twins in sync with ``_config.yml``::
 
-    python book/_ext/fml_book.py sync    # rewrite install cells and twins
+    python book/_ext/fml_book.py sync    # rewrite install cells, twins and the generated clone lines
     python book/_ext/fml_book.py check   # exit 1 (and say what differs) when anything is out of sync
+    python book/_ext/fml_book.py pin     # (the Pages workflow) commit the twins pinned to the commit built,
+                                         # on top of it, without touching the checkout; print that commit
 """
 
 from __future__ import annotations
@@ -76,6 +82,49 @@ def repository(config: dict[str, Any]) -> tuple[str, str]:
     if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
         raise ValueError(f"_config.yml repository.url must be https://github.com/OWNER/NAME, got {url!r}.")
     return url, branch
+
+
+# ============================================================================================ the published repository
+#
+# The committed files (install cells, twins, clone lines) use ``_config.yml``'s setting. A site built by GitHub
+# Actions links to the repository that built it instead: ``GITHUB_REPOSITORY`` names it and the commit being
+# built pins every launch link (and, through ``pin``, the install cell of the notebooks those links open).
+
+REPOSITORY_ENV = "GITHUB_REPOSITORY"
+SHA_ENV = "GITHUB_SHA"
+LAUNCH_REF_ENV = "FUNDAMENTALML_LAUNCH_REF"
+LAUNCH_BRANCH = "launch"  # where the Pages workflow publishes the pinned notebooks
+_OWNER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
+
+
+def git_commit(root: Path = REPO_ROOT) -> str | None:
+    """The commit checked out at ``root`` (``git rev-parse HEAD``), or ``None`` outside a git checkout."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=root, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", sha) else None
+
+
+def site_repository(config: dict[str, Any], env: dict[str, str] | None = None, root: Path = REPO_ROOT) -> tuple[str, str]:
+    """The repository address and the ref (commit, branch or tag) the built site's links open.
+
+    With ``GITHUB_REPOSITORY`` set (GitHub Actions sets it; set it yourself to preview a fork's site): that
+    repository, at ``$FUNDAMENTALML_LAUNCH_REF`` (the commit ``pin`` made), else ``GITHUB_SHA``, else the
+    checkout's ``git rev-parse HEAD``, else ``_config.yml``'s branch. Without it: ``_config.yml``'s setting.
+    """
+    env = os.environ if env is None else env
+    url, branch = repository(config)
+    name = env.get(REPOSITORY_ENV, "").strip()
+    if not name:
+        return url, branch
+    if not _OWNER_NAME.fullmatch(name):
+        raise ValueError(f"${REPOSITORY_ENV} must be OWNER/NAME (as GitHub Actions sets it), got {name!r}.")
+    ref = env.get(LAUNCH_REF_ENV, "").strip() or env.get(SHA_ENV, "").strip() or git_commit(root) or branch
+    return f"https://github.com/{name}", ref  # Colab, Kaggle and Binder open github.com repositories only
 
 
 def launch_urls(repo_url: str, branch: str, path: str) -> dict[str, str]:
@@ -591,15 +640,18 @@ def _cache_path(app) -> Path:
 
 
 def _on_config_inited(app, config) -> None:
-    """Define the ``{{ launch_table }}`` substitution from the repository setting."""
-    url = config.html_theme_options.get("repository_url", "")
-    branch = config.html_theme_options.get("repository_branch", "main")
+    """Point the theme's launch buttons at the derived repository and ref (``site_repository``) and define
+    the ``{{ launch_table }}`` substitution from them."""
+    options = dict(config.html_theme_options or {})
+    setting = {"repository": {"url": options.get("repository_url", ""), "branch": options.get("repository_branch", "main")}}
     try:
-        repository({"repository": {"url": url, "branch": branch}})
+        url, branch = site_repository(setting, root=Path(app.srcdir))
     except ValueError as exc:
         from sphinx.errors import ConfigError
 
         raise ConfigError(str(exc)) from exc
+    options.update(repository_url=url, repository_branch=branch)
+    config.html_theme_options = options
     subs = dict(getattr(config, "myst_substitutions", {}) or {})
     subs["launch_table"] = launch_table(Path(app.srcdir), url, branch)
     subs["repository_url"] = url
@@ -609,6 +661,17 @@ def _on_config_inited(app, config) -> None:
     context = dict(config.html_context or {})
     context.setdefault("default_mode", "light")
     config.html_context = context
+
+
+def _on_source_read(app, docname, source) -> None:
+    """``{{ repository_url }}`` in a page that is not a notebook becomes the derived address everywhere, also
+    inside code blocks (the clone commands), where MyST substitutions do not reach. Notebook chapters are left
+    alone: their code is what the execution cache hashes."""
+    token = "{{ repository_url }}"
+    head = _FRONT_MATTER.match(source[0])
+    if token not in source[0] or (head and re.search(r"(?m)^kernelspec:", head.group(1))):
+        return
+    source[0] = source[0].replace(token, app.config.html_theme_options.get("repository_url", ""))
 
 
 def launch_table(root: Path, url: str, branch: str) -> str:
@@ -764,6 +827,7 @@ def setup(app) -> dict[str, Any]:
     app.connect("config-inited", _on_config_inited)
     app.connect("builder-inited", _on_builder_inited)
     app.connect("env-get-outdated", _on_env_get_outdated)
+    app.connect("source-read", _on_source_read)
     app.connect("html-page-context", _on_html_page_context, priority=600)  # after the theme's launch buttons
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("build-finished", _on_build_finished)
@@ -774,16 +838,20 @@ def setup(app) -> dict[str, Any]:
 
 
 def install_cell(repo_url: str, branch: str) -> str:
-    """The source of every chapter's first code cell: install the package only where it is missing."""
+    """The source of every chapter's first code cell: install the package only where it is missing.
+
+    ``branch``: a branch, tag or commit; the Pages workflow's ``pin`` passes the commit the site was built from.
+    """
     spec = f"fundamentalml @ git+{repo_url}@{branch}"
+    shown = f"commit {branch[:12]}" if re.fullmatch(r"[0-9a-f]{40}", branch) else branch
     return "\n".join(
         [
             INSTALL_BEGIN,
             "# Installs the course package only where this kernel lacks it (Colab, Kaggle, a fresh environment).",
-            "# Torch stays as it is: the package asks for torch>=2.4, which Colab and Kaggle already have.",
+            "# Torch stays as it is: the package asks for torch>=2.5, which Colab and Kaggle already have.",
             "import importlib, importlib.util, sys",
             'if importlib.util.find_spec("fundamentalml") is None:',
-            f'    print("Installing fundamentalml from {repo_url} ({branch}), about a minute ...")',
+            f'    print("Installing fundamentalml from {repo_url} ({shown}), about a minute ...")',
             f'    %pip install --quiet "{spec}"',
             "    importlib.invalidate_caches()",
             '    print("Installed fundamentalml.")',
@@ -798,13 +866,24 @@ def install_cell(repo_url: str, branch: str) -> str:
 
 
 _INSTALL_RE = re.compile(re.escape(INSTALL_BEGIN) + r".*?" + re.escape(INSTALL_END), re.S)
+# The install cell's fence and options: the site removes the cell (it is for Colab, Kaggle and fresh kernels;
+# its output would open every page), the twins keep it with the tag.
+SETUP_TAGS = ("remove-cell",)
+_SETUP_HEAD_RE = re.compile(r"```\{code-cell\}[^\n]*\n(?::[^\n]*\n)*(?=" + re.escape(INSTALL_BEGIN) + ")")
+
+
+def setup_cell_head() -> str:
+    """The fence line and options of the set-up cell: hidden on the site (``SETUP_TAGS``)."""
+    return "```{code-cell} ipython3\n:tags: [" + ", ".join(SETUP_TAGS) + "]\n"
 
 
 def synced_markdown(md_text: str, cell: str) -> str:
-    """``md_text`` with its install cell replaced by ``cell`` (the markers must already be there)."""
+    """``md_text`` with its install cell replaced by ``cell`` (the markers must already be there) and the
+    cell's options set to ``setup_cell_head()``."""
     if not _INSTALL_RE.search(md_text):
         raise ValueError(f"no install cell (a code cell starting with {INSTALL_BEGIN!r}) found")
-    return _INSTALL_RE.sub(lambda _m: cell, md_text, count=1)
+    text = _INSTALL_RE.sub(lambda _m: cell, md_text, count=1)
+    return _SETUP_HEAD_RE.sub(lambda _m: setup_cell_head(), text, count=1)
 
 
 def twin_text(md_path: Path) -> str:
@@ -832,11 +911,38 @@ def twin_matches(md_path: Path) -> bool:
     return twin.exists() and notebook_cells(twin) == notebook_cells(md_path)
 
 
+# Files outside the book that name the repository, and the lines sync writes in them from ``_config.yml``
+# (book pages write ``{{ repository_url }}`` instead; the build fills it in). A test fails on any other copy.
+URL_LINES = {
+    "exercises/README.md": re.compile(r"(?m)^(!git clone --depth 1 )(\S+)( fundamentalml)$"),
+    "CITATION.cff": re.compile(r'(?m)^(repository-code: ")([^"]*)(")$'),
+}
+
+
+def synced_url_lines(root: Path, url: str, write: bool) -> list[str]:
+    """Rewrite the repository's address in ``URL_LINES``; return what was (or would be) changed."""
+    changed = []
+    for rel, pattern in URL_LINES.items():
+        path = root / rel
+        if not path.is_file():
+            continue
+        text = path.read_text()
+        if not pattern.search(text):
+            raise ValueError(f"{rel}: no line matching {pattern.pattern!r} to write the repository's address into")
+        new = pattern.sub(lambda m: m.group(1) + url + m.group(3), text)
+        if new != text:
+            changed.append(f"{rel}: the repository's address differs from _config.yml's")
+            if write:
+                path.write_text(new)
+    return changed
+
+
 def sync(root: Path = REPO_ROOT, write: bool = True) -> list[str]:
-    """Bring install cells and twins in line with ``_config.yml``; return what was (or would be) changed."""
+    """Bring install cells, twins and the address lines (``URL_LINES``) in line with ``_config.yml``; return
+    what was (or would be) changed."""
     url, branch = repository(read_book_config(root))
     cell = install_cell(url, branch)
-    changed = []
+    changed = synced_url_lines(root, url, write)
     for md in chapter_files(root):
         text = md.read_text()
         new = synced_markdown(text, cell)
@@ -852,9 +958,62 @@ def sync(root: Path = REPO_ROOT, write: bool = True) -> list[str]:
     return changed
 
 
+def pinned_twin_text(md_path: Path, cell: str) -> str:
+    """The ``.ipynb`` twin of a chapter with ``cell`` as its install cell (the chapter's file is not changed)."""
+    import jupytext
+
+    nb = jupytext.reads(synced_markdown(md_path.read_text(), cell), fmt="md:myst")
+    return jupytext.writes(nb, fmt="ipynb")
+
+
+def _git(root: Path, *args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
+    import subprocess
+
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, input=stdin,
+                          env={**os.environ, **(env or {})}, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def pin(root: Path = REPO_ROOT, env: dict[str, str] | None = None) -> str:
+    """Commit, on top of the commit being built, the chapters' twins with an install cell pinned to it; return
+    the new commit's id.
+
+    The notebooks Colab and Kaggle open then install the package from exactly the commit the site shows.
+    The repository is ``site_repository``'s (``GITHUB_REPOSITORY``), the commit ``GITHUB_SHA`` or ``HEAD``.
+    Only git objects are written (a private index, ``git commit-tree``): the checkout, its index and its
+    branches stay as they are. The Pages workflow pushes the commit to the ``launch`` branch.
+    """
+    import tempfile
+
+    env = dict(os.environ if env is None else env)
+    base = env.get(SHA_ENV, "").strip() or git_commit(root)
+    if not base:
+        raise RuntimeError(f"{root} is not a git checkout with a commit, and ${SHA_ENV} is not set: nothing to pin to.")
+    env.pop(LAUNCH_REF_ENV, None)
+    env[SHA_ENV] = base
+    url, _ = site_repository(read_book_config(root), env, root)
+    cell = install_cell(url, base)
+    with tempfile.TemporaryDirectory() as tmp:
+        index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        _git(root, "read-tree", base, env=index)
+        for md in chapter_files(root):
+            rel = md.with_suffix(".ipynb").relative_to(root).as_posix()
+            blob = _git(root, "hash-object", "-w", "--stdin", stdin=pinned_twin_text(md, cell))
+            _git(root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{rel}", env=index)
+        tree = _git(root, "write-tree", env=index)
+    message = (f"Notebooks pinned to {base}\n\nThe chapters' twins of {base} with an install cell that installs "
+               f"fundamentalml from {url} at that commit (book/_ext/fml_book.py pin).\n")
+    return _git(root, "commit-tree", tree, "-p", base, "-m", message)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``sync`` or ``check`` (see the module docstring)."""
+    """``sync``, ``check`` or ``pin`` (see the module docstring)."""
     args = sys.argv[1:] if argv is None else argv
+    if args == ["pin"]:
+        print(pin())
+        return 0
     if args not in (["sync"], ["check"]):
         print(__doc__.split("As a script")[1].strip(), file=sys.stderr)
         return 2
