@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 from . import registry
-from .runs import SHIPPED, Run, check_out_dir, get_run, pretrained
+from .runs import SHIPPED, Run, RunTransaction, check_out_dir, get_run, pretrained
 
 from .profiles import PROFILES
 
@@ -25,10 +25,38 @@ DatasetName = Literal[registry.DATASETS]  # type: ignore[valid-type]
 PROG = "python -m fundamentalml"
 
 
-def _check_trainer_args(devices: Union[int, str], num_nodes: int, accelerator: str) -> None:
-    """What can be checked about devices and nodes before training starts."""
+def _check_devices(devices: Union[int, str]) -> Union[int, str, list[int]]:
+    """``--devices`` as Lightning takes it: a count of at least 1, "auto", or a list of device indices."""
+    if isinstance(devices, bool):
+        raise ValueError(f"--devices must be a number of devices, 'auto' or a list such as [0, 1], got {devices!r}.")
+    if isinstance(devices, int):
+        if devices < 1:
+            raise ValueError(f"--devices must be at least 1 (or 'auto'), got {devices}.")
+        return devices
+    text = str(devices).strip()
+    if text == "auto":
+        return text
+    if text.lstrip("-").isdigit():
+        return _check_devices(int(text))
+    if text.startswith("[") and text.endswith("]"):
+        parts = [p.strip() for p in text[1:-1].split(",") if p.strip()]
+        if parts and all(p.isdigit() for p in parts):
+            return [int(p) for p in parts]
+    raise ValueError(f"--devices {devices!r} is not a device count: use a number of at least 1, 'auto', or a list of "
+                     f"indices such as [0, 1] (the accelerator is chosen with --accelerator, e.g. --accelerator gpu).")
+
+
+def _check_trainer_args(devices: Union[int, str], num_nodes: int, accelerator: str, strategy: str = "auto",
+                        precision: Optional[str] = None) -> Union[int, str, list[int]]:
+    """What can be checked about devices, nodes, accelerator and strategy before training starts.
+
+    Lightning itself is asked (a Trainer is built and thrown away), so an accelerator this machine does not
+    have, a strategy whose package is missing (deepspeed) or a device list that does not exist is refused
+    here, in one line, instead of after the data has loaded.
+    """
     import torch
 
+    devices = _check_devices(devices)
     if num_nodes < 1:
         raise ValueError(f"--num_nodes must be at least 1, got {num_nodes}.")
     if num_nodes > 1 and not any(k in os.environ for k in ("MASTER_ADDR", "SLURM_JOB_ID", "WORLD_SIZE")):
@@ -40,19 +68,50 @@ def _check_trainer_args(devices: Union[int, str], num_nodes: int, accelerator: s
     if isinstance(devices, int) and devices > 1 and on_cpu and devices > (os.cpu_count() or 1):
         print(f"warning: --devices {devices} starts {devices} processes on {os.cpu_count()} CPU core(s); they will "
               f"share the cores and the run will be slower, not faster.", file=sys.stderr)
+    import warnings
+
+    import pytorch_lightning as pl
+
+    from .training import quiet_lightning
+
+    quiet_lightning()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pl.Trainer(accelerator=accelerator, devices=devices, strategy=strategy, num_nodes=num_nodes, logger=False,
+                       enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False,
+                       **({"precision": precision} if precision and precision != "auto" else {}))
+    except Exception as exc:  # noqa: BLE001 -- whatever Lightning refuses, it refuses before training here
+        text = " ".join(str(exc).split())[:300]
+        raise ValueError(
+            f"Lightning cannot run --accelerator {accelerator} --devices {devices} --strategy {strategy} on this "
+            f"machine: {text} (GPU: {'yes' if torch.cuda.is_available() else 'none'}; the defaults 'auto' pick what "
+            f"is there)."
+        ) from None
+    return devices
 
 
 def _model_kwargs(spec: registry.ModelSpec, latent_dim: Optional[int], beta: Optional[float], batch_norm: Optional[bool],
                   model_args: Optional[dict]) -> dict[str, Any]:
+    from .models.base import check_model_arguments
+
+    if model_args is not None and not isinstance(model_args, dict):
+        raise ValueError(f"--model_args must be a JSON object such as '{{\"ngf\": 64}}', got {model_args!r}.")
     kwargs = dict(model_args or {})
     for key, value in (("latent_dim", latent_dim), ("beta", beta), ("batch_norm", batch_norm)):
         if value is not None:
+            if key in kwargs:
+                raise ValueError(f"{key} is given twice, as --{key} {value!r} and in --model_args as {kwargs[key]!r}: "
+                                 f"give it once.")
             kwargs[key] = value
     accepted = registry.model_arguments(spec.model_class)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ValueError(f"{spec.name} takes no {', '.join('--' + k for k in unknown)}; its arguments are {sorted(accepted)}.")
-    return kwargs
+    try:
+        return check_model_arguments(spec.model_class, kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{spec.name}: {exc}") from None
 
 
 def _print_run(run: Run) -> None:
@@ -66,7 +125,7 @@ def _print_run(run: Run) -> None:
 def train(
     model: ModelName,
     profile: Optional[ProfileName] = None,
-    out: Optional[Path] = None,
+    out: Optional[str] = None,
     seed: int = 0,
     data_dir: Optional[Path] = None,
     epochs: Optional[int] = None,
@@ -84,6 +143,7 @@ def train(
     evaluate: bool = True,
     tensorboard: bool = False,
     progress_bar: bool = True,
+    overwrite: bool = False,
 ) -> dict:
     """Train one model; write OUT/MODEL.pt (weights and metrics), OUT/MODEL.json, a CSV log and a loss-curve PNG.
 
@@ -108,6 +168,10 @@ def train(
         evaluate: measure the model after training (conditional models use the shipped reference classifier).
         tensorboard: also write a TensorBoard log (needs the tensorboard package).
         progress_bar: show Lightning's progress bar.
+        overwrite: replace a run of MODEL in OUT that has other settings (otherwise refused, saying what is there).
+
+    The run is one transaction: OUT/MODEL.pt, .json, the curves and the logs appear together when it ends,
+    and an error or a signal (exit 130 or 143) leaves the previous run in OUT whole.
     """
     from .profiles import default_profile
 
@@ -117,21 +181,36 @@ def train(
     kwargs = _model_kwargs(spec, latent_dim, beta, batch_norm, model_args)
     if epochs is not None and epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {epochs}.")
-    _check_trainer_args(devices, num_nodes, accelerator)
-    loggers = _loggers(out, model, tensorboard)
-    run = get_run(
-        model, profile, seed=seed, data_dir=data_dir, out=out, retrain=True, epochs=epochs, precision=precision,
-        dataset=dataset, model_kwargs=kwargs, evaluate=evaluate, keep_epochs=keep_epochs, progress_bar=progress_bar,
-        trainer_kwargs=dict(devices=devices, strategy=strategy, num_nodes=num_nodes, accelerator=accelerator, logger=loggers),
-    )
-    if run.checkpoint is None:  # not rank zero in a multi-process run: rank zero reports
-        return {}
-    from .plots import save_loss_curves
+    devices = _check_trainer_args(devices, num_nodes, accelerator, strategy, precision)
+    if tensorboard:
+        _check_tensorboard()
+    with RunTransaction(out, model) as tx:
+        loggers = _loggers(tx.staging, model, tensorboard)
+        run = get_run(
+            model, profile, seed=seed, data_dir=data_dir, out=out, retrain=True, epochs=epochs, precision=precision,
+            dataset=dataset, model_kwargs=kwargs, evaluate=evaluate, keep_epochs=keep_epochs, progress_bar=progress_bar,
+            trainer_kwargs=dict(devices=devices, strategy=strategy, num_nodes=num_nodes, accelerator=accelerator, logger=loggers),
+            overwrite=overwrite, transaction=tx,
+        )
+        if run.checkpoint is None:  # not rank zero in a multi-process run: rank zero reports
+            return {}
+        from .plots import save_loss_curves
 
-    curves = save_loss_curves(run.history, out / f"{model}-curves.png", title=f"{spec.title}, profile {profile}")
+        tx.phase = "saving"
+        save_loss_curves(run.history, tx.staging / f"{model}-curves.png", title=f"{spec.title}, profile {profile}")
+        log_dir = Path(loggers[0].log_dir).relative_to(tx.staging)
+        tx.commit()
     _print_run(run)
-    print(f"loss curves: {curves}; CSV log: {loggers[0].log_dir}/metrics.csv")
+    print(f"loss curves: {out / f'{model}-curves.png'}; CSV log: {out / log_dir / 'metrics.csv'}")
     return {"checkpoint": str(run.checkpoint), **run.metrics}
+
+
+def _check_tensorboard() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None and importlib.util.find_spec("tensorboardX") is None:
+        raise ValueError("--tensorboard needs the tensorboard package, which is not installed here: pip install "
+                         "tensorboard, or leave --tensorboard off (the CSV log in OUT/logs is always written).")
 
 
 def _loggers(out: Path, model: str, tensorboard: bool) -> list:
@@ -149,11 +228,12 @@ def compare(
     first: ModelName,
     second: ModelName,
     profile: RunProfile = SHIPPED,
-    out: Optional[Path] = None,
+    out: Optional[str] = None,
     seed: int = 0,
     data_dir: Optional[Path] = None,
     retrain: bool = False,
     progress_bar: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """Print two models side by side (``vae-mlp vae-cnn`` or ``cvae cgan``): the shipped ones by default, or
     trained at ``--profile`` (reusing OUT's or the cache's run of the same configuration).
@@ -167,6 +247,7 @@ def compare(
         data_dir: data folder.
         retrain: train again even when the same run exists.
         progress_bar: show Lightning's progress bar.
+        overwrite: replace runs in OUT that have other settings (otherwise refused, saying what is there).
     """
     from . import reports
     from .files import save_json
@@ -175,9 +256,13 @@ def compare(
     pair = {s.name for s in specs}
     if pair not in ({"vae-mlp", "vae-cnn"}, {"cvae", "cgan"}):
         raise ValueError("compare takes the two VAEs (vae-mlp vae-cnn) or the conditional pair (cvae cgan).")
-    if profile == SHIPPED and (out is not None or retrain):
-        raise ValueError("--out and --retrain are for training; with the shipped weights nothing trains. Pass --profile cpu (or smoke, full).")
-    fetch = lambda name: get_run(name, profile, seed=seed, data_dir=data_dir, out=out, retrain=retrain, progress_bar=progress_bar)  # noqa: E731
+    if profile == SHIPPED and (out is not None or retrain or overwrite):
+        raise ValueError("--out, --retrain and --overwrite are for training; with the shipped weights nothing trains. "
+                         "Pass --profile cpu (or smoke, full).")
+    if out is not None:
+        out = check_out_dir(out)
+    fetch = lambda name: get_run(name, profile, seed=seed, data_dir=data_dir, out=out, retrain=retrain,  # noqa: E731
+                                 progress_bar=progress_bar, overwrite=overwrite)
     runs = {s.title: fetch(s.name) for s in specs}
     judge = None
     if any(s.needs_judge for s in specs):
@@ -279,6 +364,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of ``python -m fundamentalml`` and the ``fundamentalml`` script."""
     from jsonargparse import CLI
 
+    import signal
+
     from .checkpoints import CheckpointError
     from .data import DataError
     from .training import TrainingDiverged, TrainingInterrupted
@@ -286,14 +373,36 @@ def main(argv: Optional[list[str]] = None) -> None:
     os.environ.setdefault("PYTHONWARNINGS", "default")
     commands = {"train": train, "compare": compare, "models": models, "profiles": show_profiles,
                 "reproduce": reproduce, "ship": ship, "seeds": seeds, "verify": verify}
+    # Exit codes (README): 0 done, 2 a bad request or bad data (one line saying what to change), 3 training
+    # diverged, 130/143 stopped by SIGINT/SIGTERM (the previous run in --out is left whole). Never a traceback,
+    # unless $FUNDAMENTALML_DEBUG asks for one.
+    debug = os.environ.get("FUNDAMENTALML_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
     try:
         CLI(commands, args=argv, as_positional=True, prog=PROG)
     except TrainingInterrupted as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        print(f"{PROG}: stopped by SIGINT; nothing was saved, and the previous run (if any) is untouched.", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGINT) from None
     except TrainingDiverged as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         raise SystemExit(3) from None
-    except (ValueError, DataError, CheckpointError, OSError) as exc:
+    except (ValueError, TypeError, DataError, CheckpointError, OSError) as exc:
+        if debug:
+            raise
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except MemoryError:
+        if debug:
+            raise
+        print(f"{PROG}: error: out of memory: the model or the batch is too large for this machine; use smaller "
+              f"model arguments (latent_dim, hidden_dims) or a smaller profile.", file=sys.stderr)
+        raise SystemExit(2) from None
+    except Exception as exc:  # noqa: BLE001 -- the last net: one line, and how to see the traceback
+        if debug:
+            raise
+        text = " ".join(str(exc).split())[:400]
+        print(f"{PROG}: error: {type(exc).__name__}: {text} (set FUNDAMENTALML_DEBUG=1 to see the traceback).",
+              file=sys.stderr)
         raise SystemExit(2) from None

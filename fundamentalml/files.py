@@ -102,3 +102,89 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+# ------------------------------------------------------------------------------------------ locks
+
+
+class FolderInUseError(ValueError):
+    """Another live process holds the lock of a run's output (two runs into one ``--out`` at once)."""
+
+
+def _lock_holder(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text() or "{}")
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _pid_alive(pid: Any) -> bool:
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def acquire_lock(path: str | os.PathLike, what: str) -> Path:
+    """Create the lock file ``path`` holding this process's pid, host and command, or refuse.
+
+    A lock left by a process that is no longer running (a kill -9, a power cut) is taken over, with a note on
+    stderr. A lock of a live process, or of another machine (whose processes cannot be seen), raises
+    :class:`FolderInUseError` naming the holder.
+    """
+    import socket
+    import sys
+
+    path = Path(path)
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv), "since": time.time()}
+    for _ in range(5):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _lock_holder(path)
+            same_host = holder.get("host") in (None, me["host"])
+            if not holder:  # being written right now, or emptied: look again shortly
+                if time.time() - _mtime(path) < 5:
+                    time.sleep(0.2)
+                    continue
+            elif not same_host or _pid_alive(holder.get("pid")):
+                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(holder.get("since", 0) or 0)))
+                raise FolderInUseError(
+                    f"{what} is in use: process {holder.get('pid')} on {holder.get('host')} ({holder.get('command') or '?'}) "
+                    f"has been writing it since {since}. Wait for that run to finish, or choose another --out. "
+                    f"(If no such run is going on, delete {path}.)"
+                ) from None
+            # The holder is dead: move its lock aside atomically (only one taker wins), then try again.
+            stale = path.with_name(f"{path.name}.stale-{os.getpid()}")
+            try:
+                os.replace(path, stale)
+            except FileNotFoundError:
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(stale)
+            print(f"note: {path} was left by process {holder.get('pid') or '?'}, which is no longer running; "
+                  f"taking it over.", file=sys.stderr)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(me))
+        return path
+    raise FolderInUseError(f"{what}: could not take the lock {path}; another run keeps taking it. Try again.")
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def release_lock(path: str | os.PathLike) -> None:
+    """Remove the lock file ``path`` if this process holds it."""
+    path = Path(path)
+    if _lock_holder(path).get("pid") == os.getpid():
+        with contextlib.suppress(OSError):
+            path.unlink()

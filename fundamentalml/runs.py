@@ -8,10 +8,15 @@ settings, trained once with the ``full`` profile; see :func:`pretrained`); ``"sm
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import shutil
+import signal
+import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +26,7 @@ import torch
 from . import registry
 from .checkpoints import CheckpointError, load_checkpoint, model_from_payload, read_checkpoint, save_checkpoint
 from .data import ImageDataModule, ImageSet
-from .files import clean_stale_tmp, save_json, sha256_file, user_cache_dir
+from .files import FolderInUseError, acquire_lock, clean_stale_tmp, release_lock, save_json, sha256_file, user_cache_dir
 from .metrics import Metrics
 from .models import HistoryModule
 from .profiles import PROFILES, check_profile, default_profile
@@ -37,6 +42,14 @@ BOOK_PROFILE_ENV = "FUNDAMENTALML_PROFILE"
 
 class ShippedWeightsError(CheckpointError):
     """The shipped weights are missing, tampered with, truncated, or disagree with their manifest."""
+
+
+class RunConflictError(ValueError):
+    """``--out`` already holds a run of this model with other settings, or is a folder runs must never go to."""
+
+
+__all__ = ["FolderInUseError", "RunConflictError", "RunTransaction", "ShippedWeightsError", "Run", "get_run",
+           "pretrained", "load_run", "manifest", "has_shipped", "check_out_dir", "weights_folder"]
 
 
 # ------------------------------------------------------------------------------------------ a run
@@ -116,7 +129,16 @@ def weights_folder(weights_dir: str | os.PathLike | None = None) -> Path:
     if weights_dir is not None:
         return Path(weights_dir)
     from_env = os.environ.get(WEIGHTS_ENV, "").strip()
-    return Path(from_env).expanduser() if from_env else WEIGHTS_DIR
+    if not from_env:
+        return WEIGHTS_DIR
+    folder = Path(from_env).expanduser()
+    if not (folder / MANIFEST_NAME).is_file():
+        what = "does not exist" if not folder.exists() else ("is not a folder" if not folder.is_dir() else f"holds no {MANIFEST_NAME}")
+        raise ShippedWeightsError(
+            f"${WEIGHTS_ENV} is {folder}, which {what}: point it at a folder of shipped-format weights (with "
+            f"{MANIFEST_NAME}), or unset it to use the package's own weights."
+        )
+    return folder
 
 
 def manifest(weights_dir: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -132,6 +154,26 @@ def manifest(weights_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
         raise ShippedWeightsError(f"{path} has no 'models' table; reinstall the package.")
     return data
+
+
+ENTRY_FIELDS = {"file": str, "sha256": str, "metrics": dict}
+
+
+def manifest_entry(name: str, entries: dict[str, Any], where: Path) -> dict[str, Any]:
+    """The manifest entry of ``name``, checked: the fields the loader relies on are there and of the right type."""
+    entry = entries[name]
+    if not isinstance(entry, dict):
+        raise ShippedWeightsError(f"{where}: the entry of {name} is {type(entry).__name__}, not a table; reinstall the package.")
+    for key, kind in ENTRY_FIELDS.items():
+        if key not in entry:
+            raise ShippedWeightsError(f"{where}: the entry of {name} has no {key!r} field; reinstall the package "
+                                      f"or rebuild the manifest with python -m fundamentalml reproduce.")
+        if not isinstance(entry[key], kind):
+            raise ShippedWeightsError(f"{where}: the {key!r} field of {name} is {type(entry[key]).__name__}, not "
+                                      f"{kind.__name__}; reinstall the package.")
+    if Path(entry["file"]).name != entry["file"] or entry["file"] in ("", ".", ".."):
+        raise ShippedWeightsError(f"{where}: the 'file' field of {name} ({entry['file']!r}) must be a plain file name.")
+    return entry
 
 
 def has_shipped(name: str, weights_dir: str | os.PathLike | None = None) -> bool:
@@ -158,7 +200,7 @@ def pretrained(name: str, *, weights_dir: str | os.PathLike | None = None, data_
         raise ShippedWeightsError(
             f"No shipped weights for {name} (shipped: {shipped}). Train it with: python -m fundamentalml train {name}"
         )
-    entry = entries[name]
+    entry = manifest_entry(name, entries, folder / MANIFEST_NAME)
     path = folder / entry["file"]
     if not path.is_file():
         raise ShippedWeightsError(f"{path} is missing although the manifest lists it; reinstall the package.")
@@ -168,8 +210,34 @@ def pretrained(name: str, *, weights_dir: str | os.PathLike | None = None, data_
             f"{path} does not match its manifest (sha256 {digest[:12]}..., expected {entry['sha256'][:12]}...): the "
             f"file was changed or truncated. Reinstall the package, or retrain with python -m fundamentalml reproduce."
         )
-    model = model_from_payload(read_checkpoint(path), str(path), expected=spec.name)
+    payload = read_checkpoint(path)
+    model = model_from_payload(payload, str(path), expected=spec.name)
+    check_manifest_metrics(name, entry, payload.get("meta") or {}, folder / MANIFEST_NAME)
     return Run(name, model, SHIPPED, SHIPPED, meta=dict(entry), checkpoint=path, data_dir=data_dir)
+
+
+def check_manifest_metrics(name: str, entry: dict[str, Any], file_meta: dict[str, Any], where: Path) -> None:
+    """The manifest's metrics must be the ones measured for the file (``ship`` stores them inside it too).
+
+    The sha256 ties the file to the manifest, and the file's own copy of its metrics ties the numbers to the
+    file: an edited number in the manifest, or a file swapped with its sha256 updated, is an error here, so a
+    chapter never reads a number that was not measured for the weights it shows.
+    """
+    stored = file_meta.get("metrics")
+    if not isinstance(stored, dict):
+        raise ShippedWeightsError(f"{where}: {entry['file']} carries no metrics of its own, so the manifest's numbers "
+                                  f"for {name} cannot be checked; rebuild it with python -m fundamentalml ship.")
+    for section in ("metrics", "metrics_as_stored"):
+        recorded, own = entry.get(section), file_meta.get(section, stored if section == "metrics" else None)
+        if not isinstance(recorded, dict) or not isinstance(own, dict):
+            continue
+        for key, value in recorded.items():
+            if key in own and own[key] != value:
+                raise ShippedWeightsError(
+                    f"{where}: {name}'s {section}.{key} is {value!r} but its weights file records {own[key]!r}: the "
+                    f"manifest was edited, or the file was swapped. Reinstall the package, or check with "
+                    f"python -m fundamentalml verify."
+                )
 
 
 # ------------------------------------------------------------------------------------------ the run path
@@ -221,8 +289,27 @@ def run_key(name: str, profile: str, budget: dict[str, Any], seed: int, data_fin
 
 
 def check_out_dir(out: str | os.PathLike) -> Path:
-    """``out`` as a folder this process can write to (created if needed); otherwise a clear error, before training."""
+    """``out`` as a folder this process can write to (created if needed); otherwise a clear error, before training.
+
+    Refused: an empty name (it would silently mean the current folder), and the package's own ``weights/``
+    folder or any folder of shipped-format weights (one holding ``manifest.json``): training never replaces
+    the shipped weights (``python -m fundamentalml reproduce`` rebuilds those, with their manifest).
+    """
+    if isinstance(out, str) and not out.strip():
+        raise ValueError("--out is empty: give a folder for the run (e.g. --out runs/mine); an empty name would "
+                         "silently mean the current folder.")
     out = Path(out)
+    try:
+        resolved = out.expanduser().resolve()
+    except (OSError, RuntimeError) as exc:
+        raise ValueError(f"--out {out} cannot be resolved ({exc}); a symlink loop? Choose another folder.") from exc
+    shipped = WEIGHTS_DIR.resolve()
+    if resolved == shipped or shipped in resolved.parents or (resolved / MANIFEST_NAME).is_file():
+        raise RunConflictError(
+            f"--out {out} is a folder of shipped weights ({resolved}); training never writes there, because a run "
+            f"would replace the weights the manifest vouches for. Train into another folder (e.g. --out runs/mine); "
+            f"python -m fundamentalml reproduce rebuilds the shipped weights with their manifest."
+        )
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder: give a folder for the checkpoint and metrics.")
     try:
@@ -237,6 +324,215 @@ def check_out_dir(out: str | os.PathLike) -> Path:
         raise ValueError(f"--out {out} is not writable ({exc.strerror}); choose a folder you can write to.") from exc
     clean_stale_tmp(out)
     return out
+
+
+# ------------------------------------------------------------------------------------------ one run, one transaction
+
+# What one run named STEM writes into its folder. All of it is replaced together: a new run's files appear at
+# once, and none of the previous run's files (say, its curves) stays behind beside the new weights.
+RUN_MEMBERS = ("{stem}.pt", "{stem}.json", "{stem}-curves.png", "{stem}.epochs", "logs/{stem}", "logs/{stem}-tb")
+# The settings that make two runs "the same run" (a retrain of the same settings may replace it).
+SETTINGS_KEYS = ("name", "profile", "budget", "seed", "dataset", "model_kwargs")
+
+
+def is_writer_process() -> bool:
+    """``False`` in the other processes of a multi-process run (only global rank zero writes files)."""
+    if "RANK" in os.environ:
+        return os.environ["RANK"].strip() in ("", "0")
+    return all(os.environ.get(k, "0").strip() in ("", "0") for k in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
+
+
+class RunTransaction:
+    """Everything one run writes appears together, or not at all; a signal leaves the previous run whole.
+
+    Used as a context manager around a run: on entry it takes ``FOLDER/.STEM.lock`` (a second run into the
+    same output is refused while the first is alive; a dead holder's lock is taken over with a note) and makes
+    the staging folder ``FOLDER/.STEM.staging`` where the run writes everything (weights with metrics, JSON,
+    curves, logs, per-epoch weights). :meth:`commit` moves the previous run's files aside, moves the new ones
+    into place and only then deletes the old ones; a failure midway puts the old ones back, and a commit cut
+    short by a kill -9 is rolled back by the next run into the folder (its journal says what was moved).
+
+    SIGINT and SIGTERM: while training, the training guard stops at the next step; while evaluating or
+    writing, the handler here stops at once; both discard the staging folder, say that the previous run is
+    untouched, and exit with 128 + the signal's number (130, 143). During the commit, a signal waits until
+    the files are in place (a few renames), then is reported with the same exit code.
+    """
+
+    def __init__(self, folder: str | os.PathLike, stem: str, *, writer: bool | None = None) -> None:
+        self.folder, self.stem = Path(folder), stem
+        self.staging = self.folder / f".{stem}.staging"
+        self.backup = self.folder / f".{stem}.backup"
+        self.lock = self.folder / f".{stem}.lock"
+        self.writer = is_writer_process() if writer is None else writer
+        self.phase = "starting"
+        self.committed = False
+        self.signum: int | None = None
+        self._previous_handlers: dict[int, Any] = {}
+
+    # ---- what a run is
+    def members(self) -> list[str]:
+        """The run's files and folders, relative to the folder."""
+        return [m.format(stem=self.stem) for m in RUN_MEMBERS]
+
+    def existing(self) -> list[str]:
+        """The members of the previous run that are there now."""
+        return [m for m in self.members() if os.path.lexists(self.folder / m)]
+
+    # ---- entering and leaving
+    def __enter__(self) -> "RunTransaction":
+        if self.writer:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            acquire_lock(self.lock, f"{self.folder} (run {self.stem})")
+            try:
+                self._recover()
+                self.staging.mkdir()
+            except BaseException:
+                release_lock(self.lock)
+                raise
+        self._install_signal_handlers()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._restore_signal_handlers()
+        try:
+            if self.writer and not self.committed:
+                shutil.rmtree(self.staging, ignore_errors=True)
+        finally:
+            if self.writer:
+                release_lock(self.lock)
+        from .training import TrainingInterrupted
+
+        if isinstance(exc, TrainingInterrupted) and not getattr(exc, "reported", False):
+            kept = self.existing() if self.writer else []
+            where = (f"the previous run in {self.folder} ({', '.join(kept)}) is untouched" if kept
+                     else f"{self.folder} holds no {self.stem} run")
+            new = TrainingInterrupted(f"{exc} Nothing of this run was kept; {where}.", exc.signum)
+            new.reported = True
+            raise new from None
+        if exc is None and self.signum is not None:
+            name = signal.Signals(self.signum).name
+            err = TrainingInterrupted(
+                f"{self.stem}: {name} arrived while the finished run was being put in place; it was completed first, "
+                f"so {self.folder} holds the new run whole.", self.signum)
+            err.reported = True
+            raise err
+
+    # ---- signals
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.phase == "committing":  # a few renames: finish them, then report
+            self.signum = self.signum or signum
+            return
+        from .training import TrainingInterrupted
+
+        self.signum = signum
+        raise TrainingInterrupted(f"{self.stem}: stopped by {signal.Signals(signum).name} while {self.phase}.", signum)
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+
+    def _restore_signal_handlers(self) -> None:
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        self._previous_handlers = {}
+
+    # ---- the settings already there
+    def check_settings(self, settings: dict[str, Any], overwrite: bool = False) -> None:
+        """Refuse to replace a run of this model with other ``settings`` unless ``overwrite``; say what is there."""
+        if overwrite or not self.writer:
+            return
+        there = self.existing()
+        if not there:
+            return
+        pt, js = self.folder / f"{self.stem}.pt", self.folder / f"{self.stem}.json"
+        old: dict[str, Any] | None = None
+        if pt.is_file():
+            try:
+                old = read_checkpoint(pt).get("meta") or {}
+            except CheckpointError:
+                old = None
+        elif js.is_file():
+            with contextlib.suppress(OSError, ValueError):
+                old = json.loads(js.read_text())
+        if isinstance(old, dict) and old:
+            wanted = json.loads(json.dumps({k: settings.get(k) for k in SETTINGS_KEYS}, default=str))
+            found = json.loads(json.dumps({k: old.get(k) for k in SETTINGS_KEYS}, default=str))
+            differ = [k for k in SETTINGS_KEYS if wanted[k] != found[k]]
+            if not differ:
+                return
+            what = "; ".join(f"{k} {found[k]!r} there, {wanted[k]!r} now" for k in differ)
+            reason = f"a run with other settings ({what})"
+        else:
+            reason = f"{', '.join(there)} that cannot be read as a run of {self.stem}"
+        raise RunConflictError(
+            f"{self.folder} already holds {reason}. Nothing was trained. Pass --overwrite (overwrite=True) to replace "
+            f"it, or choose another --out."
+        )
+
+    # ---- putting the run in place
+    def commit(self) -> None:
+        """Replace the previous run's files with the staged ones, all together (see the class docstring)."""
+        if not self.writer or self.committed:
+            return
+        self.phase = "committing"
+        new = [m for m in self.members() if os.path.lexists(self.staging / m)]
+        old = self.existing()
+        self.backup.mkdir(exist_ok=True)
+        journal = self.backup / "journal.json"
+        save_json({"old": old, "new": new}, journal)
+        moved: list[str] = []
+        placed: list[str] = []
+        try:
+            for m in old:
+                (self.backup / m).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.folder / m, self.backup / m)
+                moved.append(m)
+            for m in new:
+                (self.folder / m).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.staging / m, self.folder / m)
+                placed.append(m)
+        except BaseException:
+            for m in placed:
+                _remove(self.folder / m)
+            for m in moved:
+                with contextlib.suppress(OSError):
+                    os.replace(self.backup / m, self.folder / m)
+            raise
+        journal.unlink()  # from here on the new run stands; the rest is tidying
+        self.committed = True
+        shutil.rmtree(self.backup, ignore_errors=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (self.folder / "logs").rmdir()  # only when empty
+
+    def _recover(self) -> None:
+        """Undo what a run killed outright (kill -9) left: a half-done commit, a staging folder."""
+        journal = self.backup / "journal.json"
+        if journal.is_file():
+            try:
+                record = json.loads(journal.read_text())
+            except (OSError, ValueError):
+                record = {"old": [], "new": []}
+            for m in self.members():
+                if os.path.lexists(self.backup / m):  # the old file was moved aside: whatever stands there is new
+                    _remove(self.folder / m)
+                    os.replace(self.backup / m, self.folder / m)
+                elif m in record.get("new", []) and not os.path.lexists(self.staging / m):
+                    _remove(self.folder / m)  # placed by the killed commit, with no old file behind it
+            print(f"note: a run into {self.folder} was killed while replacing {self.stem}; the previous run was put "
+                  f"back.", file=sys.stderr)
+        shutil.rmtree(self.backup, ignore_errors=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def get_run(
@@ -257,6 +553,8 @@ def get_run(
     progress_bar: bool = False,
     print_epochs: bool = True,
     trainer_kwargs: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    transaction: "RunTransaction | None" = None,
 ) -> Run:
     """Train model ``name`` at ``profile``, or load it if that exact run exists: the one path to a model.
 
@@ -279,6 +577,17 @@ def get_run(
         progress_bar, print_epochs: what training prints.
         trainer_kwargs: extra ``pl.Trainer`` arguments (``devices``, ``strategy``, ``num_nodes``, ``accelerator``,
             ``logger``...).
+        overwrite: replace a run of this model in ``out`` that has other settings (otherwise refused).
+        transaction: a :class:`RunTransaction` the caller opened (the CLI, to stage its curves and logs with the
+            run); the caller then commits it. Default: one of its own, committed here.
+
+    A training run is one transaction: its files appear together or not at all, and a signal at any moment
+    leaves the previous run whole (see :class:`RunTransaction`).
+
+    Raises:
+        RunConflictError: ``out`` holds a run of this model with other settings (and not ``overwrite``), or is
+            a folder of shipped weights.
+        FolderInUseError: another live process is writing this run.
     """
     spec = registry.get(name)
     profile = check_run_profile(profile) if profile is not None else default_profile()
@@ -288,7 +597,11 @@ def get_run(
             raise ValueError(f"The shipped weights cannot be changed ({sorted(changed) or 'retrain'}): pick a profile "
                              f"to train (smoke, cpu or full).")
         return pretrained(name, data_dir=data_dir)
-    model_kwargs = dict(model_kwargs or {})
+    from .models.base import check_model_arguments
+
+    model_kwargs = check_model_arguments(spec.model_class, dict(model_kwargs or {}))
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise ValueError(f"epochs must be a whole number of at least 1, got {epochs!r}.")
     budget = spec.budget(profile, **({"epochs": epochs} if epochs else {}))
     budget = resolve_precision(spec, budget, precision, (trainer_kwargs or {}).get("accelerator", "auto"))
     datamodule = spec.datamodule(budget, data_dir, dataset=dataset)
@@ -303,31 +616,63 @@ def get_run(
                 return Run(name, model, profile, "loaded", meta=model.checkpoint_meta, checkpoint=path, data_dir=data_dir)
         except CheckpointError as exc:
             print(f"{name}: not reusing {path} ({exc}); training again.")
+    check_model_fits_data(spec, spec.build(budget, **model_kwargs), datamodule)
+    settings = {"name": name, "profile": profile, "budget": budget.to_dict(), "seed": seed,
+                "dataset": dataset or spec.dataset, "model_kwargs": model_kwargs}
 
     from .training import train  # the run path sits above training; imported here to keep `import runs` light
 
-    trained = train(
-        spec, budget, profile=profile, data_dir=data_dir, seed=seed, dataset=dataset,
-        last_good_dir=folder, keep_epochs_dir=folder / f"{name}.epochs" if keep_epochs else None,
-        progress_bar=progress_bar, print_epochs=print_epochs, trainer_kwargs=trainer_kwargs, model_kwargs=model_kwargs,
-    )
-    meta = {**trained.meta, "run_key": key, "overrides": {k: v for k, v in dict(epochs=epochs, precision=precision).items() if v}}
-    run = Run(name, trained.model, profile, "trained", meta=meta, data_dir=data_dir)
-    if not trained.is_global_zero:  # another process of a multi-process run: rank zero writes and reports
-        return run
-    run.checkpoint = save_checkpoint(trained.model, path, **meta)  # saved before evaluation: a crash there loses nothing
-    if evaluate:
-        if spec.needs_judge and judge is None and has_shipped(registry.JUDGE):
-            judge = pretrained(registry.JUDGE, data_dir=data_dir).model
-        if not spec.needs_judge or judge is not None:
-            meta["metrics"] = spec.evaluate(trained.model, datamodule.eval_set(), judge).to_dict()
-            meta["judge"] = getattr(judge, "checkpoint_meta", {}).get("sha256") if judge is not None else None
-            save_checkpoint(trained.model, path, **meta)
-        else:
-            print(f"{name}: not evaluated: it needs the reference classifier, and none was given or shipped.")
-    trained.model.checkpoint_meta = meta
-    save_json({**meta, "checkpoint": path.name, "checkpoint_sha256": sha256_file(path)}, path.with_suffix(".json"))
+    tx = transaction if transaction is not None else RunTransaction(folder, path.stem)
+    with contextlib.nullcontext(tx) if transaction is not None else tx:
+        if out is not None:
+            tx.check_settings(settings, overwrite)
+        tx.phase = "training"
+        trained = train(
+            spec, budget, profile=profile, data_dir=data_dir, seed=seed, dataset=dataset,
+            last_good_dir=folder, keep_epochs_dir=tx.staging / f"{name}.epochs" if keep_epochs else None,
+            progress_bar=progress_bar, print_epochs=print_epochs, trainer_kwargs=trainer_kwargs, model_kwargs=model_kwargs,
+        )
+        meta = {**trained.meta, "run_key": key, "overrides": {k: v for k, v in dict(epochs=epochs, precision=precision).items() if v}}
+        run = Run(name, trained.model, profile, "trained", meta=meta, data_dir=data_dir)
+        if not trained.is_global_zero:  # another process of a multi-process run: rank zero writes and reports
+            return run
+        if evaluate:
+            tx.phase = "evaluating"
+            if spec.needs_judge and judge is None and has_shipped(registry.JUDGE):
+                judge = pretrained(registry.JUDGE, data_dir=data_dir).model
+            if not spec.needs_judge or judge is not None:
+                meta["metrics"] = spec.evaluate(trained.model, datamodule.eval_set(), judge).to_dict()
+                meta["judge"] = getattr(judge, "checkpoint_meta", {}).get("sha256") if judge is not None else None
+            else:
+                print(f"{name}: not evaluated: it needs the reference classifier, and none was given or shipped.")
+        # Written once, with the metrics, into the staging folder; the commit puts the whole run in place.
+        tx.phase = "saving"
+        staged = save_checkpoint(trained.model, tx.staging / path.name, **meta)
+        trained.model.checkpoint_meta = meta
+        save_json({**meta, "checkpoint": path.name, "checkpoint_sha256": sha256_file(staged)},
+                  tx.staging / path.with_suffix(".json").name)
+        run.checkpoint = path
+        if transaction is None:
+            tx.commit()
     return run
+
+
+def check_model_fits_data(spec: ModelSpec, model: HistoryModule, datamodule: ImageDataModule) -> None:
+    """Refuse, before training, a model whose images or classes do not match its data (``image_channels=1`` for
+    CIFAR-10, ``num_classes=5`` for ten digits), with the argument to change."""
+    data = datamodule.train_set
+    shape = getattr(model, "image_shape", None)
+    if shape is not None and tuple(shape) != tuple(data.images.shape[1:]):
+        raise ValueError(
+            f"{spec.name} was built for images of shape {tuple(shape)}, but its data ({data.name}) has "
+            f"{tuple(data.images.shape[1:])}: leave image_channels at the default (or match the dataset)."
+        )
+    classes = getattr(model, "num_classes", None)
+    if isinstance(classes, int) and len(data.labels) and int(data.labels.max()) >= classes:
+        raise ValueError(
+            f"{spec.name} was built for {classes} classes, but its data ({data.name}) has labels up to "
+            f"{int(data.labels.max())}: use num_classes={int(data.labels.max()) + 1} (the default)."
+        )
 
 
 def resolve_precision(spec: ModelSpec, budget, precision: str | None, accelerator: str = "auto"):
@@ -363,12 +708,32 @@ def load_run(path: str | os.PathLike, expected: str | None = None) -> Run:
     return Run(name, model, str(meta.get("profile", "custom")), "loaded", meta=meta, checkpoint=Path(path))
 
 
+def verified_entry(name: str, weights_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The manifest entry of shipped model ``name`` after the checks :func:`pretrained` makes (well-formed, the
+    file's sha256, the metrics the file itself records), without rebuilding the model: the numbers a chapter
+    may quote."""
+    folder = weights_folder(weights_dir)
+    entries = manifest(folder)["models"]
+    if name not in entries:
+        raise ShippedWeightsError(f"No shipped weights for {name}.")
+    entry = manifest_entry(name, entries, folder / MANIFEST_NAME)
+    path = folder / entry["file"]
+    if not path.is_file():
+        raise ShippedWeightsError(f"{path} is missing although the manifest lists it; reinstall the package.")
+    if sha256_file(path) != entry["sha256"]:
+        raise ShippedWeightsError(f"{path} does not match its manifest (sha256): the file was changed or truncated.")
+    check_manifest_metrics(name, entry, read_checkpoint(path).get("meta") or {}, folder / MANIFEST_NAME)
+    return entry
+
+
 def seed_results(name: str, key: str, weights_dir: str | os.PathLike | None = None) -> dict[int, float]:
     """``key`` (a metric name or ``"train_time_s"``) of every recorded seed of a shipped model, the shipped seed
     included: ``{seed: value}``."""
-    entry = manifest(weights_dir)["models"].get(name)
-    if not entry:
+    folder = weights_folder(weights_dir)
+    entries = manifest(folder)["models"]
+    if name not in entries:
         raise ValueError(f"{name} has no shipped weights.")
+    entry = verified_entry(name, folder)
     rows = [{"seed": entry.get("seed"), "metrics": entry["metrics"], "train_time_s": entry.get("train_time_s")},
             *entry.get("seeds", [])]
     return {int(r["seed"]): float(r["train_time_s"] if key == "train_time_s" else r["metrics"][key]) for r in rows}

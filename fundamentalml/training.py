@@ -146,7 +146,7 @@ class RunGuard(Callback):
     # ---- signals
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.signum is None:
-            print(f"\n{signal.Signals(signum).name} received: stopping after this step; nothing will be saved.", file=sys.stderr, flush=True)
+            print(f"\n{signal.Signals(signum).name} received: stopping after this step; nothing of this run will be kept.", file=sys.stderr, flush=True)
         self.signum = signum
 
     def install_signal_handlers(self) -> None:
@@ -374,18 +374,21 @@ def train(
     if guard.signum is not None:
         name = signal.Signals(guard.signum).name
         raise TrainingInterrupted(f"{spec.name}: training stopped by {name}; nothing was saved.", guard.signum)
+    # A "-true" precision (bf16-true) leaves the weights in that dtype; evaluation and the checkpoint use float32.
+    if any(p.is_floating_point() and p.dtype != torch.float32 for p in model.parameters()):
+        model.float()
     if guard.diverged is not None:
         guard.restore_last_good(model)
         where = ""
         if last_good_dir is not None and trainer.is_global_zero:
             path = save_checkpoint(
                 model, Path(last_good_dir) / f"{spec.name}.last-good.pt", name=spec.name, profile=profile, seed=seed,
-                diverged=guard.diverged,
+                diverged=guard.diverged, good_epochs=guard._good_epochs,
             )
-            where = f" The last good weights (end of the last finished epoch) are in {path}."
-        raise TrainingDiverged(
-            f"{guard.diverged}{where} Try a lower learning rate (--lr), fp32 precision, or keep batch norm on."
-        )
+            what = (f"the weights at the end of epoch {guard._good_epochs}, the last finished one" if guard._good_epochs
+                    else "the untrained initial weights: no epoch finished before the divergence")
+            where = f" Kept in {path}: {what}."
+        raise TrainingDiverged(f"{guard.diverged}{where} {divergence_advice(model, budget)}")
     meta = {
         "name": spec.name,
         "profile": profile,
@@ -400,6 +403,18 @@ def train(
         "provenance": origin,
     }
     return Trained(model, datamodule, budget, meta, trainer.is_global_zero)
+
+
+def divergence_advice(model: HistoryModule, budget: Budget) -> str:
+    """What to try after a divergence, in flags the command line really has."""
+    lr = getattr(model, "lr", None) or budget.lr
+    tips = [f"a lower learning rate (--model_args '{{\"lr\": {lr / 10:g}}}'; it was {lr:g})"]
+    if budget.precision != "32-true":
+        tips.append("full precision (--precision 32-true)")
+    hparams = dict(getattr(model, "hparams", {}))
+    if hparams.get("batch_norm") is False:
+        tips.append("batch norm on (--batch_norm true)")
+    return "Try " + ", ".join(tips[:-1]) + (" or " if len(tips) > 1 else "") + tips[-1] + "."
 
 
 def provenance() -> dict[str, Any]:

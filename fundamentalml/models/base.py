@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import numbers
 import time
+import typing
 from typing import Any, Callable, Sequence
 
 import pytorch_lightning as pl
@@ -109,6 +111,69 @@ def check_positive(value: Any, what: str, allow_zero: bool = False) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{what} must be a finite number {bound}, got {value}.")
     return value
+
+
+MAX_SIZE = 1 << 16  # a layer or latent size beyond this would need tens of GB; refused before anything is built
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_value(value: Any, hint: Any, what: str) -> Any:
+    """``value`` checked against the type hint ``hint`` (bool, int, float, str, Sequence[int], Optional[...])."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        if value is None and type(None) in args:
+            return None
+        others = [a for a in args if a is not type(None)]
+        return _check_value(value, others[0], what) if len(others) == 1 else value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"{what} must be true or false (a JSON boolean), got {value!r} ({type(value).__name__}); "
+                            f"a string such as \"false\" is not a boolean.")
+        return value
+    if hint is int:
+        if not _is_int(value):
+            raise TypeError(f"{what} must be a whole number, got {value!r} ({type(value).__name__}).")
+        if not 0 < value <= MAX_SIZE:
+            raise ValueError(f"{what} must be between 1 and {MAX_SIZE:,}, got {value}.")
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+            raise TypeError(f"{what} must be a finite number, got {value!r} ({type(value).__name__}).")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise TypeError(f"{what} must be a string, got {value!r} ({type(value).__name__}).")
+        return value
+    if origin in (list, tuple, Sequence, typing.Sequence) or (origin is not None and getattr(origin, "__name__", "") == "Sequence"):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise TypeError(f"{what} must be a list, got {value!r} ({type(value).__name__}).")
+        inner = args[0] if args else Any
+        return [_check_value(v, inner, f"{what}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def check_model_arguments(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` for model class ``cls``, checked against the types in its ``__init__`` signature.
+
+    A flag must be a real ``bool`` (the JSON string ``"false"`` is truthy in Python and would switch the
+    option on), a size a positive whole number (``1.5`` would silently become 1), a number finite, a list a
+    list. Unknown names are refused with the list of the accepted ones. Returns the checked arguments.
+    """
+    params = {k: p for k, p in inspect.signature(cls.__init__).parameters.items()
+              if k != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+    if not isinstance(kwargs, dict):
+        raise TypeError(f"model arguments must be a mapping of names to values, got {type(kwargs).__name__}.")
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise ValueError(f"{cls.__name__} takes no argument(s) {unknown}; it takes {sorted(params)}.")
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # noqa: BLE001 -- unresolvable annotations: fall back to the models' own checks
+        hints = {}
+    return {k: _check_value(v, hints.get(k, Any), k) for k, v in kwargs.items()}
 
 
 class HistoryModule(pl.LightningModule):
