@@ -73,14 +73,76 @@ def _read_error(what: str, path: Path, exc: BaseException) -> DataError:
 
 
 def _is_file(path: Path, what: str) -> bool:
-    """``path.is_file()``, but a folder this user cannot look into is a clear error, not a raw PermissionError."""
+    """``path.is_file()``, but what is there and unusable is a clear error, never "absent" (which may fall back).
+
+    A folder this user cannot look into, a symlink loop and a dangling symlink are errors naming the path:
+    treating them as "not found" would silently train on the 5,000-digit fallback instead.
+    """
     try:
-        return path.is_file()
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise DataError(f"{what}: {path} is a symlink to {os.readlink(path)}, which does not exist. Fix or remove "
+                            f"the link.") from None
+        return False
     except PermissionError as exc:
         raise DataError(
             f"{what}: cannot look into {path.parent} (permission denied). Give this user read and execute access "
             f"to the folder, or point ${DATA_ENV} at a folder you can read."
         ) from exc
+    except OSError as exc:  # ELOOP (a symlink loop), ENAMETOOLONG, EIO...
+        raise DataError(f"{what}: {path} cannot be opened ({exc.strerror or exc}); a symlink loop? Fix the path or "
+                        f"point ${DATA_ENV} at the real folder.") from exc
+    import stat as _stat
+
+    return _stat.S_ISREG(st.st_mode)
+
+
+MNIST_COUNTS = {"train": 60_000, "test": 10_000}  # MNIST and Fashion-MNIST alike
+NUM_CLASSES = 10  # every dataset here has ten classes
+
+
+def check_image_set(images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, *, what: str,
+                    image_file: Path, label_file: Path | None = None, shape: tuple[int, ...],
+                    num_classes: int = NUM_CLASSES) -> None:
+    """Refuse a split whose images and labels disagree: count, label range, image size, dtype; name the file."""
+    label_file = label_file or image_file
+    if str(images.dtype) not in ("uint8", "torch.uint8"):
+        raise DataError(f"{what}: {image_file} holds {images.dtype} pixels, expected uint8 (0..255). It is not "
+                        f"in the expected format; replace it with a good copy.")
+    if tuple(images.shape[1:]) != tuple(shape):
+        raise DataError(f"{what}: {image_file} holds images of shape {tuple(images.shape[1:])}, expected {tuple(shape)}. "
+                        f"It is not this dataset's file; replace it with a good copy.")
+    if getattr(labels, "ndim", 1) != 1:
+        raise DataError(f"{what}: {label_file} holds labels of shape {tuple(labels.shape)}, expected one label per image.")
+    if len(images) != len(labels):
+        where = f"{image_file} and {label_file}" if label_file != image_file else str(image_file)
+        raise DataError(f"{what}: {where} hold {len(images):,} images but {len(labels):,} labels; every image needs "
+                        f"exactly one label. One of them is truncated or belongs to another split: replace it.")
+    if len(labels):
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= num_classes:
+            raise DataError(f"{what}: {label_file} holds labels from {low} to {high}, expected 0..{num_classes - 1}. "
+                            f"It is corrupt or not this dataset's file; replace it.")
+
+
+def _same_file_content(a: Path, b: Path) -> bool:
+    """``True`` when two files hold the same bytes (sizes first, hashes only when the sizes agree)."""
+    try:
+        if a.stat().st_size != b.stat().st_size:
+            return False
+    except OSError:
+        return False
+    from .files import sha256_file
+
+    return sha256_file(a) == sha256_file(b)
+
+
+def _refuse_copied_split(what: str, train_file: Path, test_file: Path) -> None:
+    if train_file.is_file() and test_file.is_file() and _same_file_content(train_file, test_file):
+        raise DataError(f"{what}: {train_file} holds the same bytes as {test_file}: the test split was copied over "
+                        f"the training split (or the other way round). Training on the test set would make every "
+                        f"test number meaningless; put the real training file back.")
 
 
 class FallbackDataWarning(UserWarning):
@@ -198,20 +260,35 @@ def load_mnist(
                 tv_class(str(root), train=split == "train", download=True)
         except Exception as exc:  # noqa: BLE001 -- any download failure means: go offline
             warnings.warn(f"{dataset}: download into {root} failed ({type(exc).__name__}: {exc}).", stacklevel=2)
-    if all(f.is_file() for f in all_files):
-        try:
-            ds = tv_class(str(root), train=split == "train", download=False)
-            images, labels = ds.data, ds.targets
-        except Exception as exc:  # noqa: BLE001
-            bad = next((f for f in all_files if not os.access(f, os.R_OK)), None)
-            if isinstance(exc, PermissionError) or bad is not None:
-                raise _read_error(dataset, bad or raw, PermissionError()) from exc
-            raise DataError(
-                f"{dataset}: could not read the IDX files in {raw} ({type(exc).__name__}: {str(exc)[:200]}). One of "
-                f"them is truncated or corrupt: compare their sizes with the originals and replace the bad one (or "
-                f"delete the four files and download again)."
-            ) from exc
-        files = [raw / f for f in MNIST_FILES[split]]
+    if all(_is_file(f, dataset) for f in all_files):
+        from torchvision.datasets.mnist import read_image_file, read_label_file
+
+        image_file, label_file = (raw / f for f in MNIST_FILES[split])
+        read = {}
+        for f, reader in ((image_file, read_image_file), (label_file, read_label_file)):
+            try:
+                read[f] = reader(str(f))
+            except Exception as exc:  # noqa: BLE001
+                if isinstance(exc, PermissionError) or not os.access(f, os.R_OK):
+                    raise _read_error(dataset, f, PermissionError()) from exc
+                raise DataError(
+                    f"{dataset}: could not read the IDX file {f} ({type(exc).__name__}: {str(exc)[:200]}). It is "
+                    f"truncated or corrupt: compare its size with the original and replace it (or delete the four "
+                    f"files and download again)."
+                ) from exc
+        images, labels = read[image_file], read[label_file]
+        if images.ndim != 3:
+            raise DataError(f"{dataset}: {image_file} holds an array of shape {tuple(images.shape)}, not a stack of "
+                            f"images; it is not an MNIST image file. Replace it.")
+        check_image_set(images, labels, what=dataset, image_file=image_file, label_file=label_file, shape=(28, 28))
+        for train_name, test_name in zip(MNIST_FILES["train"], MNIST_FILES["test"]):
+            _refuse_copied_split(dataset, raw / train_name, raw / test_name)
+        if len(images) != MNIST_COUNTS[split]:
+            hint = (" It looks like the test file copied over the training one." if len(images) == MNIST_COUNTS["test"]
+                    else "")
+            raise DataError(f"{dataset}: {image_file} holds {len(images):,} images; the {split} split has "
+                            f"{MNIST_COUNTS[split]:,}.{hint} Replace it with the original file.")
+        files = [image_file, label_file]
         return ImageSet(
             images=images.unsqueeze(1).contiguous(),
             labels=labels.long(),
@@ -274,14 +351,25 @@ def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None
     _check_split(split)
     root = resolve_data_dir(data_dir)
     npz, *batches = cifar10_candidates(root, split)
+    other_npz, *other_batches = cifar10_candidates(root, "test" if split == "train" else "train")
     if _is_file(npz, "cifar10"):
         try:
-            with np.load(npz) as f:
+            with np.load(npz, allow_pickle=False) as f:
+                missing = [k for k in ("images", "labels") if k not in f.files]
+                if missing:
+                    raise DataError(f"cifar10: {npz} has no {' or '.join(repr(m) for m in missing)} array (it holds "
+                                    f"{sorted(f.files)}); it is not the course's CIFAR-10 copy. Replace it.")
                 images, labels = f["images"], f["labels"]
+        except DataError:
+            raise
         except Exception as exc:  # noqa: BLE001
             raise _read_error("cifar10", npz, exc) from exc
-        if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or len(images) != len(labels):
+        if images.ndim != 4 or images.shape[1:] != (32, 32, 3):
             raise DataError(f"cifar10: {npz} holds images of shape {images.shape}, expected (N, 32, 32, 3).")
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise DataError(f"cifar10: {npz} holds labels of dtype {labels.dtype}, expected integers 0..9. Replace it.")
+        check_image_set(images, labels, what="cifar10", image_file=npz, shape=(32, 32, 3))
+        _refuse_copied_split("cifar10", *(sorted([npz, other_npz], key=lambda p: p.name != "train.npz")))
         return ImageSet(
             images=torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))),
             labels=torch.from_numpy(labels.astype(np.int64)),
@@ -297,16 +385,24 @@ def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None
                 torchvision.datasets.CIFAR10(str(root), train=split == "train", download=True)
         except Exception as exc:  # noqa: BLE001
             warnings.warn(f"cifar10: download into {root} failed ({type(exc).__name__}: {exc}).", stacklevel=2)
-    if all(b.is_file() for b in batches):
+    if all(_is_file(b, "cifar10") for b in batches):
         xs, ys = [], []
         for b in batches:
-            try:
-                with open(b, "rb") as f:
-                    entry = pickle.load(f, encoding="latin1")  # torchvision's own format; trusted local file
-            except Exception as exc:  # noqa: BLE001
-                raise _read_error("cifar10", b, exc) from exc
-            xs.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(entry.get("labels", entry.get("fine_labels")), dtype=np.int64))
+            entry = read_cifar_batch(b)
+            data = np.asarray(entry["data"])
+            if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+                raise DataError(f"cifar10: {b} holds 'data' of shape {data.shape} and dtype {data.dtype}, expected "
+                                f"(N, 3072) uint8. Replace it with a good copy.")
+            labels = np.asarray(entry.get("labels", entry.get("fine_labels")))
+            if not np.issubdtype(labels.dtype, np.integer):
+                raise DataError(f"cifar10: {b} holds labels of dtype {labels.dtype}, expected integers 0..9.")
+            images = data.reshape(-1, 3, 32, 32)
+            check_image_set(images, labels, what="cifar10", image_file=b, shape=(3, 32, 32))
+            xs.append(images)
+            ys.append(labels.astype(np.int64))
+        if split == "train":
+            for b in batches:
+                _refuse_copied_split("cifar10", b, other_batches[0])
         return ImageSet(
             images=torch.from_numpy(np.concatenate(xs)),
             labels=torch.from_numpy(np.concatenate(ys)),
@@ -314,12 +410,79 @@ def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None
             source=f"cifar10 {split} split from {batches[0].parent}",
             files=batches,
         )
+    present = [p for p in [other_npz, *other_batches[:1]] if _is_file(p, "cifar10")]
+    if present:  # half a dataset is not an absent one: never fall back for one split only
+        raise DataError(
+            f"cifar10: the {split} split is missing ({npz} and {batches[0].parent} hold none), but the other split is "
+            f"there ({present[0]}). Training on digits and testing on CIFAR-10 (or the reverse) would mean nothing: "
+            f"put the missing file there, or remove both splits."
+        )
     looked = "\n  ".join(str(p) for p in [npz, *batches])
     raise DataMissingError(
         f"CIFAR-10 ({split}) was not found and could not be downloaded. Looked in:\n  {looked}\n"
         f"Fix: run once while online (torchvision downloads it into {root}), or put train.npz/test.npz in "
         f"{root / 'cifar10'}, or point ${DATA_ENV} (or data_dir=...) at a folder that has them."
     )
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Admits only what CIFAR-10's batch files hold: dicts, lists, bytes, strings, numbers and numpy arrays.
+
+    ``pickle.load`` would call any function a file names (``os.system`` included) while reading it; here a
+    global outside the short list below is refused before anything is called.
+    """
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("builtins", "list"), ("builtins", "dict"), ("builtins", "bytes"), ("builtins", "bytearray"),
+        ("builtins", "str"), ("builtins", "int"), ("builtins", "float"), ("builtins", "tuple"),
+        ("_codecs", "encode"),  # how numpy arrays pickled by Python 2 store their bytes
+        ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"), ("__builtin__", "object"), ("builtins", "object"),
+    }
+
+    def find_class(self, module: str, name: str):  # noqa: D102
+        if (module, name) in self.ALLOWED:
+            if (module, name) in (("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor")):
+                return _safe_reconstructor
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused to load {module}.{name}: a CIFAR-10 batch holds only plain data")
+
+
+def _safe_reconstructor(cls, base, state):
+    """``copyreg._reconstructor`` limited to numpy arrays (what numpy's Python 2 pickles use it for)."""
+    if cls is not np.ndarray or base is not object:
+        raise pickle.UnpicklingError(f"refused to rebuild {cls!r}: a CIFAR-10 batch holds only plain data")
+    import copyreg
+
+    return copyreg._reconstructor(cls, base, state)
+
+
+def read_cifar_batch(path: Path) -> dict:
+    """One ``cifar-10-batches-py`` file, read with an unpickler that runs no code from the file.
+
+    Raises:
+        DataError: the file holds anything but plain data (it names the file and what it tried to load), is not
+            a dict with ``data`` and ``labels``, or cannot be read.
+    """
+    try:
+        with open(path, "rb") as f:
+            entry = _PlainDataUnpickler(f, encoding="latin1").load()
+    except pickle.UnpicklingError as exc:
+        if "refused" in str(exc):
+            raise DataError(f"cifar10: {path} is not a plain CIFAR-10 batch: {exc}. Nothing from it was run; replace "
+                            f"the file with a copy from the official archive.") from exc
+        raise _read_error("cifar10", path, exc) from exc
+    except Exception as exc:  # noqa: BLE001
+        raise _read_error("cifar10", path, exc) from exc
+    if not isinstance(entry, dict):
+        raise DataError(f"cifar10: {path} holds a {type(entry).__name__}, not a CIFAR-10 batch (a dict with 'data' "
+                        f"and 'labels'). Replace it.")
+    entry = {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in entry.items()}
+    if "data" not in entry or ("labels" not in entry and "fine_labels" not in entry):
+        raise DataError(f"cifar10: {path} has no 'data' or 'labels' (keys: {sorted(map(str, entry))}). Replace it.")
+    return entry
 
 
 def fingerprint(image_sets: Sequence[ImageSet]) -> str:
