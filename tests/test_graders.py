@@ -36,7 +36,7 @@ def _load(path: Path, name: str) -> ModuleType:
     return module
 
 
-GRADING = _load(REPO / "exercises" / "_grading.py", "_exercises_grading_for_tests")
+GRADING = _load(REPO / "fundamentalml" / "exercises" / "_grading.py", "_exercises_grading_for_tests")
 EXERCISES = GRADING.EXERCISES  # in order of rising difficulty
 _MUTANTS_MODULE = _load(MUTANTS_FILE, "_grader_mutants_for_tests")
 MUTANTS: dict[str, list[str]] = _MUTANTS_MODULE.MUTANTS

@@ -1,9 +1,9 @@
 """The grading machinery behind ``pytest exercises``: where the graded functions come from, how a check calls
 them and reports a mistake, the state every check starts from, and the time limit.
 
-Learners never need to read this file. The checks in ``test_*.py`` call :func:`call`, :func:`check` and friends;
-the hooks in ``conftest.py`` turn the results into points, and ``_workers.py`` runs each chapter's checks in a
-process of its own.
+Learners never need to read this file. The checks in ``checks/test_*.py`` call :func:`call`, :func:`check` and
+friends; the hooks in ``plugin.py`` turn the results into points, and ``_workers.py`` runs each chapter's checks in
+a process of its own.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 
 import torch
 
-EXERCISES_DIR = Path(__file__).resolve().parent
+CHECKS_DIR = Path(__file__).resolve().parent / "checks"  # the graded checks, shipped with the package
 
 # Where each chapter's reference solutions live in the package, function by function ("module:attribute").
 REFERENCES: dict[str, dict[str, str]] = {
@@ -209,16 +209,23 @@ def exercise_of(key: str) -> Exercise | None:
     return _BY_KEY.get(key)
 
 
-def hint_lines(key: str, level: int) -> str:
+# How a learner asks for hint level N, where the checks run from: pytest in a clone, or grade() in a notebook.
+ASK_FOR_HINTS = {
+    "pytest": "run again with --hint-level {level}",
+    "notebook": "call grade(..., hint_level={level}) again",
+}
+
+
+def hint_lines(key: str, level: int, frontend: str = "pytest") -> str:
     """The lines a failure of exercise ``key`` adds at hint ``level``: the tiers above 1 up to ``level``, then how
-    to see the next one."""
+    to see the next one (said for ``frontend``, a key of :data:`ASK_FOR_HINTS`)."""
     ex = exercise_of(key)
     if ex is None:
         return ""
     lines = [f"  hint {tier}: {ex.hints[tier - 2]}" for tier in range(2, min(level, MAX_HINT_LEVEL) + 1)]
     if level < MAX_HINT_LEVEL:
         what = "a more specific hint" if level < 2 else "the formula"
-        lines.append(f"    more: run again with --hint-level {level + 1} for {what}")
+        lines.append(f"    more: {ASK_FOR_HINTS[frontend].format(level=level + 1)} for {what}")
     return "\n".join(lines)
 
 
@@ -660,6 +667,6 @@ class Implementation:
         return getattr(module, name)
 
 
-def default_source(chapter: str) -> str:
-    """The learner's module for ``chapter``: ``exercises/<chapter>.py``."""
-    return str(EXERCISES_DIR / f"{chapter}.py")
+def default_source(chapter: str, folder: Path) -> str:
+    """The learner's module for ``chapter`` in the learner's ``folder``: ``exercises/<chapter>.py`` in a clone."""
+    return str(Path(folder) / f"{chapter}.py")

@@ -1,5 +1,10 @@
 """Turns ``pytest exercises`` into a grader: options, points, a time limit per check, short messages, scores.
 
+This pytest plugin ships with the package, beside the checks (``checks/test_<chapter>.py``). Two thin files load it:
+the repository's ``exercises/conftest.py`` (the learner's ``pytest exercises``, whose ``LEARNER_FOLDER`` says where
+the learner's files are) and ``checks/conftest.py`` (the package's checks run on their own, as
+:func:`fundamentalml.exercises.grade` runs them from a notebook, always with ``--implementation``).
+
 * ``pytest exercises`` grades your code in ``exercises/<chapter>.py``.
 * ``pytest exercises --solutions`` grades the package's reference solutions instead (CI expects full marks).
 * ``--implementation PATH_OR_MODULE`` grades another module for every chapter, and
@@ -11,6 +16,8 @@
 * ``--score-json PATH`` also writes the scores as JSON.
 * ``--hint-level N`` (1 to 3; default 1, or ``FUNDAMENTALML_HINT_LEVEL``): how much a failure gives away, from
   the nudge and the check's own hint (1) to the formula (3); see ``Exercise`` in ``_grading.py``.
+
+* ``--exercise KEY`` grades only the exercise ``KEY`` (``vae.lerp``; see ``EXERCISES``).
 
 Each check is a test function with a ``points(n)`` marker inside a class marked ``exercise(key)``; ``EXERCISES``
 in ``_grading.py`` gives each key its number, its difficulty and its hints, and the order the checks run in.
@@ -33,7 +40,8 @@ from typing import IO, Any, Iterator
 
 import pytest
 
-from exercises._grading import (
+from fundamentalml.exercises._grading import (
+    ASK_FOR_HINTS,
     EXERCISES,
     HINT_LEVEL_ENV,
     MAX_HINT_LEVEL,
@@ -54,7 +62,8 @@ from exercises._grading import (
     time_limit,
     torch_state,
 )
-from exercises._workers import Outcome, WorkerPool, grace
+from fundamentalml.exercises._workers import Outcome, WorkerPool, grace
+from fundamentalml.exercises.history import append_records, make_record
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -128,7 +137,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hint-level", type=int, default=os.environ.get(HINT_LEVEL_ENV) or 1, metavar="N",
                     help=f"how much a failed check gives away: 1 a nudge (default), 2 a more specific hint, "
                          f"{MAX_HINT_LEVEL} the formula (default from ${HINT_LEVEL_ENV})")
+    group.addoption("--exercise", action="append", default=[], metavar="KEY",
+                    help="grade only this exercise (its key, e.g. vae.lerp; may be repeated)")
     group.addoption("--exercise-worker", default=None, help=argparse.SUPPRESS)  # internal: see _workers.py
+    # internal: who runs the checks ("notebook": grade()), for how hints are asked for and the score history
+    group.addoption("--exercise-frontend", default="pytest", choices=sorted(ASK_FOR_HINTS), help=argparse.SUPPRESS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -159,7 +172,8 @@ def pytest_configure(config: pytest.Config) -> None:
                 limit=float(config.getoption("exercise_timeout") or 0), rootdir=config.rootpath,
                 inifile=config.inipath, invocation_dir=config.invocation_params.dir,
                 tbstyle=config.getoption("tbstyle"), capture=config.getoption("capture") != "no",
-                extra_args=["--hint-level", str(config.getoption("hint_level"))],
+                extra_args=["--hint-level", str(config.getoption("hint_level")),
+                            "--exercise-frontend", config.getoption("exercise_frontend")],
                 preload=["torch", *dict.fromkeys(t.split(":")[0] for ch in REFERENCES.values() for t in ch.values())],
             )
 
@@ -175,7 +189,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _implementations(config: pytest.Config) -> dict[str, Implementation]:
     """Which module each chapter's checks grade, from ``--solutions`` and ``--implementation``."""
-    sources = {chapter: default_source(chapter) for chapter in REFERENCES}
+    folder = _learner_folder(config)
+    sources = {chapter: default_source(chapter, folder) if folder is not None else "" for chapter in REFERENCES}
     if config.getoption("solutions"):
         sources = {chapter: "solutions" for chapter in REFERENCES}
     for spec in config.getoption("implementation"):
@@ -187,9 +202,19 @@ def _implementations(config: pytest.Config) -> dict[str, Implementation]:
         else:
             raise pytest.UsageError(f"--implementation: unknown chapter {chapter!r}; use one of {sorted(REFERENCES)}")
     for chapter, source in sources.items():  # a path means the same in a worker, whatever its folder
-        if source != "solutions" and (source.endswith(".py") or Path(source).is_file()):
+        if source and source != "solutions" and (source.endswith(".py") or Path(source).is_file()):
             sources[chapter] = str(Path(source).resolve())
     return {chapter: Implementation(chapter, source) for chapter, source in sources.items()}
+
+
+def _learner_folder(config: pytest.Config) -> Path | None:
+    """The folder of the learner's files: the ``LEARNER_FOLDER`` of the conftest that loaded this plugin
+    (``exercises/conftest.py`` in a clone), or None when the package's checks run on their own."""
+    for plugin in config.pluginmanager.get_plugins():
+        folder = getattr(plugin, "LEARNER_FOLDER", None)
+        if folder is not None:
+            return Path(folder)
+    return None
 
 
 def _event(config: pytest.Config, kind: str, **fields: Any) -> None:
@@ -242,8 +267,21 @@ def _title(key: str, marker: pytest.Mark | None = None) -> str:
     return str(marker.args[1]) if marker is not None and len(marker.args) > 1 else key
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run (and report) the exercises in order of rising difficulty (``EXERCISES``), whatever their file."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep only the exercises of ``--exercise``; run (and report) them in order of rising difficulty
+    (``EXERCISES``), whatever their file."""
+    chosen = config.getoption("exercise")
+    if chosen:
+        unknown = [key for key in chosen if exercise_of(key) is None]
+        if unknown:
+            raise pytest.UsageError(f"--exercise: unknown exercise {', '.join(map(repr, unknown))}; "
+                                    f"use one of {', '.join(EXERCISE_ORDER)}")
+        keep = [item for item in items if _exercise_key(item) in chosen]
+        deselected = [item for item in items if _exercise_key(item) not in chosen]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = keep
+
     def rank(item: pytest.Item) -> tuple[int, int]:
         key = _exercise_key(item)
         if key in EXERCISE_ORDER:
@@ -261,6 +299,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     scores, results = config.stash[SCORES_KEY], config.stash[RESULTS_KEY]
     chapters = [c for c in CHAPTER_ORDER if any(_chapter(item) == c for item in session.items)]
     config.stash[CHAPTERS_KEY] = chapters
+    unset = [c for c in chapters if not config.stash[IMPLS_KEY][c].source]
+    if unset:  # the package's checks, run on their own: nothing says what to grade
+        raise pytest.UsageError(f"nothing to grade for {', '.join(unset)}: give --solutions, or --implementation "
+                                f"CHAPTER=FILE.py for each chapter (or run `pytest exercises` in a clone)")
     for item in session.items:
         marker = item.get_closest_marker("exercise")
         if marker is None:
@@ -477,7 +519,8 @@ def _learner_message(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExcept
                 f"     got: something the check could not use: {type(err).__name__}: {err}\n"
                 "    hint: read the docstring again: what should the function return?")
     if not isinstance(err, (ExerciseTimeout, SystemExit)) and not reads_stdin(err):
-        more = hint_lines(_exercise_key(item) or "", int(item.config.getoption("hint_level")))
+        more = hint_lines(_exercise_key(item) or "", int(item.config.getoption("hint_level")),
+                          item.config.getoption("exercise_frontend"))
         if more:  # the higher tiers of the exercise's hints (or how to see them)
             body = f"{body}\n{more}"
     return f"{head}\n{body}"
@@ -554,9 +597,11 @@ def _print_scores(terminalreporter: Any, config: pytest.Config) -> None:
                   bold=True)
     level = int(config.getoption("hint_level"))
     if score < total and level < MAX_HINT_LEVEL:
-        tr.write_line(f"  stuck? --hint-level {level + 1} adds "
+        ask = ASK_FOR_HINTS[config.getoption("exercise_frontend")].format(level=level + 1)
+        tr.write_line(f"  stuck? {ask.removeprefix('run again with ').removesuffix(' again')} adds "
                       f"{'a more specific hint' if level < 2 else 'the formula'} to each failure"
                       f"{' (3: the formula)' if level < 2 else ''}")
+    _record_history(config, scores)
     path = config.getoption("score_json")
     if path:
         payload = {
@@ -575,3 +620,19 @@ def _print_scores(terminalreporter: Any, config: pytest.Config) -> None:
             },
         }
         Path(path).write_text(json.dumps(payload, indent=2))
+
+
+def _record_history(config: pytest.Config, scores: dict[str, ExerciseScore]) -> None:
+    """Append this run's score of each exercise to the learner's score history (``history.py``); runs of the
+    reference solutions are not the learner's and are not recorded."""
+    impls = config.stash[IMPLS_KEY]
+    origin = config.getoption("exercise_frontend")
+    records = []
+    for ex in scores.values():
+        chapter = ex.key.split(".")[0]
+        impl = impls.get(chapter)
+        if impl is None or impl.source == "solutions":
+            continue
+        graded = "notebook" if origin == "notebook" else impl.describe()
+        records.append(make_record(ex.key, ex.title, ex.score, ex.total, origin, graded))
+    append_records(records)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from exercises._grading import ExerciseFailure, call, check, check_close, check_tensor, close, hint_on_error, load_reference
+from fundamentalml.exercises._grading import ExerciseFailure, call, check, check_close, check_tensor, close, hint_on_error, load_reference
 
 CHAPTER = "conditional"
 

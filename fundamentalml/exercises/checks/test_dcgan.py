@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from exercises._grading import call, check, check_close, check_tensor, hint_on_error, load_reference
+from fundamentalml.exercises._grading import call, check, check_close, check_tensor, hint_on_error, load_reference
 
 CHAPTER = "dcgan"
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from exercises._grading import call, check, check_close, check_tensor, close, hint_on_error, load_reference
+from fundamentalml.exercises._grading import call, check, check_close, check_tensor, close, hint_on_error, load_reference
 
 CHAPTER = "vae"
 
