@@ -141,11 +141,10 @@ def show_source(target: Any, *, start: str | None = None, end: str | None = None
     if file is None:
         raise SourceNotFound(f"{_qualified_name(obj)} has no source file.")
     path = Path(file).resolve()
-    try:
-        shown_path = path.relative_to(PACKAGE_ROOT.parent).as_posix()
-    except ValueError:
+    if not path.is_relative_to(PACKAGE_ROOT):
         raise SourceNotFound(f"{_qualified_name(obj)} lives in {path}, outside the fundamentalml package: a chapter "
-                             f"shows the course's own code only.") from None
+                             f"shows the course's own code only.")
+    shown_path = f"{PACKAGE_ROOT.name}/{path.relative_to(PACKAGE_ROOT).as_posix()}"
     first = max(first, 1)
     lo, hi = 0, len(lines) - 1
     if start is not None:
@@ -179,17 +178,18 @@ class ShapeStep:
     parameters: int
 
 
-def shape_walk(module: nn.Module, *inputs: torch.Tensor, prefix: str = "") -> list[ShapeStep]:
+def shape_walk(module: nn.Module, *inputs: torch.Tensor, prefix: str = "",
+               input_is: str = "a real batch") -> list[ShapeStep]:
     """Run ``inputs`` through ``module`` and record each leaf layer's output shape, in the order they ran.
 
-    The first row is the input itself. Nothing is trained; the module's train/eval mode is kept and gradients are
-    off. Layers that run twice appear twice.
+    The first row is the (first) input itself, described by ``input_is``. Nothing is trained; the module's
+    train/eval mode is kept and gradients are off. Layers that run twice appear twice.
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"shape_walk takes an nn.Module, got {type(module).__name__}.")
     if not inputs or not all(isinstance(x, torch.Tensor) for x in inputs):
         raise TypeError("shape_walk needs at least one input tensor (a real batch).")
-    steps = [ShapeStep(prefix + "input", "", tuple(inputs[0].shape), 0)]
+    steps = [ShapeStep(prefix + "input", input_is, tuple(inputs[0].shape), 0)]
     hooks = []
 
     def record(name: str) -> Callable[..., None]:
@@ -230,11 +230,16 @@ def shape_table(steps: Sequence[ShapeStep], notes: dict[str, str] | None = None)
     head = "| layer | what | output shape | parameters |" + (" why |" if has_notes else "")
     rule = "|---|---|---|---:|" + ("---|" if has_notes else "")
     rows = [head, rule]
-    for s in steps:
+    for i, s in enumerate(steps):
         shape = "(" + ", ".join(str(d) for d in s.shape) + ")"
-        what = f"`{s.layer}`" if s.layer else "a real batch"
-        row = f"| `{s.name}` | {what} | {shape} | {s.parameters:,} |"
+        what = s.layer if i == 0 else f"`{s.layer}`"  # the first row is the input, described in words
+        row = f"| `{s.name}` | {_cell(what)} | {shape} | {s.parameters:,} |"
         if has_notes:
-            row += f" {notes.get(s.name, '')} |"
+            row += f" {_cell(notes.get(s.name, ''))} |"
         rows.append(row)
     return "\n".join(rows)
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (a ``|`` would end the cell)."""
+    return text.replace("|", "\\|")

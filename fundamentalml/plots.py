@@ -29,6 +29,8 @@ HISTORY_LABELS = {
     "val_bce": "validation reconstruction (BCE)",
     "train_kl": "training KL",
     "val_kl": "validation KL",
+    "train_neg_elbo": "training -ELBO (reconstruction + KL)",
+    "val_neg_elbo": "validation -ELBO (reconstruction + KL)",
 }
 AXIS_LABELS = {"epoch": "epoch", "time_s": "wall-clock training time (s)"}
 
@@ -733,5 +735,33 @@ def plot_latent_plane(model: Any, n: int = 15, low: float = 0.05, high: float = 
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
     ax.set_title(title or f"decoded latent plane: {n}x{n} N(0,1) quantiles from {low:g} to {high:g}")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- loops
+
+
+def plot_step_losses(curves: Mapping[str, Sequence[float]], ylabel: str = "-ELBO (nats per image)",
+                     title: str | None = None) -> Figure:
+    """Per-step training losses of several training loops on one axis (``{"plain loop": [...], ...}``).
+
+    The first curve is drawn thick and the others thin and dashed on top, so curves that agree step for step
+    show as one line with a dashed one inside it.
+    """
+    if not curves:
+        raise ValueError("plot_step_losses needs at least one curve.")
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    for i, (name, losses) in enumerate(curves.items()):
+        steps = np.arange(1, len(losses) + 1)
+        ax.plot(steps, list(losses), "-" if i == 0 else "--", lw=4 if i == 0 else 1.2, alpha=0.45 if i == 0 else 1.0,
+                color=_PALETTE[i % len(_PALETTE)], label=name)
+    ax.set_xlabel("optimisation step")
+    ax.set_ylabel(ylabel)
+    ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
