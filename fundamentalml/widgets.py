@@ -154,7 +154,7 @@ def frames_standin(
         f'<label>{html.escape(slider_label)} <input type="range" min="0" max="{n - 1}" step="1" value="{start}" '
         f'aria-label="{html.escape(slider_label)}" style="vertical-align:middle;width:14em"> '
         f"<output>{html.escape(ticks[start])}</output></label>"
-        f'<div style="font-size:0.8em;color:#666;margin-top:0.3em">Pre-rendered when the page was built; '
+        f'<div style="font-size:0.8em;color:var(--pst-color-text-muted,#666);margin-top:0.3em">Pre-rendered when the page was built; '
         f"open the notebook (rocket menu above) for the live widget.</div></div>"
     )
     return StaticStandin(markup, list(frames), n)

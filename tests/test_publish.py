@@ -364,3 +364,115 @@ def test_model_cards_page_is_in_the_book() -> None:
     pages = [p.relative_to(REPO).as_posix() for p in fml_book.toc_files(REPO)]
     assert "book/models.md" in pages
     assert "model_cards()" in (REPO / "book" / "models.md").read_text()
+
+
+# ------------------------------------------------------------------------------------------------ 5. site
+
+
+def test_figures_carry_alt_text_written_from_what_they_show() -> None:
+    """Each figure says what it shows (titles, axes, curves with their values, panels), drawn into its PNG,
+    and the book's extension reads it back from the image file."""
+    import base64
+
+    import numpy as np
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from fundamentalml import alt_text, plots
+
+    histories = {"MLP VAE": {"epoch": [1, 2, 3], "train_loss": [150.0, 120.0, 110.0]},
+                 "CNN VAE": {"epoch": [1, 2, 3], "train_loss": [140.0, 115.0, 104.25]}}
+    fig = plots.plot_loss_curves(histories, title="-ELBO per epoch")
+    text = alt_text.describe_figure(fig)
+    for part in ("-ELBO per epoch", "against epoch", "MLP VAE", "CNN VAE", "from 150 at 1 to 110 at 3", "104.2"):
+        assert part in text, (part, text)
+    grids = plots.plot_sample_grids({"MLP VAE": np.random.rand(8, 1, 28, 28), "CNN VAE": np.random.rand(8, 1, 28, 28)}, ncols=4)
+    text = alt_text.describe_figure(grids)
+    assert "2 panels of images" in text and "'MLP VAE'" in text and "'CNN VAE'" in text and "grey-scale image" in text
+    confusion = plots.plot_confusion_matrices({"cVAE": np.eye(10)})
+    assert "diagonal mean 1" in alt_text.describe_figure(confusion)
+    assert alt_text.describe_figure(alt_text.set_alt_text(grids, "Sixteen  digits.")) == "Sixteen digits."
+    with pytest.raises(ValueError, match="non-empty"):
+        alt_text.set_alt_text(grids, " ")
+
+    shell = InteractiveShell.instance()
+    assert alt_text.describe_figures(shell)
+    data, metadata = shell.display_formatter.format(fig)
+    png = base64.b64decode(data["image/png"])
+    assert metadata["image/png"]["alt"] == alt_text.describe_figure(fig)
+    assert fml_book.png_description(png) == alt_text.describe_figure(fig)
+    assert fml_book.png_description(b"not a png") is None
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_the_build_puts_a_pngs_description_into_the_img_alt(tmp_path: Path) -> None:
+    import io
+
+    from docutils import nodes
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_itxt("Description", "Two curves: −ELBO falls from 150 to 104.")
+    buffer = io.BytesIO()
+    Image.new("L", (4, 4)).save(buffer, format="PNG", pnginfo=info)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "fig.png").write_bytes(buffer.getvalue())
+    (tmp_path / "page.md").write_text("x")
+    doctree = nodes.document(None, None)
+    described, typed, missing = (nodes.image(uri="/out/fig.png"), nodes.image(uri="/out/fig.png", alt="typed"),
+                                 nodes.image(uri="/out/none.png"))
+    doctree += [described, typed, missing]
+
+    class App:
+        srcdir = str(tmp_path)
+
+        class env:  # noqa: N801
+            docname = "page"
+
+            @staticmethod
+            def doc2path(name):
+                return str(tmp_path / f"{name}.md")
+
+    fml_book._on_doctree_read(App, doctree)
+    assert described["alt"] == "Two curves: −ELBO falls from 150 to 104."
+    assert typed["alt"] == "typed"
+    assert "alt" not in missing
+
+
+def test_chapters_set_up_cell_turns_alt_text_on() -> None:
+    cell = fml_book.install_cell(*fml_book.repository(fml_book.read_book_config(REPO)))
+    assert "describe_figures()" in cell
+
+
+def test_live_panel_colours_come_from_the_theme() -> None:
+    css = (REPO / "book" / "_static" / "fml-live.css").read_text()
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    for decl in re.findall(r"(?:^|[;{\s])((?:background|color|border)[\w-]*\s*:[^;}]*)", css):
+        colours = re.findall(r"#[0-9a-fA-F]{3,8}\b|rgba?\(|hsla?\(|\b(?:white|black|gray|grey)\b", decl)
+        if colours:
+            assert re.search(r"var\(--pst-color-[\w-]+,\s*#[0-9a-fA-F]{3,8}\)", decl), f"a fixed colour: {decl.strip()}"
+    for html_file in ("fundamentalml/widgets.py",):
+        for colour in re.findall(r"color:\s*#[0-9a-fA-F]{3,6}", (REPO / html_file).read_text()):
+            pytest.fail(f"{html_file}: a fixed text colour in the stand-ins' HTML ({colour}); use var(--pst-color-...)")
+
+
+def test_intro_says_what_kaggle_and_colab_need() -> None:
+    intro = (REPO / "book" / "intro.md").read_text()
+    assert "Internet" in intro and "verified" in intro, "Kaggle needs Internet on, which needs a verified account"
+    assert "Change runtime type → GPU* and on Kaggle" not in intro, "the default path only evaluates: no GPU needed"
+    assert "only to\ntrain" in intro or "only to train" in intro
+
+
+# ------------------------------------------------------------------------------------------------ 6. README
+
+
+def test_readme_first_command_names_python_venv_and_windows() -> None:
+    readme = (REPO / "README.md").read_text()
+    first = readme.split("## Set up and run", 1)[1].split("\n## ", 1)[0]
+    assert "Python 3.11" in first and "3.10+" not in readme
+    assert "python3-venv" in first and "apt-get install" in first
+    assert re.search(r"(?m)^py -3\.11 -m venv \.venv; \.venv\\Scripts\\pip install -r requirements\.txt", first)
+    ci_python = re.search(r'python-version:\s*"([\d.]+)"', WORKFLOW.read_text()).group(1)
+    assert f"Python {ci_python}" in first and (REPO / "binder" / "runtime.txt").read_text().strip() == f"python-{ci_python}"

@@ -674,6 +674,60 @@ def _on_source_read(app, docname, source) -> None:
     source[0] = source[0].replace(token, app.config.html_theme_options.get("repository_url", ""))
 
 
+# ============================================================================================ alt text
+#
+# Every figure a chapter draws carries its alt text inside the PNG (a ``Description`` text chunk, written by
+# ``fundamentalml.alt_text`` when the figure is drawn). The build reads it from the image file MyST-NB wrote and
+# puts it into the ``<img alt="...">`` (MyST-NB itself takes an image's alt text only from cell metadata).
+
+PNG_ALT_KEY = b"Description"
+
+
+def png_description(data: bytes) -> str | None:
+    """The ``Description`` text chunk of a PNG (``tEXt``, or ``iTXt`` for text beyond Latin-1), else ``None``."""
+    import struct
+    import zlib
+
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        key, _, rest = body.partition(b"\0")
+        if kind == b"tEXt" and key == PNG_ALT_KEY:
+            return rest.decode("latin-1")
+        if kind == b"iTXt" and key == PNG_ALT_KEY and len(rest) >= 2:
+            compressed, rest = rest[0], rest[2:]
+            _language, _, rest = rest.partition(b"\0")
+            _translated, _, text = rest.partition(b"\0")
+            return (zlib.decompress(text) if compressed else text).decode("utf-8")
+        if kind == b"IEND":
+            break
+    return None
+
+
+def _on_doctree_read(app, doctree) -> None:
+    """Give each image without alt text the description its PNG carries."""
+    from docutils import nodes
+
+    srcdir = Path(app.srcdir)
+    docdir = Path(app.env.doc2path(app.env.docname)).parent
+    for node in doctree.findall(nodes.image):
+        uri = str(node.get("uri", ""))
+        if node.get("alt") or not uri.lower().endswith(".png") or "://" in uri:
+            continue
+        path = srcdir / uri.lstrip("/") if uri.startswith("/") else docdir / uri
+        try:
+            with open(path, "rb") as handle:
+                alt = png_description(handle.read())
+        except OSError:
+            continue
+        if alt:
+            node["alt"] = alt
+
+
 def launch_table(root: Path, url: str, branch: str) -> str:
     """A Markdown table: one row per chapter twin, with Colab, Kaggle and Binder badges."""
     rows = ["| chapter | Colab | Kaggle | Binder |", "|---|---|---|---|"]
@@ -828,6 +882,7 @@ def setup(app) -> dict[str, Any]:
     app.connect("builder-inited", _on_builder_inited)
     app.connect("env-get-outdated", _on_env_get_outdated)
     app.connect("source-read", _on_source_read)
+    app.connect("doctree-read", _on_doctree_read)
     app.connect("html-page-context", _on_html_page_context, priority=600)  # after the theme's launch buttons
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("build-finished", _on_build_finished)
@@ -857,7 +912,9 @@ def install_cell(repo_url: str, branch: str) -> str:
             '    print("Installed fundamentalml.")',
             "else:",
             '    print("fundamentalml is already installed here: nothing to do.")',
-            'if "google.colab" in sys.modules:  # Colab draws ipywidgets 8 only through its custom widget manager',
+            "from fundamentalml.alt_text import describe_figures",
+            "describe_figures()  # every figure below carries alt text: what it shows, written from the figure",
+            'if "google.colab" in sys.modules:  # Colab: its custom widget manager draws the widgets',
             "    from google.colab import output",
             "    output.enable_custom_widget_manager()",
             INSTALL_END,
