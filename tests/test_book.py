@@ -208,6 +208,27 @@ def test_chapter_pages_say_how_they_were_computed(book: BookSite) -> None:
         assert re.findall(r'<link[^>]*rel="stylesheet"[^>]*href="(?:https?:)?//[^"]*"', page) == []
 
 
+def test_chapters_show_the_packages_source_on_the_site(book: BookSite) -> None:
+    """Each listing a chapter asks for is on the built page, highlighted, under its file and line numbers, and
+    those lines are the file's lines now (a listing cannot drift from the code)."""
+    from fundamentalml.listings import show_source
+
+    for md in chapters():
+        page = (book.html / md.relative_to(REPO)).with_suffix(".html").read_text()
+        shown = re.findall(r'<figure class="fml-source"[^>]*aria-label="source of ([^"]+)"', page)
+        if md.stem not in ("vae", "dcgan", "conditional"):
+            continue
+        assert len(shown) >= 6, f"{md.name}: only {len(shown)} listings on the page"
+        captions = re.findall(r"&middot; (fundamentalml/[\w/]+\.py), lines (\d+)\u2013(\d+)</figcaption>", page)
+        assert len(captions) == len(shown), md.name
+        for path, first, last in captions:
+            lines = (REPO / path).read_text().splitlines()[int(first) - 1:int(last)]
+            assert lines and any(line.strip() for line in lines), f"{md.name}: {path} {first}-{last}"
+        assert "fundamentalml.models.vae.reparameterize" in page or md.stem != "vae"
+        assert "fundamentalml.models.dcgan.GAN.update_batch" in page or md.stem != "dcgan"
+        assert show_source("fundamentalml.models.vae:VAE.batch_loss").caption.split(",")[0] == "fundamentalml/models/vae.py"
+
+
 def test_every_launch_link_opens_a_file_of_the_configured_repository(book: BookSite) -> None:
     seen: dict[str, set[str]] = {}
     for page in html_pages(book.html):

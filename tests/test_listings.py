@@ -108,6 +108,17 @@ def test_every_listing_a_chapter_shows_exists(chapter: str) -> None:
         assert listing.path.startswith("fundamentalml/")
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_the_twins_show_the_same_listings(chapter: str) -> None:
+    """The .ipynb twin (Colab, Kaggle, Binder) runs the same show_source cells as the page."""
+    import json
+
+    twin = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in twin["cells"] if c["cell_type"] == "code")
+    md_calls = re.findall(r"show_source\([^\n]*\)", (ROOT / "book" / f"{chapter}.md").read_text())
+    assert md_calls and re.findall(r"show_source\([^\n]*\)", code) == md_calls
+
+
 def test_the_chapters_show_what_the_issue_lists() -> None:
     shown = {c: {t for t, _ in _shown_targets(c)} for c in CHAPTERS}
     assert {"fundamentalml.models.vae:reparameterize", "fundamentalml.models.vae:vae_loss",
