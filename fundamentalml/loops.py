@@ -68,7 +68,7 @@ def _short_budget(name: str, steps: int) -> tuple[registry.ModelSpec, Budget]:
     return spec, spec.budget("full")
 
 
-def plain_losses(name: str = "vae-mlp", steps: int = 200, seed: int = 0,
+def plain_losses(name: str, steps: int = 200, seed: int = 0,
                  data_dir: str | os.PathLike | None = None) -> list[float]:
     """Seed, build the model and data of registry entry ``name`` (its ``full`` budget: the seed's batch size and
     optimiser) exactly as the run path does, and train them with :func:`plain_training_loop`."""
@@ -81,7 +81,7 @@ def plain_losses(name: str = "vae-mlp", steps: int = 200, seed: int = 0,
     return plain_training_loop(model, datamodule.train_dataloader(), steps)
 
 
-def run_path_losses(name: str = "vae-mlp", steps: int = 200, seed: int = 0,
+def run_path_losses(name: str, steps: int = 200, seed: int = 0,
                     data_dir: str | os.PathLike | None = None) -> list[float]:
     """The package's own training call (``training.train``, as the CLI and the book run it) for ``steps`` steps
     of registry entry ``name`` at its ``full`` budget, validation off; return each step's training loss."""

@@ -168,7 +168,7 @@ def test_plain_loop_trains_and_refuses_bad_steps() -> None:
     assert len(losses) == 12 and losses[-1] < losses[0]
     assert not model.training
     with pytest.raises(ValueError, match="positive int"):
-        plain_losses(steps=0)
+        plain_losses("vae-mlp", steps=0)
 
 
 def test_plain_loop_matches_the_run_path_step_for_step() -> None:
