@@ -124,6 +124,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if minutes < 2 else f"{minutes:.0f} min"
 
 
+def _text(value: Any) -> str:
+    """A free-text manifest field as Markdown text: ``$`` escaped (the book reads ``$...$`` as maths)."""
+    return str(value).replace("$", "\\$")
+
+
 def _first_line(doc: str | None) -> str:
     text = " ".join((doc or "").strip().split("\n\n")[0].split())
     return text.rstrip(".")
@@ -162,7 +167,7 @@ def model_card(name: str, entry: Mapping[str, Any]) -> str:
     headline = entry.get("headline", spec.headline)
     metrics = entry["metrics"]
     lines = [
-        f"**{spec.title}** (`{name}`)",  # no heading: the page's headings are its own, outputs carry none
+        f"## {spec.title} (`{name}`)",
         "",
         f"**What it is.** {_first_line(spec.model_class.__doc__)} (`{entry.get('model_class', spec.model_class.__name__)}`, "
         f"{_fmt(int(entry['parameters'])) + ' parameters' if isinstance(entry.get('parameters'), int) else 'parameters not recorded'}); "
@@ -176,10 +181,10 @@ def model_card(name: str, entry: Mapping[str, Any]) -> str:
         f"Cite: {terms.citation}.",
     ]
     if entry.get("data"):
-        lines.append(f"As used here: {entry['data']}.")
+        lines.append(f"As used here: {_text(entry['data'])}.")
     note = (entry.get("data_identity") or {}).get("note")
     if note:
-        lines.append(f"{note}")
+        lines.append(_text(note))
     budget = entry.get("budget") or {}
     lines += [
         "",
@@ -195,7 +200,7 @@ def model_card(name: str, entry: Mapping[str, Any]) -> str:
         f"check it with `python -m fundamentalml verify`.",
     ]
     if entry.get("note"):
-        lines.append(f"Note recorded with it: {entry['note']}")
+        lines.append(f"Note recorded with it: {_text(entry['note'])}")
     lines += ["", "**Test metrics** (measured right after training, on the whole test set):", "",
               "| metric | value |", "|---|---|"]
     for key, value in _scalar_metrics(metrics):

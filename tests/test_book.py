@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from html import unescape
 from urllib.parse import unquote
 
 import pytest
@@ -82,7 +83,10 @@ def build_book(root: Path, cache_home: Path, profile: str | None = None, extra_e
 
     ``profile=None`` builds what readers see: the shipped models; a profile name trains at that profile.
     """
-    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "FUNDAMENTALML_PROFILE")}
+    # GitHub Actions' GITHUB_REPOSITORY and GITHUB_SHA would point the links at the repository running the tests;
+    # these builds link to _config.yml's setting (a test below builds a fork's site on purpose).
+    env = {k: v for k, v in os.environ.items() if k not in (
+        "MPLBACKEND", "FUNDAMENTALML_PROFILE", "GITHUB_REPOSITORY", "GITHUB_SHA", "FUNDAMENTALML_LAUNCH_REF")}
     if profile is not None:
         env["FUNDAMENTALML_PROFILE"] = profile
     env.update(
@@ -238,6 +242,43 @@ def test_every_launch_link_opens_a_file_of_the_configured_repository(book: BookS
     for md in chapters():
         name = md.relative_to(REPO).with_suffix(".html").as_posix()
         assert seen.get(name) == {"colab.research.google.com", "kaggle.com", "mybinder.org"}, (name, seen)
+
+
+def test_figures_have_alt_text_and_the_set_up_cell_is_not_on_the_site(book: BookSite) -> None:
+    """Every figure of a chapter carries alt text saying what it shows (from its PNG, written with the figure),
+    and no page shows the set-up cell or its output."""
+    images = 0
+    for md in chapters():
+        page = (book.html / md.relative_to(REPO)).with_suffix(".html").read_text()
+        assert fml_book.INSTALL_BEGIN not in page and "already installed here" not in page, md.name
+        for tag in re.findall(r"<img [^>]*>", page):
+            src = re.search(r'src="([^"]+)"', tag).group(1)
+            if "_images/" not in src or not src.endswith(".png"):
+                continue  # badges and icons have their own alt text
+            images += 1
+            alt = unescape(re.search(r'alt="([^"]*)"', tag).group(1))
+            assert alt.startswith("Figure") and len(alt) > 30 and not alt.endswith(".png"), f"{md.name}: {tag[:200]}"
+    assert images >= len(chapters())
+
+
+def test_a_forks_site_links_to_the_fork_at_the_commit_built(book: BookSite, tmp_path: Path) -> None:
+    """Built by GitHub Actions in a fork (GITHUB_REPOSITORY, and the commit of the pinned notebooks), every launch
+    link, badge and clone command names the fork at that commit; nothing executes again."""
+    root = tmp_path / "fork"
+    shutil.copytree(book.root, root, symlinks=True)
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    build = build_book(root, book.cache_home, extra_env={"GITHUB_REPOSITORY": "someone/fork", "FUNDAMENTALML_LAUNCH_REF": sha})
+    assert build.returncode == 0 and build.executed == 0, describe(build)
+    html = root / "_build" / "html"
+    found = 0
+    for page in html_pages(html):
+        for url in launch_links(page):
+            found += 1
+            url = unquote(url)
+            assert "someone/fork" in url and sha in url and "fundamentalml/fundamentalml" not in url, url
+    assert found >= 3 * len(chapters())
+    exercises = (html / "book" / "exercises.html").read_text()
+    assert "git clone --depth 1 https://github.com/someone/fork fundamentalml" in unescape(re.sub(r"<[^>]+>", "", exercises))
 
 
 def test_cell_errors_fail_the_build(book: BookSite, tmp_path: Path) -> None:

@@ -122,7 +122,7 @@ def test_pin_commits_twins_that_install_the_commit_built(tmp_path: Path) -> None
     shutil.copy2(REPO / "_config.yml", root / "_config.yml")
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/ch\n")
     (root / "book" / "intro.md").write_text("# Intro\n")
-    head = (REPO / "book" / "models.md").read_text().split("# Model cards", 1)[0]
+    head = (REPO / "book" / "vae.md").read_text().split("\n# ", 1)[0] + "\n"
     (root / "book" / "ch.md").write_text(head + "# A chapter\n\n```{code-cell} ipython3\n"
                                          + fml_book.INSTALL_BEGIN + "\n" + fml_book.INSTALL_END + "\n```\n\nText.\n")
     fml_book.sync(root)
@@ -320,7 +320,7 @@ def test_every_shipped_model_has_a_card_from_the_manifest() -> None:
     text = cards.model_cards(data)
     for name, entry in data["models"].items():
         card = cards.model_card(name, entry)
-        assert f"(`{name}`)" in card and card in text
+        assert card.startswith(f"## ") and f"(`{name}`)" in card and card in text
         for part in ("**Intended use.**", "**Not for:**", "**Training data.**", "Licence:", "**How it was made.**",
                      "**Test metrics**", "**Limitations.**", "**Licence.**"):
             assert part in card, (name, part)
@@ -360,10 +360,33 @@ def test_manifest_holds_no_machine_paths() -> None:
     assert cards.machine_paths({"models": {"x": {"data": "from $FUNDAMENTALML_DATA/MNIST/raw", "c": "--out runs/full"}}}) == []
 
 
-def test_model_cards_page_is_in_the_book() -> None:
+def test_model_cards_page_is_written_from_the_manifest_at_build_time(tmp_path: Path) -> None:
+    """The page holds ``{{ model_cards }}``; the build fills it in from a separate process (the build itself
+    imports neither torch nor the package), cached on the manifest's and the card code's bytes."""
+    from fundamentalml.cards import model_cards
+
     pages = [p.relative_to(REPO).as_posix() for p in fml_book.toc_files(REPO)]
-    assert "book/models.md" in pages
-    assert "model_cards()" in (REPO / "book" / "models.md").read_text()
+    assert "book/models.md" in pages and fml_book.CARDS_TOKEN in (REPO / "book" / "models.md").read_text()
+    assert "kernelspec" not in fml_book.front_matter(REPO / "book" / "models.md"), "a plain page, not a chapter"
+    cache = tmp_path / ".fundamentalml"  # where the build keeps it: beside the site
+    text = fml_book.model_cards_text(cache)
+    assert text.strip() == model_cards().strip()
+    cached = cache / f"model-cards-{fml_book.cards_key()}.md"
+    assert cached.read_text() == text
+    cached.write_text("from the cache")
+    assert fml_book.model_cards_text(cache) == "from the cache"
+    assert "\\$FUNDAMENTALML_DATA" in text, "a $ in the manifest must not open maths on the page"
+
+    class App:
+        outdir = str(tmp_path / "html")
+
+        class env:  # noqa: N801
+            pass
+
+    page = ["# Model cards\n\n{{ model_cards }}\n"]
+    fml_book._on_cards_source_read(App, "book/models", page)
+    assert page[0] == "# Model cards\n\nfrom the cache\n"
+    assert App.env.fml_cards_key == fml_book.cards_key()
 
 
 # ------------------------------------------------------------------------------------------------ 5. site

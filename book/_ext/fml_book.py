@@ -728,6 +728,68 @@ def _on_doctree_read(app, doctree) -> None:
             node["alt"] = alt
 
 
+# ============================================================================================ model cards
+#
+# The *Model cards* page (``book/models.md``) is a plain page, not a notebook: the build writes the cards into
+# it where it says ``{{ model_cards }}``, from ``fundamentalml.cards.model_cards()`` run in a separate process
+# (the build process never imports torch or the package). The text is cached on the manifest's and the card
+# code's bytes, so a rebuild runs nothing unless one of them changed, and then the page is read again.
+
+CARDS_PAGE = "book/models"
+CARDS_TOKEN = "{{ model_cards }}"
+CARDS_SOURCES = ("weights/manifest.json", "cards.py", "registry.py")
+
+
+def cards_key(folder: Path | None = None) -> str:
+    """A hash of what the model cards are written from: the manifest and the code that writes them."""
+    folder = folder or package_dir()
+    h = hashlib.sha256()
+    for rel in CARDS_SOURCES:
+        path = folder / rel
+        h.update(rel.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"absent"))
+    return h.hexdigest()[:16]
+
+
+def model_cards_text(cache: Path, folder: Path | None = None) -> str:
+    """The cards' Markdown, from ``cache`` when the manifest and card code are unchanged, else written now."""
+    import subprocess
+
+    folder = folder or package_dir()
+    key = cards_key(folder)
+    cached = cache / f"model-cards-{key}.md"
+    if cached.is_file():
+        return cached.read_text()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder.parent), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    proc = subprocess.run([sys.executable, "-c", "from fundamentalml.cards import model_cards; print(model_cards())"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"writing the model cards failed:\n{proc.stdout}\n{proc.stderr}")
+    cache.mkdir(parents=True, exist_ok=True)
+    for old in cache.glob("model-cards-*.md"):
+        old.unlink()
+    cached.write_text(proc.stdout)
+    return proc.stdout
+
+
+def _cards_cache(app) -> Path:
+    return Path(app.outdir).parent / ".fundamentalml"
+
+
+def _on_cards_source_read(app, docname, source) -> None:
+    """Write the model cards into their page."""
+    if docname == CARDS_PAGE and CARDS_TOKEN in source[0]:
+        source[0] = source[0].replace(CARDS_TOKEN, model_cards_text(_cards_cache(app)))
+        app.env.fml_cards_key = cards_key()
+
+
+def _on_cards_outdated(app, env, added, changed, removed) -> list[str]:
+    """Read the cards' page again when the manifest or the card code changed since it was read."""
+    if CARDS_PAGE in env.found_docs and CARDS_PAGE not in added | changed \
+            and getattr(env, "fml_cards_key", None) != cards_key():
+        return [CARDS_PAGE]
+    return []
+
+
 def launch_table(root: Path, url: str, branch: str) -> str:
     """A Markdown table: one row per chapter twin, with Colab, Kaggle and Binder badges."""
     rows = ["| chapter | Colab | Kaggle | Binder |", "|---|---|---|---|"]
@@ -883,6 +945,8 @@ def setup(app) -> dict[str, Any]:
     app.connect("env-get-outdated", _on_env_get_outdated)
     app.connect("source-read", _on_source_read)
     app.connect("doctree-read", _on_doctree_read)
+    app.connect("source-read", _on_cards_source_read)
+    app.connect("env-get-outdated", _on_cards_outdated)
     app.connect("html-page-context", _on_html_page_context, priority=600)  # after the theme's launch buttons
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("build-finished", _on_build_finished)
