@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -201,6 +201,54 @@ def conditioning_accuracy(intended: torch.Tensor, predicted: torch.Tensor, num_c
     return hits.mean().item(), per_class
 
 
+@dataclass
+class JudgedAccuracy:
+    """Conditioning accuracy of one model read by several judges over several independent sample draws.
+
+    Attributes:
+        accuracies: judge name -> one accuracy per draw (the draws are the same images for every judge).
+        n_per_class: samples of each digit in one draw.
+        seeds: the seed of each draw.
+    """
+
+    accuracies: dict[str, list[float]]
+    n_per_class: int
+    seeds: list[int]
+
+    def mean(self, judge: str) -> float:
+        """Mean accuracy over the draws, by ``judge``."""
+        return float(np.mean(self.accuracies[judge]))
+
+    def spread(self, judge: str) -> tuple[float, float]:
+        """Lowest and highest accuracy over the draws, by ``judge``."""
+        return float(np.min(self.accuracies[judge])), float(np.max(self.accuracies[judge]))
+
+    def std(self, judge: str) -> float:
+        """Standard deviation over the draws (ddof=1; 0 for one draw), by ``judge``."""
+        values = self.accuracies[judge]
+        return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+@torch.no_grad()
+def judged_accuracy(model, judges: dict[str, Any], n_per_class: int = 100, seeds: Sequence[int] = (0, 1, 2, 3, 4)) -> JudgedAccuracy:
+    """Conditioning accuracy of a conditional ``model`` by every judge in ``judges``, over independent draws.
+
+    Each seed draws ``n_per_class`` samples of every digit once; every judge reads the same images, so the
+    judges differ only in who reads. The spread over draws is the sampling noise of a single reading.
+    """
+    if not judges:
+        raise ValueError("judged_accuracy needs at least one judge (a classifier with predict()).")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("judged_accuracy needs at least one seed (one draw of samples).")
+    out: dict[str, list[float]] = {name: [] for name in judges}
+    for seed in seeds:
+        images, intended = generate_per_class(model, n_per_class, seed=seed)
+        for name, judge in judges.items():
+            out[name].append(conditioning_accuracy(intended, judge.predict(images))[0])
+    return JudgedAccuracy(accuracies=out, n_per_class=n_per_class, seeds=seeds)
+
+
 def confusion(intended: torch.Tensor, predicted: torch.Tensor, num_classes: int = 10) -> np.ndarray:
     """Confusion matrix (scikit-learn): rows are the intended class, columns the class the classifier read."""
     from sklearn.metrics import confusion_matrix
@@ -245,8 +293,51 @@ def frechet_distance(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Modul
     return float(fid.compute())
 
 
+def standard_fid(real: torch.Tensor, fake: torch.Tensor, batch_size: int = 200) -> tuple[float | None, str]:
+    """The standard FID (torchmetrics' Inception-v3 features, 2048-d) of images in [0, 1], where it can be had.
+
+    The Inception weights are downloaded on first use, so offline (``$FUNDAMENTALML_OFFLINE`` set, or no
+    network) this returns ``(None, why)`` instead of failing; online it returns ``(fid, "torchmetrics
+    Inception-v3, 2048-d pool features")``. Only this number is comparable with published FIDs (and only
+    at the same sample sizes, on the original CIFAR-10 pixels).
+    """
+    from .data import offline_requested
+
+    if offline_requested():
+        return None, "offline ($FUNDAMENTALML_OFFLINE is set): the Inception weights cannot be downloaded"
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        fid = FrechetInceptionDistance(feature=2048, normalize=True)
+        for images, is_real in ((real, True), (fake, False)):
+            for i in range(0, images.shape[0], batch_size):
+                fid.update(images[i : i + batch_size].float(), real=is_real)
+        return float(fid.compute()), "torchmetrics Inception-v3, 2048-d pool features"
+    except (ImportError, ModuleNotFoundError) as exc:
+        return None, f"torchmetrics' Inception backbone is not installed ({exc}); pip install torch-fidelity"
+    except (OSError, RuntimeError, ValueError) as exc:  # no network, a failed download, a corrupt cache
+        return None, f"the Inception weights could not be loaded ({type(exc).__name__}: {str(exc)[:120]})"
+
+
+def held_out_floor(judge, test: torch.Tensor, held_out: torch.Tensor, held_out_labels: torch.Tensor,
+                   n_per_class: int = 100) -> float:
+    """The Fréchet-distance floor in ``judge``'s features: ``n_per_class`` real images of every class that the
+    judge never trained on (``held_out``, e.g. its validation split) against the ``test`` images.
+
+    Real images a judge trained on are not fresh samples in its feature space (it has pulled them towards its
+    class prototypes), so a floor from them is biased; held-out images are what a perfect generator's samples
+    would look like to the judge. The sizes match a per-class generator evaluation (``n_per_class`` of each).
+    """
+    labels = torch.as_tensor(held_out_labels).long()
+    picks = [torch.nonzero(labels == c).flatten()[:n_per_class] for c in range(int(labels.max()) + 1)]
+    if any(len(p) < n_per_class for p in picks):
+        raise ValueError(f"held_out_floor needs {n_per_class} held-out images of every class; some class has fewer.")
+    return frechet_distance(test, held_out[torch.cat(picks)], classifier_extractor(judge))
+
+
 def classifier_extractor(classifier) -> FeatureExtractor:
-    """The reference MNIST classifier's 128-d penultimate features, as a Fréchet-distance extractor."""
+    """A trained classifier's penultimate features (``classifier.features``, ``classifier.feature_dim`` wide), as a
+    Fréchet-distance extractor: the reference MNIST classifier's 128-d ones, or the CIFAR-10 judge's 256-d ones."""
     return FeatureExtractor(classifier.features, classifier.feature_dim)
 
 
@@ -597,6 +688,28 @@ def _embed(images: torch.Tensor, features: Callable[[torch.Tensor], torch.Tensor
 
 
 @torch.no_grad()
+def copy_check_power(n: int, level: float = 0.9, quantile: float = COPY_QUANTILE, factor: float = COPY_FACTOR) -> float:
+    """The power of the memorisation rule: the smallest share of copies among ``n`` generated images that the
+    rule flags with probability at least ``level``.
+
+    A copy of a training image (or a near copy) lies closer to it than any unseen test image does, so it falls
+    under the threshold; the other samples fall under it as often as test images do (``quantile``). The rule
+    flags when more than ``factor * quantile`` of the ``n`` samples fall under: the count of those is binomial.
+    This holds only when the whole training set is searched (a copy of an image outside a searched subset is
+    not found at all).
+    """
+    from scipy.stats import binom
+
+    if n < 1 or not 0 < level < 1:
+        raise ValueError(f"copy_check_power needs n >= 1 and 0 < level < 1, got n={n}, level={level}.")
+    limit = math.floor(factor * quantile * n)  # flagged when the count exceeds this
+    for copied in np.linspace(0.0, 1.0, 1001):
+        p = copied + (1 - copied) * quantile
+        if binom.sf(limit, n, p) >= level:
+            return float(copied)
+    return 1.0
+
+
 def nearest_training(
     generated: Mapping[str, torch.Tensor] | torch.Tensor,
     test: torch.Tensor,

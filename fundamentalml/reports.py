@@ -130,6 +130,22 @@ class ConditionalComparison:
             lines.append(f"| {d} | " + " | ".join(f"{self.per_class[n][key][d]:.3f}" for n in names) + " |")
         return "\n".join(lines)
 
+    def per_class_columns(self, columns: Mapping[str, tuple[str, str]], digits: str = "digit") -> str:
+        """Several per-class quantities in one Markdown table, digits as rows and every column named.
+
+        ``columns`` maps a column header to ``(model, key)``: ``{"cVAE: reconstruction MSE": ("cVAE", "recon_mse")}``.
+        """
+        if not columns:
+            raise ValueError("per_class_columns needs at least one column.")
+        missing = [h for h, (n, k) in columns.items() if k not in self.per_class.get(n, {})]
+        if missing:
+            raise ValueError(f"no per-class numbers for column(s) {missing}; known: "
+                             + ", ".join(f"{n}: {sorted(v)}" for n, v in self.per_class.items()))
+        lines = [f"| {digits} | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+        for d in DIGITS:
+            lines.append(f"| {d} | " + " | ".join(f"{self.per_class[n][k][d]:.3f}" for n, k in columns.values()) + " |")
+        return "\n".join(lines)
+
     def figures(self) -> dict[str, Any]:
         """The comparison's figures: digit grids, confusion matrices, per-class bars."""
         from . import plots  # figures are drawn only when asked for
@@ -305,9 +321,10 @@ def page_note(runs: Mapping[str, Any], warmup: str | None = None) -> str:
                 f"<li><strong>{escape(title)}</strong>: the course's shipped weights, trained once at the <code>full</code> "
                 f"profile (seed {meta.get('seed')}, {meta.get('budget', {}).get('epochs')} epochs) with "
                 f"<code>{escape(str(meta.get('command')))}</code> at commit <code>{escape(str(meta.get('commit'))[:10])}</code> "
-                f"on {escape(str(meta.get('machine')))} in {_minutes(float(meta.get('train_time_s', 0)))} "
-                f"(torch {escape(str(meta.get('torch')))}, {escape(str(meta.get('dtype')))} weights)."
-                + (f" Note: {escape(str(meta['note']))}" if meta.get("note") else "") + "</li>"
+                f"on {escape(str(meta.get('machine')))}, precision <code>{escape(str((meta.get('budget') or {}).get('precision')))}</code>, "
+                f"in {_minutes(float(meta.get('train_time_s', 0)))} of wall time"
+                + (f" (median epoch {_minutes(median)})" if (median := median_epoch_seconds(meta)) else "")
+                + f" (torch {escape(str(meta.get('torch')))}, {escape(str(meta.get('dtype')))} weights).</li>"
             )
         else:
             b = meta.get("budget", {})
@@ -333,8 +350,53 @@ def page_note(runs: Mapping[str, Any], warmup: str | None = None) -> str:
     )
 
 
+def data_mismatch(meta: Mapping[str, Any], *sets: Any) -> str | None:
+    """``None`` when the image sets a page read (:class:`~fundamentalml.data.ImageSet`) are the files a shipped
+    model's manifest entry (``meta``) records in its ``data_identity``; else a sentence that says how they differ.
+
+    A substitute dataset, a file the manifest does not name, or a file with another sha256 (e.g. the original
+    CIFAR-10 pixels where the model trained on the course's JPEG-decoded copy) all count as different: numbers
+    measured on such data are not comparable with the model's recorded curves and floors.
+    """
+    from pathlib import Path
+
+    from .files import sha256_file
+
+    if any(getattr(s, "is_fallback", False) for s in sets):
+        return ("this build read a SUBSTITUTE dataset (" + "; ".join(s.source for s in sets if s.is_fallback)
+                + "), not the data the model trained on")
+    recorded = (meta.get("data_identity") or {}).get("files") or {}
+    if not recorded:
+        return None
+    read = {Path(f).name: Path(f) for s in sets for f in (s.files or [])}
+    if not read:
+        return "this build read data with no files to fingerprint (a download stream?), so it cannot say whether they match"
+    unknown = sorted(n for n in read if n not in recorded)
+    changed = sorted(n for n, f in read.items() if n in recorded and sha256_file(f) != recorded[n]["sha256"])
+    if not unknown and not changed:
+        return None
+    parts = ([f"file(s) the model did not train on: {', '.join(unknown)}"] if unknown else []) + (
+        [f"file(s) with other contents than the model's: {', '.join(changed)}"] if changed else [])
+    return "this build read other data than the shipped model's (" + "; ".join(parts) + ")"
+
+
+def median_epoch_seconds(entry: Mapping[str, Any]) -> float | None:
+    """The median wall time of one epoch of a shipped run (from its history's cumulative ``time_s``), or ``None``.
+
+    A run's total wall time also holds whatever else the machine did meanwhile (a shared machine, a pause);
+    the median epoch is what one epoch costs when nothing else interferes with most of them.
+    """
+    times = [float(t) for t in ((entry.get("history") or {}).get("time_s") or [])]
+    if not times:
+        return None
+    durations = [b - a for a, b in zip([0.0, *times[:-1]], times)]
+    return float(sorted(durations)[len(durations) // 2] if len(durations) % 2
+                 else sum(sorted(durations)[len(durations) // 2 - 1 : len(durations) // 2 + 1]) / 2)
+
+
 def _cost_line(title: str, name: str) -> str:
-    """What training ``name`` costs at each profile on a 2-core CPU, scaled from the shipped run's measured time."""
+    """What training ``name`` costs at each profile on a 2-core CPU, scaled from the shipped run's median epoch
+    (its total wall time when no per-epoch times were recorded)."""
     from . import registry
     from .runs import manifest
 
@@ -343,7 +405,9 @@ def _cost_line(title: str, name: str) -> str:
     if not entry:
         return f"{title}: not measured"
     full_images = int(entry["train_images"])
-    per_image = float(entry["train_time_s"]) / (spec.budget("full").epochs * full_images)
+    median = median_epoch_seconds(entry)
+    per_image = (median / full_images if median else
+                 float(entry["train_time_s"]) / (spec.budget("full").epochs * full_images))
     out = []
     for profile in ("smoke", "cpu", "full"):
         b = spec.budget(profile)
@@ -358,30 +422,34 @@ def _num(value: float) -> str:
     return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
 
 
-def quality_progress(per_epoch: Mapping[str, Any]) -> str:
-    """A sentence (Markdown) on how a GAN's Fréchet distance moved over training, against its floor and ceiling.
+def quality_progress(per_epoch: Mapping[str, Any], floor: float | None = None, floor_source: str | None = None) -> str:
+    """A sentence (Markdown) on how a GAN's Fréchet distance moved over training: its best epoch, and each
+    distance as a ratio to the floor (the distance real images show from sampling alone).
 
     ``per_epoch`` is a shipped model's ``meta["per_epoch"]`` (see :func:`fundamentalml.plots.plot_quality_per_epoch`).
-    A distance at or below the floor is reported as such: the floor is itself an estimate from a finite sample,
-    so a generator can land a little under it, and "X% of the gap closed" would then read over 100%.
+    ``floor`` replaces the recorded floor (e.g. one measured on held-out images, see
+    :func:`fundamentalml.metrics.held_out_floor`); ``floor_source`` says where it came from. A distance under the
+    floor is reported as such: the floor is itself an estimate from a finite sample.
     """
     if not per_epoch or not per_epoch.get("epoch"):
         raise ValueError("no per-epoch numbers: they are recorded for models trained with --keep_epochs.")
     epochs, fd = list(per_epoch["epoch"]), [float(v) for v in per_epoch["frechet_distance"]]
-    floor = float(per_epoch["floor_frechet_distance"])
-    best = min(range(len(fd)), key=fd.__getitem__)
-    text = (f"From {_num(fd[0])} (untrained) to {_num(fd[-1])} after epoch {epochs[-1]}; the lowest, {_num(fd[best])}, "
-            f"after epoch {epochs[best]}. The floor is {_num(floor)}, ")
-    if fd[-1] <= floor:
-        below = [e for e, v in zip(epochs, fd) if v <= floor]
-        text += (f"and the last epoch is at or under it (epochs at or under the floor: {', '.join(map(str, below))}): "
-                 "in this feature space and at this sample size the generated images cannot be told from real ones "
-                 "by their first two moments; the floor is itself measured from a finite sample, so landing a "
-                 "little under it is noise, not better than real.")
-    else:
-        share = (fd[0] - fd[-1]) / (fd[0] - floor) if fd[0] != floor else float("nan")
-        text += (f"so the last epoch closes {share:.1%} of the gap between untrained and perfect in this feature "
-                 f"space, and stays {fd[-1] / floor:.1f} times the floor.")
+    floor = float(per_epoch["floor_frechet_distance"] if floor is None else floor)
+    if floor <= 0:
+        raise ValueError(f"the floor must be a positive distance, got {floor}.")
+    trained = [i for i, e in enumerate(epochs) if e > 0] or list(range(len(fd)))
+    best = min(trained, key=fd.__getitem__)
+    text = (f"From {_num(fd[0])} (untrained) to {_num(fd[-1])} after epoch {epochs[-1]}: "
+            f"{fd[-1] / floor:.2f} times the floor of {_num(floor)}"
+            + (f" ({floor_source})" if floor_source else "") + ". "
+            f"The best epoch is {epochs[best]}, at {_num(fd[best])} ({fd[best] / floor:.2f} times the floor)")
+    if best != trained[-1]:
+        text += f"; the last epoch is {fd[-1] / fd[best]:.1f} times the best"
+    text += "."
+    below = [e for e, v in zip(epochs, fd) if v < floor]
+    if below:
+        text += (f" Epochs under the floor: {', '.join(map(str, below))}. The floor is measured from a finite sample, "
+                 "so a distance a little under it is noise, not better than real.")
     acc = per_epoch.get("conditioning_accuracy")
     if acc:
         first = next((e for e, a in zip(epochs, acc) if a >= 0.9), None)
@@ -461,17 +529,25 @@ def memorisation_verdict(results: Mapping[str, metrics.NearestTraining], model: 
             flagged.append(space)
     closer = [s for s, r in results.items()
               if r.generated_quantiles[r.quantile_levels.index(0.5)] < r.test_quantiles[r.quantile_levels.index(0.5)]]
+    n = len(next(iter(results.values())).generated_distance)
+    partial = [s for s, r in results.items() if r.n_train < max(x.n_train for x in results.values())]
+    power = (f"*What the check can see.* With {n:,} samples, the rule flags a model that copies "
+             f"{metrics.copy_check_power(n):.1%} or more of its samples with 90% probability "
+             f"({metrics.copy_check_power(n, 0.5):.1%} or more with even odds); a rarer copy goes unnoticed."
+             + (f" In {', '.join(partial)} only part of the training set was searched, so a copy of an image "
+                "outside it is not found at all." if partial else " Every training image was searched in every space."))
     if flagged:
         verdict = (f"**Verdict: a sign of copying** in {', '.join(flagged)}: more of {model}'s samples sit that close to "
                    "a training image than 5% (five times the test images' share). Look at the pairs above.")
     else:
-        verdict = (f"**Verdict: no sign of copying.** {model[:1].upper() + model[1:]}'s samples are no closer to training images than unseen "
-                   "test images are: in no space do more than 5% of them fall below the test images' 1st percentile.")
+        verdict = (f"**Verdict: no sign of copying at this power.** {model[:1].upper() + model[1:]}'s samples are no closer to "
+                   "training images than unseen test images are: in no space do more than 5% of them fall below the test "
+                   "images' 1st percentile.")
         if closer:
             verdict += (f" Their median distance is below the test images' in {', '.join(closer)}: the typical sample "
                         "lies nearer the training images than a typical real test image does, while the closest ones "
                         "are no closer than the closest test images.")
-    return "\n".join(lines) + "\n\n" + verdict
+    return "\n".join(lines) + "\n\n" + verdict + "\n\n" + power
 
 
 def bound_verdict(bounds: Mapping[str, metrics.ImportanceWeightedBound]) -> str:

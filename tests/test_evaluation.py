@@ -234,3 +234,70 @@ def plt_close() -> None:
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_copy_check_power_follows_the_binomial_and_the_verdict_states_it():
+    # 250 samples: the rule flags more than 12 under the threshold; a copied share q puts q + 0.99 * 0.01 * ... there.
+    p90, p50 = metrics.copy_check_power(250), metrics.copy_check_power(250, 0.5)
+    assert 0.04 < p50 < p90 < 0.08
+    assert metrics.copy_check_power(5000) < p90  # more samples, a finer check
+    from scipy.stats import binom
+    q = p90
+    assert binom.sf(12, 250, q + (1 - q) * 0.01) >= 0.9 > binom.sf(12, 250, (q - 0.001) + (1 - q + 0.001) * 0.01)
+    with pytest.raises(ValueError):
+        metrics.copy_check_power(0)
+    train, test, fresh = _images(100, 0), _images(40, 1), _images(40, 2)
+    whole = metrics.nearest_training(fresh, test, train)["generated"]
+    part = metrics.nearest_training(fresh, test, train, train_subset=30)["generated"]
+    text = reports.memorisation_verdict({"pixels": whole, "subset": part})
+    assert f"{metrics.copy_check_power(40):.1%} or more of its samples with 90% probability" in text
+    assert "In subset only part of the training set was searched" in text
+    assert "Every training image was searched" in reports.memorisation_verdict({"pixels": whole})
+
+
+class _PixelJudge(torch.nn.Module):
+    """A stand-in judge: 'features' are the first 8 pixels, the class is the brightest of the first 10."""
+
+    feature_dim = 8
+
+    def features(self, x):
+        return x.flatten(1)[:, :8]
+
+    def predict(self, x):
+        return x.flatten(1)[:, :10].argmax(1)
+
+
+def test_held_out_floor_uses_n_per_class_of_each_class():
+    g = torch.Generator().manual_seed(0)
+    test = torch.rand(400, 1, 8, 8, generator=g)
+    held, labels = torch.rand(300, 1, 8, 8, generator=g), torch.arange(300) % 10
+    same = metrics.held_out_floor(_PixelJudge(), test, held, labels, n_per_class=20)
+    shifted = metrics.held_out_floor(_PixelJudge(), test, held * 0.5, labels, n_per_class=20)
+    assert 0 <= same < shifted
+    with pytest.raises(ValueError, match="held-out images of every class"):
+        metrics.held_out_floor(_PixelJudge(), test, held[:30], labels[:30], n_per_class=20)
+
+
+class _LabelledModel:
+    """generate(digits, n, seed) draws a bright pixel at the digit's index, wrong for digit 9 half the time."""
+
+    def generate(self, digits, n, seed=None):
+        g = torch.Generator().manual_seed(seed)
+        out = []
+        for d in digits:
+            x = torch.zeros(n, 1, 8, 8)
+            where = torch.full((n,), d)
+            if d == 9:
+                where = torch.where(torch.rand(n, generator=g) < 0.5, where, torch.zeros(n, dtype=torch.long))
+            x.view(n, -1)[torch.arange(n), where] = 1.0
+            out.append(x)
+        return torch.cat(out)
+
+
+def test_judged_accuracy_reads_the_same_draws_with_every_judge():
+    ja = metrics.judged_accuracy(_LabelledModel(), {"a": _PixelJudge(), "b": _PixelJudge()}, n_per_class=50, seeds=[0, 1, 2])
+    assert ja.accuracies["a"] == ja.accuracies["b"] and len(ja.accuracies["a"]) == 3
+    assert 0.9 < ja.mean("a") < 1.0 and ja.spread("a")[0] <= ja.mean("a") <= ja.spread("a")[1]
+    assert ja.std("a") > 0  # the draws differ
+    with pytest.raises(ValueError):
+        metrics.judged_accuracy(_LabelledModel(), {}, seeds=[0])

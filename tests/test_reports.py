@@ -15,25 +15,30 @@ def _per_epoch(fd: list[float], floor: float, acc: list[float] | None = None) ->
     return out
 
 
-def test_progress_above_the_floor_gives_the_share_of_the_gap_closed() -> None:
+def test_progress_reports_the_ratio_to_the_floor_and_the_best_epoch() -> None:
     text = quality_progress(_per_epoch([100.0, 40.0, 20.0, 30.0], floor=10.0))
-    assert "From 100.00 (untrained) to 30.00 after epoch 3" in text
-    assert "the lowest, 20.00, after epoch 2" in text
-    assert "closes 77.8% of the gap" in text  # (100 - 30) / (100 - 10)
-    assert "3.0 times the floor" in text
-    assert "Conditioning" not in text
+    assert "From 100.00 (untrained) to 30.00 after epoch 3: 3.00 times the floor of 10.00" in text
+    assert "The best epoch is 2, at 20.00 (2.00 times the floor); the last epoch is 1.5 times the best" in text
+    assert "gap" not in text and "Conditioning" not in text
 
 
 def test_progress_under_the_floor_is_not_called_better_than_real() -> None:
     text = quality_progress(_per_epoch([50.0, 12.0, 9.0, 9.5], floor=10.0, acc=[0.1, 0.5, 0.95, 0.97]))
-    assert "at or under it (epochs at or under the floor: 2, 3)" in text
-    assert "gap" not in text and "noise, not better than real" in text
+    assert "Epochs under the floor: 2, 3" in text
+    assert "noise, not better than real" in text and "cannot be told" not in text
     assert "from 10.0% (chance is 10%) to 97.0%, first reaching 90% after epoch 2" in text
+
+
+def test_progress_takes_a_held_out_floor() -> None:
+    text = quality_progress(_per_epoch([50.0, 12.0, 9.0, 9.5], floor=10.0), floor=5.0, floor_source="held-out digits")
+    assert "1.90 times the floor of 5.00 (held-out digits)" in text and "under the floor" not in text
+    with pytest.raises(ValueError, match="positive"):
+        quality_progress(_per_epoch([50.0, 12.0], floor=10.0), floor=0.0)
 
 
 def test_small_distances_keep_three_significant_digits() -> None:
     text = quality_progress(_per_epoch([18.4, 0.0364], floor=0.00764))
-    assert "to 0.0364 after epoch 1" in text and "The floor is 0.00764" in text
+    assert "to 0.0364 after epoch 1" in text and "floor of 0.00764" in text
 
 
 def test_progress_without_numbers_is_refused() -> None:
