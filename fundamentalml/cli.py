@@ -360,6 +360,14 @@ def verify(runs: Optional[Path] = None, data_dir: Optional[Path] = None) -> None
         raise SystemExit(1)
 
 
+def scores() -> None:
+    """Print your exercise score history, per exercise: attempts, best and last score (graded runs of
+    ``python -m pytest exercises`` and of ``grade(...)`` in the chapters append to it)."""
+    from .exercises.history import print_summary
+
+    print_summary()
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point of ``python -m fundamentalml`` and the ``fundamentalml`` script."""
     from jsonargparse import CLI
@@ -373,6 +381,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     os.environ.setdefault("PYTHONWARNINGS", "default")
     commands = {"train": train, "compare": compare, "models": models, "profiles": show_profiles,
                 "reproduce": reproduce, "ship": ship, "seeds": seeds, "verify": verify}
+    commands["scores"] = scores  # the learner's exercise score history
     # Exit codes (README): 0 done, 2 a bad request or bad data (one line saying what to change), 3 training
     # diverged, 130/143 stopped by SIGINT/SIGTERM (the previous run in --out is left whole). Never a traceback,
     # unless $FUNDAMENTALML_DEBUG asks for one.

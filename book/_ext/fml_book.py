@@ -30,7 +30,7 @@ Loaded by Jupyter Book through ``_config.yml`` (``sphinx.local_extensions``). Wh
 
 As a script it keeps the chapters' first cell and their ``.ipynb`` twins in sync with ``_config.yml``::
 
-    python book/_ext/fml_book.py sync    # rewrite install cells, twins and the generated clone lines
+    python book/_ext/fml_book.py sync    # rewrite install cells, exercise cells, twins and the clone lines
     python book/_ext/fml_book.py check   # exit 1 (and say what differs) when anything is out of sync
     python book/_ext/fml_book.py pin     # (the Pages workflow) commit the twins pinned to the commit built,
                                          # on top of it, without touching the checkout; print that commit
@@ -1071,6 +1071,7 @@ def sync(root: Path = REPO_ROOT, write: bool = True) -> list[str]:
             changed.append(f"{md.relative_to(root)}: install cell differs from _config.yml's repository")
             if write:
                 md.write_text(new)
+        changed += synced_exercise_cells(md, new, root, write)  # its last section: the exercises, as cells
         twin = md.with_suffix(".ipynb")
         if new != text or not twin_matches(md):
             changed.append(f"{twin.relative_to(root)}: differs from {md.name}")
@@ -1127,6 +1128,110 @@ def pin(root: Path = REPO_ROOT, env: dict[str, str] | None = None) -> str:
     message = (f"Notebooks pinned to {base}\n\nThe chapters' twins of {base} with an install cell that installs "
                f"fundamentalml from {url} at that commit (book/_ext/fml_book.py pin).\n")
     return _git(root, "commit-tree", tree, "-p", base, "-m", message)
+
+
+# ============================================================================================ exercise cells
+
+# Each chapter ends with its exercises as cells, generated from the learner's file ``exercises/<chapter>.py``
+# (the stubs, exactly) and the catalogue of the grader (``EXERCISES`` in fundamentalml/exercises/_grading.py,
+# read as a syntax tree: nothing is imported), between these two lines. ``sync`` writes them, ``check`` fails
+# when they differ.
+EXERCISES_BEGIN = "<!-- fundamentalml exercises: generated from exercises/{chapter}.py by book/_ext/fml_book.py sync -->"
+EXERCISES_END = "<!-- end of the generated exercises -->"
+EXERCISE_STUBS_DIR = "exercises"
+EXERCISE_CATALOGUE = "fundamentalml/exercises/_grading.py"
+# The grade cells are not run by the book build (each starts a grading process): only the first of each chapter,
+# on its stub, shows what a report looks like.
+GRADE_SKIP_TAGS = ("skip-execution",)
+STARS = {1: "★", 2: "★★", 3: "★★★"}
+
+
+def exercise_catalogue(root: Path = REPO_ROOT) -> list[tuple[int, str, tuple[str, ...], int]]:
+    """``(number, key, functions, level)`` of every graded exercise, in the grader's order (rising difficulty),
+    read from the ``EXERCISES`` list of the grader's catalogue without importing it."""
+    tree = ast.parse((root / EXERCISE_CATALOGUE).read_text())
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
+        if isinstance(target, ast.Name) and target.id == "EXERCISES" and isinstance(node.value, ast.List):
+            out = []
+            for number, call in enumerate(node.value.elts, start=1):
+                key, functions, level = (ast.literal_eval(a) for a in call.args[:3])
+                out.append((number, key, tuple(functions), level))
+            return out
+    raise ValueError(f"{EXERCISE_CATALOGUE}: no EXERCISES list found")
+
+
+def _code_cell(source: str, tags: tuple[str, ...] = ()) -> str:
+    head = "```{code-cell} ipython3\n" + (":tags: [" + ", ".join(tags) + "]\n" if tags else "")
+    return head + source.rstrip("\n") + "\n```"
+
+
+def exercise_section(chapter: str, root: Path = REPO_ROOT) -> str | None:
+    """The generated exercise cells of ``chapter`` (markers included), or None when it has no exercise file.
+
+    First a cell with the imports of ``exercises/<chapter>.py`` and ``grade``; then, per exercise of the chapter
+    in the grader's order, a heading, a cell holding its stub(s) exactly as in the file, and a cell that grades
+    it (``grade(name, ...)``).
+    """
+    stub_path = root / EXERCISE_STUBS_DIR / f"{chapter}.py"
+    if not stub_path.is_file() or not (root / EXERCISE_CATALOGUE).is_file():
+        return None
+    text = stub_path.read_text()
+    lines = text.splitlines()
+    tree = ast.parse(text)
+    functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    imports = [ast.get_source_segment(text, n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+               and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")]
+    parts = [EXERCISES_BEGIN.format(chapter=chapter), "",
+             _code_cell("\n".join(["from fundamentalml.exercises import grade", *imports]))]
+    first = True
+    for number, key, names, level in exercise_catalogue(root):
+        if key.split(".")[0] != chapter:
+            continue
+        missing = [n for n in names if n not in functions]
+        if missing:
+            raise ValueError(f"{stub_path.relative_to(root)}: no {', '.join(missing)} for exercise {key}")
+        stubs = []
+        for name in names:
+            node = functions[name]
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            stubs.append("\n".join(lines[start - 1:node.end_lineno]))
+        title = " / ".join(f"`{n}`" for n in names)
+        parts += ["", f"### Exercise {number} ({STARS[level]}): {title}", "", _code_cell("\n\n\n".join(stubs)), "",
+                  _code_cell(f"grade({', '.join(names)})", () if first else GRADE_SKIP_TAGS)]
+        first = False
+    parts += ["", EXERCISES_END]
+    return "\n".join(parts)
+
+
+_EXERCISES_RE = re.compile(r"<!-- fundamentalml exercises: generated from exercises/(?P<chapter>[\w-]+)\.py by "
+                           r"book/_ext/fml_book\.py sync -->.*?" + re.escape(EXERCISES_END), re.S)
+
+
+def synced_exercises(md_text: str, chapter: str, root: Path = REPO_ROOT) -> str:
+    """``md_text`` with its generated exercise cells rewritten from ``exercises/<chapter>.py``.
+
+    A chapter with an exercise file must hold the two marker lines (its "Exercises" section places them); a
+    chapter without one is left as it is.
+    """
+    section = exercise_section(chapter, root)
+    if section is None:
+        return md_text
+    if not _EXERCISES_RE.search(md_text):
+        raise ValueError(f"book/{chapter}.md: no generated exercise cells (the line "
+                         f"{EXERCISES_BEGIN.format(chapter=chapter)!r} ... {EXERCISES_END!r}) in its Exercises section")
+    return _EXERCISES_RE.sub(lambda _m: section, md_text, count=1)
+
+
+def synced_exercise_cells(md: Path, text: str, root: Path, write: bool) -> list[str]:
+    """Bring ``md``'s exercise cells (its current text is ``text``) in line with ``exercises/``; return what
+    was (or would be) changed."""
+    new = synced_exercises(text, md.stem, root)
+    if new == text:
+        return []
+    if write:
+        md.write_text(new)
+    return [f"{md.relative_to(root)}: exercise cells differ from {EXERCISE_STUBS_DIR}/{md.stem}.py"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -131,13 +131,12 @@ def format_summary(rows: list[ExerciseHistory], path: Path) -> str:
         return (f"No graded runs yet ({path} does not hold any). Grade an exercise with `python -m pytest exercises` "
                 f"in a clone, or with grade(...) in a chapter's exercise cells.")
     width = max(len(r.title) for r in rows)
-    lines = [f"score history: {path}",
-             f"  {'exercise':<{width}}  attempts   best   last   last graded",
-             ]
+    lines = [f"score history: {path}", f"        {'exercise':<{width}}  attempts   best   last   last graded"]
     for r in rows:
-        mark = "PASS" if r.best == r.total else ("part" if r.best else "FAIL")
-        lines.append(f"  {r.title:<{width}}  {r.attempts:>8}  {r.best:>2}/{r.total:<2}  {r.last:>2}/{r.total:<2}  "
-                     f"{r.last_time} ({r.last_origin})  {mark}")
+        mark = "PASS" if r.best == r.total else ("part" if r.best else "FAIL")  # by the best score
+        when = r.last_time.replace("T", " ").replace("Z", " UTC")
+        lines.append(f"  {mark}  {r.title:<{width}}  {r.attempts:>8}  {r.best:>3}/{r.total:<2} {r.last:>3}/{r.total:<2}  "
+                     f"{when} ({r.last_origin})")
     done = sum(r.best == r.total for r in rows)
     lines.append(f"  {done} of {len(rows)} exercises tried have had full marks; best points "
                  f"{sum(r.best for r in rows)} / {sum(r.total for r in rows)}")

@@ -233,7 +233,7 @@ def learner_module(*items: Any) -> tuple[Exercise, str, list[str]]:
     aliases: list[str] = []
     missing = [f for f in ex.functions if f not in defined]
     if missing:
-        spare = [n for n in defined if n not in ex.functions and n in [p[0] for p in pieces]]
+        spare = [n for n in defined if n not in ex.functions]
         if len(missing) == 1 and len(ex.functions) == 1 and len(spare) == 1:
             aliases.append(f"{missing[0]} = {spare[0]}")  # grade('vae.lerp', my_lerp)
         else:

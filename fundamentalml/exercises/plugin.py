@@ -116,6 +116,7 @@ EVENTS_KEY = pytest.StashKey[IO[str]]()
 CHAPTERS_KEY = pytest.StashKey[list[str]]()  # chapters with selected checks, in the book's order
 REPORTED_KEY = pytest.StashKey[set[str]]()  # chapters whose import failure has been shown
 SECTIONS_KEY = pytest.StashKey[list[tuple[str, str]]]()  # a worker's captured output for one check
+COUNTS_KEY = pytest.StashKey[dict[str, int]]()  # exercise -> its checks collected, before -k / -m deselected any
 
 
 # ------------------------------------------------------------------------------------------ options
@@ -267,9 +268,16 @@ def _title(key: str, marker: pytest.Mark | None = None) -> str:
     return str(marker.args[1]) if marker is not None and len(marker.args) > 1 else key
 
 
+@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect: counts every check of each exercise
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Keep only the exercises of ``--exercise``; run (and report) them in order of rising difficulty
     (``EXERCISES``), whatever their file."""
+    counts: dict[str, int] = {}
+    for item in items:
+        key = _exercise_key(item)
+        if key is not None:
+            counts[key] = counts.get(key, 0) + 1
+    config.stash[COUNTS_KEY] = counts
     chosen = config.getoption("exercise")
     if chosen:
         unknown = [key for key in chosen if exercise_of(key) is None]
@@ -624,14 +632,16 @@ def _print_scores(terminalreporter: Any, config: pytest.Config) -> None:
 
 def _record_history(config: pytest.Config, scores: dict[str, ExerciseScore]) -> None:
     """Append this run's score of each exercise to the learner's score history (``history.py``); runs of the
-    reference solutions are not the learner's and are not recorded."""
+    reference solutions are not the learner's, and exercises of which ``-k`` left out checks are not whole
+    attempts: neither is recorded."""
     impls = config.stash[IMPLS_KEY]
+    counts = config.stash.get(COUNTS_KEY, {})
     origin = config.getoption("exercise_frontend")
     records = []
     for ex in scores.values():
         chapter = ex.key.split(".")[0]
         impl = impls.get(chapter)
-        if impl is None or impl.source == "solutions":
+        if impl is None or impl.source == "solutions" or len(ex.checks) < counts.get(ex.key, 0):
             continue
         graded = "notebook" if origin == "notebook" else impl.describe()
         records.append(make_record(ex.key, ex.title, ex.score, ex.total, origin, graded))
