@@ -1,4 +1,4 @@
-"""Export the shipped models' decoders and generators to ONNX, for the book's in-browser panels.
+"""Export the shipped models' decoders, generators and encoders to ONNX, for the book's in-browser panels.
 
 The book's pages run these files with ONNX Runtime Web (vendored under ``book/_vendor/onnxruntime-web``), so a
 reader samples and interpolates without a kernel. Which models have a decoder to export, and what it takes, is
@@ -9,6 +9,13 @@ Each export writes ``<name>.onnx`` and returns a :class:`LiveExport` that says i
 :func:`export_live` writes every exportable shipped model and a ``models.json`` manifest beside them. Run as
 ``python -m fundamentalml.export OUT_DIR [NAME ...]`` (the book's extension does, in a separate process, so the
 build itself never imports torch).
+
+The draw-a-digit panels also need the encoders: a model with an ``encode`` method besides ``live_decode`` gets
+``<name>.encoder.onnx`` (inputs ``image`` ``(B, 1, 28, 28)`` in [0, 1], and ``label`` one-hot ``(B, 10)`` when
+its decoder takes one; outputs ``mu`` and ``logvar``), recorded under the model's ``encoder`` key. A full export
+(no names given) adds the VAE chapter's 2-D warm-up model (:data:`WARMUP`, the run that chapter trains, loaded
+from the run cache or trained the same way): its encoder, the codes of every test digit (``warmup-codes.bin``)
+and one test digit of each class for the panels' "load a test digit" buttons (``digits.bin``).
 """
 
 from __future__ import annotations
@@ -150,12 +157,15 @@ def max_difference(path: str | os.PathLike, model: nn.Module, n: int = 8, seed: 
     return float(np.abs(got - expected).max())
 
 
-def export_live(out_dir: str | os.PathLike, names: list[str] | None = None) -> dict[str, Any]:
+def export_live(out_dir: str | os.PathLike, names: list[str] | None = None, warmup: bool | None = None) -> dict[str, Any]:
     """Export every exportable shipped model (or ``names``) into ``out_dir``; write and return the manifest.
 
-    Each file is checked against torch (:func:`max_difference`, recorded as ``max_abs_difference``); one that
-    differs by more than ``TOLERANCE`` is an error.
+    Each file is checked against torch (:func:`max_difference`, :func:`encoder_max_difference`, recorded as
+    ``max_abs_difference``); one that differs by more than ``TOLERANCE`` is an error. Models with an encoder get
+    it exported too. ``warmup`` (default: when no ``names`` are given) adds the VAE chapter's 2-D warm-up model
+    (:func:`export_warmup`; it reads the MNIST test split).
     """
+    names_given = bool(names)
     names = list(names) if names else list(live_names())
     unknown = [n for n in names if n not in live_names()]
     if unknown:
@@ -170,10 +180,152 @@ def export_live(out_dir: str | os.PathLike, names: list[str] | None = None) -> d
         entry["max_abs_difference"] = max_difference(out / entry["file"], pretrained(n).model)
         if not entry["max_abs_difference"] < TOLERANCE:
             raise RuntimeError(f"{n}: the ONNX decoder differs from torch's by {entry['max_abs_difference']:.3g} (> {TOLERANCE}).")
+        if n in encoder_names():
+            entry["encoder"] = _checked_encoder(n, pretrained(n).model, out)
         models[n] = entry
     manifest = {"format": 1, "opset": OPSET, "models": models}
+    if (not names_given) if warmup is None else warmup:
+        manifest.update(export_warmup(out))
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return manifest
+
+
+# ============================================================================================ encoders
+
+
+WARMUP: dict[str, Any] = {"name": "vae-mlp", "profile": "cpu", "epochs": 1, "model_kwargs": {"latent_dim": 2}}
+"""The VAE chapter's 2-D warm-up run (book/vae.md trains it with exactly these ``get_run`` arguments; a test checks)."""
+WARMUP_TITLE = "2-D warm-up MLP VAE"
+CODES_FILE, DIGITS_FILE = "warmup-codes.bin", "digits.bin"
+
+
+def has_encoder(model: Any) -> bool:
+    """Whether a model (or model class) has an encoder to export: ``encode`` besides ``live_decode``/``live_inputs``."""
+    return all(callable(getattr(model, m, None)) for m in ("encode", "live_decode", "live_inputs"))
+
+
+def encoder_names() -> tuple[str, ...]:
+    """The registry's models whose encoder the draw-a-digit panels run, in registry order."""
+    return tuple(n for n in live_names() if has_encoder(registry.get(n).model_class))
+
+
+def _takes_label(model: nn.Module) -> bool:
+    return "label" in model.live_inputs(1)
+
+
+class _Encoder(nn.Module):
+    """``model.encode`` with the label (when the model takes one) as a one-hot row: ``(mu, logvar)``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.conditional = model, _takes_label(model)
+
+    def forward(self, image: torch.Tensor, label: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: D102
+        if self.conditional:
+            return self.model.encode(image, label.argmax(dim=1))
+        return self.model.encode(image)
+
+
+def encoder_inputs(model: nn.Module, n: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random inputs of the exported encoder: images uniform in [0, 1] and (when it takes one) one-hot labels."""
+    gen = torch.Generator().manual_seed(seed)
+    inputs = {"image": torch.rand(n, 1, 28, 28, generator=gen)}
+    if _takes_label(model):
+        k = model.live_inputs(1)["label"].shape[1]
+        inputs["label"] = torch.eye(k)[torch.randint(0, k, (n,), generator=gen)]
+    return inputs
+
+
+def export_encoder(model: nn.Module, path: str | os.PathLike) -> dict[str, Any]:
+    """Write ``model``'s encoder to ``path`` as ONNX (batch axis free); return its manifest entry."""
+    if not has_encoder(model):
+        raise ValueError(f"{type(model).__name__} has no encoder to export (no encode/live_decode/live_inputs).")
+    model = model.float().cpu().eval()
+    example = encoder_inputs(model, 2)
+    names = list(example)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes on the input checks (they only raise) and the exporter's notice
+        torch.onnx.export(
+            _Encoder(model), tuple(example.values()), buf, input_names=names, output_names=["mu", "logvar"],
+            dynamic_axes={**{n: {0: "batch"} for n in names}, "mu": {0: "batch"}, "logvar": {0: "batch"}},
+            opset_version=OPSET, dynamo=False,
+        )
+    data = buf.getvalue()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    inputs = {k: list(v.shape[1:]) if k == "image" else int(v.shape[1]) for k, v in example.items()}
+    return {"file": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "inputs": inputs,
+            "outputs": ["mu", "logvar"], "latent_dim": int(model.latent_dim)}
+
+
+def encoder_max_difference(path: str | os.PathLike, model: nn.Module, n: int = 8, seed: int = 0) -> float:
+    """The largest absolute difference of ``mu`` and ``logvar`` between the ONNX encoder and torch's, on ``n``
+    random images (and labels)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    model = model.float().cpu().eval()
+    inputs = encoder_inputs(model, n, seed)
+    with torch.no_grad():
+        expected = [t.numpy() for t in _Encoder(model)(*inputs.values())]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(["mu", "logvar"], {k: v.numpy() for k, v in inputs.items()})
+    for g, e in zip(got, expected):
+        if g.shape != e.shape:
+            raise AssertionError(f"ONNX encoder output shape {g.shape} differs from torch's {e.shape}.")
+    return float(max(np.abs(g - e).max() for g, e in zip(got, expected)))
+
+
+def _checked_encoder(name: str, model: nn.Module, out: Path) -> dict[str, Any]:
+    entry = export_encoder(model, out / f"{name}.encoder.onnx")
+    entry["max_abs_difference"] = encoder_max_difference(out / entry["file"], model)
+    if not entry["max_abs_difference"] < TOLERANCE:
+        raise RuntimeError(f"{name}: the ONNX encoder differs from torch's by {entry['max_abs_difference']:.3g} (> {TOLERANCE}).")
+    return entry
+
+
+def warmup_run():
+    """The VAE chapter's 2-D warm-up run: loaded from the run cache when the page trained it, else trained the
+    same way (one thread, as the page does)."""
+    from .runs import get_run
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        args = dict(WARMUP)
+        return get_run(args.pop("name"), args.pop("profile"), evaluate=False, print_epochs=False, **args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def export_warmup(out: Path) -> dict[str, Any]:
+    """Export the warm-up's encoder, the codes of every test digit (float32 ``(N, 2)`` then uint8 labels ``(N,)``,
+    in ``warmup-codes.bin``) and one test digit per class (uint8 ``(10, 28, 28)``, ``digits.bin``)."""
+    import numpy as np
+
+    from .data import to_float_images
+
+    run = warmup_run()
+    model = run.model.float().cpu().eval()
+    entry = {"title": WARMUP_TITLE, "run": WARMUP, "source": run.source, "encoder": _checked_encoder("warmup", model, out)}
+    test = run.test_set()
+    with torch.no_grad():
+        codes = torch.cat([model.encode(to_float_images(test.images[i:i + 1000]))[0] for i in range(0, len(test.images), 1000)])
+    labels = test.labels.to(torch.uint8)
+    blob = codes.numpy().astype("<f4").tobytes() + labels.numpy().tobytes()
+    (out / CODES_FILE).write_bytes(blob)
+    entry["codes"] = {"file": CODES_FILE, "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest(),
+                      "n": int(codes.shape[0]), "layout": "float32 (n, 2) codes, then uint8 (n,) labels"}
+    first = [int((test.labels == d).nonzero()[0]) for d in range(10)]
+    digits = test.images[first].reshape(10, 28, 28).numpy().astype(np.uint8).tobytes()
+    (out / DIGITS_FILE).write_bytes(digits)
+    digits_entry = {"file": DIGITS_FILE, "bytes": len(digits), "sha256": hashlib.sha256(digits).hexdigest(),
+                    "labels": list(range(10)), "test_index": first, "layout": "uint8 (10, 28, 28), digit d at row d"}
+    return {"warmup": entry, "digits": digits_entry}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, entry in manifest["models"].items():
         print(f"{name}: {entry['file']} ({entry['bytes']:,} bytes), inputs {entry['inputs']}, output {entry['output']}, "
               f"largest difference from torch {entry['max_abs_difference']:.2g}")
+        if "encoder" in entry:
+            enc = entry["encoder"]
+            print(f"{name} encoder: {enc['file']} ({enc['bytes']:,} bytes), largest difference from torch {enc['max_abs_difference']:.2g}")
+    if "warmup" in manifest:
+        warm = manifest["warmup"]
+        print(f"warm-up ({warm['source']}): {warm['encoder']['file']} ({warm['encoder']['bytes']:,} bytes), "
+              f"{warm['codes']['n']:,} test codes ({warm['codes']['bytes']:,} bytes)")
     return 0
 
 

@@ -77,3 +77,63 @@ def test_live_panel_markup_names_the_exported_models_and_hides_without_scripts()
     assert 'data-mode="conditional"' in cond and 'data-digit="7"' in cond
     bundle = widgets.live_panel(models)._repr_mimebundle_()
     assert bundle["text/html"] == markup.replace(attrs["data-ends"], "{}") and "text/plain" in bundle
+
+
+# ------------------------------------------------------------------------------------------ encoders (draw a digit)
+
+
+def test_encoders_are_exported_for_the_vaes_only() -> None:
+    assert export.encoder_names() == ("vae-mlp", "vae-cnn", "cvae")
+    with pytest.raises(ValueError, match="no encoder"):
+        export.export_encoder(pretrained("cgan").model, "unused.onnx")
+
+
+@pytest.mark.parametrize("name", ["vae-mlp", "vae-cnn", "cvae"])
+def test_shipped_encoder_exports_and_matches_torch(name: str, tmp_path) -> None:
+    model = pretrained(name).model
+    entry = export.export_encoder(model, tmp_path / f"{name}.encoder.onnx")
+    assert (tmp_path / entry["file"]).stat().st_size == entry["bytes"] > 0
+    assert entry["inputs"]["image"] == [1, 28, 28] and entry["latent_dim"] == 20
+    assert ("label" in entry["inputs"]) == (name == "cvae")
+    for n in (1, 5):  # the batch axis is free
+        assert export.encoder_max_difference(tmp_path / entry["file"], model, n=n, seed=n) < export.TOLERANCE
+    broken = pretrained(name).model
+    with torch.no_grad():
+        for p in broken.parameters():
+            p.add_(0.05)
+    assert export.encoder_max_difference(tmp_path / entry["file"], broken, n=4) > 1e-3
+
+
+def test_the_warmup_the_panel_exports_is_the_run_the_chapter_trains() -> None:
+    """book/vae.md trains its 2-D warm-up with export.WARMUP's get_run arguments, so the panel's plane is the page's."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "book" / "vae.md").read_text()
+    call = re.search(r"toy_run = get_run\(([^\n]*)\)", text)
+    assert call, "book/vae.md no longer trains toy_run with get_run"
+    w = export.WARMUP
+    expected = f'"{w["name"]}", "{w["profile"]}", epochs={w["epochs"]}, model_kwargs={w["model_kwargs"]}'.replace("'", '"')
+    assert call.group(1).startswith(expected), (call.group(1), expected)
+
+
+def test_publish_copies_every_file_of_the_manifest(tmp_path) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_ext"))
+    import fml_live
+
+    src = tmp_path / "src"
+    manifest = export.export_live(src, ["vae-cnn", "cvae"])
+    assert manifest["models"]["cvae"]["encoder"]["inputs"] == {"image": [1, 28, 28], "label": 10}
+    assert "warmup" not in manifest  # named models only: no warm-up, no data read
+    files = fml_live.manifest_files(manifest)
+    assert sorted(e["file"] for e in files) == ["cvae.encoder.onnx", "cvae.onnx", "vae-cnn.encoder.onnx", "vae-cnn.onnx"]
+    vendor = tmp_path / "vendor"
+    vendor.mkdir()
+    for f in fml_live.RUNTIME_FILES:
+        (vendor / f).write_bytes(b"x")
+    fml_live.publish(src, tmp_path / "site", vendor)
+    for e in files:
+        assert (tmp_path / "site" / fml_live.SITE_DIR / e["file"]).stat().st_size == e["bytes"]

@@ -6,7 +6,9 @@ Loaded by Jupyter Book through ``_config.yml`` (``sphinx.local_extensions``). At
    ``<details class="fml-live">`` panels that widget outputs carry and load nothing else until one is opened);
 2. puts the shipped decoders and generators, exported to ONNX by :mod:`fundamentalml.export`, into the site's
    ``_static/fml-live/`` with a ``models.json`` manifest (each model's inputs, output shape and size, and the
-   size of the vendored runtime in ``book/_vendor/onnxruntime-web``, which ``html_extra_path`` serves).
+   size of the vendored runtime in ``book/_vendor/onnxruntime-web``, which ``html_extra_path`` serves), with
+   the draw-a-digit panels' files: the VAEs' encoders, the VAE chapter's 2-D warm-up encoder, its test codes
+   and one test digit per class.
 
 The export runs in a separate process (``python -m fundamentalml.export``) only when its inputs changed: the
 files are cached in ``_build/.fundamentalml/live/<key>/``, keyed on the sha256 of the shipped weights and of the
@@ -33,9 +35,11 @@ MANIFEST = "models.json"
 
 
 def export_key(package: Path) -> str:
-    """The cache key of the exported files: sha256 of the shipped weights and of the code that exports them."""
+    """The cache key of the exported files: sha256 of the shipped weights and of the code that exports them
+    (and that trains the warm-up model, whose run the export loads or repeats)."""
     digest = hashlib.sha256()
-    parts = sorted((package / "weights").glob("*.pt")) + [package / "export.py"] + sorted((package / "models").glob("*.py"))
+    trains = [package / n for n in ("training.py", "data.py", "profiles.py", "registry.py")]
+    parts = sorted((package / "weights").glob("*.pt")) + [package / "export.py"] + sorted((package / "models").glob("*.py")) + trains
     for path in parts:
         digest.update(path.relative_to(package).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"absent")
@@ -75,13 +79,30 @@ def publish(source: Path, site_static: Path, vendor: Path) -> dict[str, Any]:
     manifest["runtime"] = runtime_sizes(vendor)
     dest = site_static / SITE_DIR
     dest.mkdir(parents=True, exist_ok=True)
-    for entry in manifest["models"].values():
+    for entry in manifest_files(manifest):
         target = dest / entry["file"]
         if not (target.is_file() and target.stat().st_size == entry["bytes"]
                 and hashlib.sha256(target.read_bytes()).hexdigest() == entry["sha256"]):
             shutil.copyfile(source / entry["file"], target)
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return manifest
+
+
+def manifest_files(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every file the manifest lists (entries with ``file``, ``bytes``, ``sha256``): the decoders, the encoders
+    (under a model's ``encoder``), and the warm-up's encoder and codes and the test digits.
+"""
+    found = []
+    for entry in manifest.get("models", {}).values():
+        found.append(entry)
+        if "encoder" in entry:
+            found.append(entry["encoder"])
+    warm = manifest.get("warmup")
+    if warm:
+        found += [warm["encoder"], warm["codes"]]
+    if manifest.get("digits"):
+        found.append(manifest["digits"])
+    return found
 
 
 # ============================================================================================ Sphinx hooks
@@ -103,8 +124,8 @@ def _on_build_finished(app, exception) -> None:
     root = Path(app.srcdir)
     folder = exported(Path(app.outdir).parent / ".fundamentalml" / "live", fml_book.package_dir(), log.info)
     manifest = publish(folder, Path(app.outdir) / "_static", root / "book" / "_vendor" / RUNTIME_DIR)
-    log.info(f"fml_live: {len(manifest['models'])} model(s) in _static/{SITE_DIR} "
-             f"({sum(e['bytes'] for e in manifest['models'].values()):,} bytes); runtime {manifest['runtime']['bytes']:,} bytes")
+    log.info(f"fml_live: {len(manifest['models'])} model(s) and {len(manifest_files(manifest))} file(s) in _static/{SITE_DIR} "
+             f"({sum(e['bytes'] for e in manifest_files(manifest)):,} bytes); runtime {manifest['runtime']['bytes']:,} bytes")
 
 
 def setup(app) -> dict[str, Any]:
