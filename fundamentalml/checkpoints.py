@@ -83,7 +83,15 @@ def model_from_payload(payload: dict[str, Any], where: str, expected: str | None
         raise CheckpointError(f"{where} holds NaN or infinite weights ({', '.join(bad[:3])}); it is not a usable model.")
     try:
         model = spec.model_class(**payload["hparams"])
+        expected_state = model.state_dict()
+        wrong = [f"{k} ({v.dtype}, expected {expected_state[k].dtype})" for k, v in state.items()
+                 if k in expected_state and torch.is_tensor(v) and v.is_floating_point() != expected_state[k].is_floating_point()]
+        if wrong:
+            raise CheckpointError(f"{where}: weights of the wrong type: {', '.join(wrong[:3])}. It was not written by "
+                                  f"FundamentalML; train again.")
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except CheckpointError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise CheckpointError(f"{where}: the stored weights do not fit a {spec.model_class.__name__} ({exc}).") from exc
     model.history = {k: list(v) for k, v in payload.get("history", {}).items()}

@@ -114,7 +114,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_weights(tmp_path, 
     cheap = dict(registry.get("dcgan").budgets)
     monkeypatch.setitem(registry.get("dcgan").budgets, "smoke", replace(cheap["smoke"], train_size=256))
     with pytest.warns(FallbackDataWarning), pytest.raises(TrainingDiverged, match=r"diverged at step 7 \(epoch 2, batch 3\)") as info:
-        get_run("dcgan", "smoke", data_dir=empty_data_dir, out=tmp_path, epochs=3, retrain=True, **QUIET)
+        get_run("dcgan", "smoke", data_dir=empty_data_dir, out=tmp_path, epochs=3, retrain=True, overwrite=True, **QUIET)
     assert "last-good.pt" in str(info.value)
     assert good.read_bytes() == b"an earlier good checkpoint"  # never overwritten by a failed run
     saved = load_checkpoint(tmp_path / "dcgan.last-good.pt")

@@ -76,11 +76,14 @@ def check_images(
 def _check_shape(x: Any, image_shape: Sequence[int], what: str) -> torch.Tensor:
     c, h, w = image_shape
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{what} must be a torch.Tensor of shape (B, {c}, {h}, {w}), got {type(x).__name__}.")
+        hint = " Convert it with torch.from_numpy(x).float() (and / 255 for 0..255 pixels)." if type(x).__module__ == "numpy" else ""
+        raise TypeError(f"{what} must be a torch.Tensor of shape (B, {c}, {h}, {w}), got {type(x).__name__}.{hint}")
     if not torch.is_floating_point(x):
         raise TypeError(
             f"{what} must be floating point in [0, 1], got dtype {x.dtype}. Convert uint8 pixels with x.float() / 255."
         )
+    if x.dtype in (torch.float64, torch.float16):  # bfloat16 stays allowed: a bf16-true run trains on it
+        raise TypeError(f"{what} must be float32 (the models' weights are), got {x.dtype}; convert with x.float().")
     if x.ndim == 4 and tuple(x.shape[1:]) == (c, h, w):
         return x
     if x.ndim == 2 and x.shape[1] == c * h * w:
@@ -91,15 +94,40 @@ def _check_shape(x: Any, image_shape: Sequence[int], what: str) -> torch.Tensor:
     )
 
 
-def check_count(n: Any, what: str = "n") -> int:
-    """Return ``n`` as an int if it is a positive integer (``int``, a numpy integer, a 0-d integer tensor)."""
+MAX_COUNT = 1_000_000  # more samples (or units) than this in one call would fill the memory of a laptop
+
+
+def check_count(n: Any, what: str = "n", maximum: int = MAX_COUNT) -> int:
+    """Return ``n`` as an int if it is a positive integer (``int``, a numpy integer, a 0-d integer tensor) of at
+    most ``maximum`` (a huge ``sample(n)`` is refused, not an out-of-memory crash)."""
     if isinstance(n, torch.Tensor) and n.ndim == 0 and not n.is_floating_point() and n.dtype != torch.bool:
         n = int(n)
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"{what} must be a positive int, got {n!r} ({type(n).__name__}).")
     if n <= 0:
         raise ValueError(f"{what} must be a positive int, got {n}.")
+    if n > maximum:
+        raise ValueError(f"{what} = {n:,} is more than {maximum:,} in one call (it would not fit in memory); ask for "
+                         f"fewer, in several calls if need be.")
     return int(n)
+
+
+def check_latents(z: Any, latent_dim: int, what: str = "latent codes") -> torch.Tensor:
+    """Return ``z`` as a float32 batch ``(B, latent_dim)`` of finite values, or raise an error saying what to change.
+
+    NaN or infinite latents would decode to NaN images without a word; numpy arrays, integer and other float
+    dtypes are refused with the conversion to make.
+    """
+    if not isinstance(z, torch.Tensor):
+        hint = " Convert it with torch.from_numpy(z).float()." if type(z).__module__ == "numpy" else ""
+        raise TypeError(f"{what} must be a torch.Tensor of shape (B, {latent_dim}), got {type(z).__name__}.{hint}")
+    if not torch.is_floating_point(z):
+        raise TypeError(f"{what} must be floating point, got dtype {z.dtype}; use z.float().")
+    if z.ndim != 2 or z.shape[1] != latent_dim:
+        raise ValueError(f"{what} must have shape (B, {latent_dim}), got {tuple(z.shape)}.")
+    if z.numel() and not bool(torch.isfinite(z).all()):
+        raise ValueError(f"{what} hold NaN or infinite values; check how they were made.")
+    return z.float()
 
 
 def check_positive(value: Any, what: str, allow_zero: bool = False) -> float:

@@ -33,6 +33,12 @@ def check_class_labels(class_label, num_classes: int = NUM_CLASSES) -> torch.Ten
         TypeError: a label is not an integer (floats, strings and bools are refused rather than guessed).
         ValueError: a label is outside ``0 .. num_classes - 1``, or the sequence is empty.
     """
+    if type(class_label).__module__ == "numpy" and hasattr(class_label, "dtype"):  # an array or a numpy scalar
+        import numpy as np
+
+        if not np.issubdtype(class_label.dtype, np.integer):
+            raise TypeError(f"class labels must be integers 0..{num_classes - 1}, got a numpy {class_label.dtype} array.")
+        class_label = torch.as_tensor(np.asarray(class_label, dtype=np.int64))
     if isinstance(class_label, torch.Tensor):
         if class_label.dtype.is_floating_point or class_label.dtype == torch.bool:
             raise TypeError(f"class labels must be integers 0..{num_classes - 1}, got a {class_label.dtype} tensor.")

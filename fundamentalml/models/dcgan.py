@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import HistoryModule, check_count, check_images, check_positive, evaluating
+from .base import HistoryModule, check_count, check_images, check_latents, check_positive, evaluating
 from .latent import interpolate_latents
 from .vae import make_adam
 
@@ -209,10 +209,7 @@ class GAN(HistoryModule):
 
     # ---- what chapters call
     def _check_latent(self, z: torch.Tensor) -> torch.Tensor:
-        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.latent_dim:
-            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
-            raise ValueError(f"latent codes must have shape (B, {self.latent_dim}), got {got}.")
-        return z.to(self.device, torch.float32)
+        return check_latents(z, self.latent_dim).to(self.device, torch.float32)
 
 
 class DCGAN(GAN):

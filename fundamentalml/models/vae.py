@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import LossModule, check_count, check_images, check_positive, evaluating, make_activation
+from .base import LossModule, check_count, check_images, check_latents, check_positive, evaluating, make_activation
 from .latent import interpolate_latents
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -97,9 +97,7 @@ class VAE(LossModule):
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Return the decoder's logits ``(B, 1, 28, 28)`` for latents ``(B, latent_dim)``."""
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"latent codes must have shape (B, {self.latent_dim}), got {tuple(z.shape)}.")
-        return self.decoder(z)
+        return self.decoder(check_latents(z, self.latent_dim).to(self.device))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Return images in (0, 1), ``(B, 1, 28, 28)``: the decoder followed by its final sigmoid."""
