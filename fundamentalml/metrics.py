@@ -98,6 +98,56 @@ class ConditionalMetrics(Metrics):
     n_per_class: int
 
 
+# ------------------------------------------------------------------------------------------ input checks
+# The public functions below check what they are given, the way the models check theirs: a metric computed on
+# 0..255 pixels, NaN images or labels outside the classes is a wrong number, not an error, unless it is caught.
+
+
+def check_unit_images(x: Any, what: str = "images", value_range: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
+    """``x`` as a non-empty float32 image batch ``(N, C, H, W)`` of finite values in ``value_range``."""
+    if not isinstance(x, torch.Tensor):
+        hint = " Convert it with torch.from_numpy(x).float()." if type(x).__module__ == "numpy" else ""
+        raise TypeError(f"{what} must be a torch.Tensor (N, C, H, W), got {type(x).__name__}.{hint}")
+    if not torch.is_floating_point(x):
+        raise TypeError(f"{what} must be floating point in [{value_range[0]:g}, {value_range[1]:g}], got dtype {x.dtype}; "
+                        f"convert uint8 pixels with x.float() / 255.")
+    if x.ndim != 4 or x.shape[0] == 0:
+        raise ValueError(f"{what} must be a non-empty batch (N, C, H, W), got shape {tuple(x.shape)}.")
+    x_min, x_max = torch.aminmax(x.detach().float())
+    if not (torch.isfinite(x_min) and torch.isfinite(x_max)):
+        raise ValueError(f"{what} hold NaN or infinite values.")
+    lo, hi = value_range
+    if x_min < lo - 1e-3 or x_max > hi + 1e-3:
+        hint = " They look like 0..255 pixels: divide by 255." if x_max > 2 else ""
+        raise ValueError(f"{what} must lie in [{lo:g}, {hi:g}], got values from {x_min.item():.3g} to {x_max.item():.3g}.{hint}")
+    return x.float()
+
+
+def check_labels(labels: Any, num_classes: int = 10, what: str = "labels", n: int | None = None) -> torch.Tensor:
+    """``labels`` as an int64 vector of class indices ``0..num_classes-1`` (of length ``n`` when given)."""
+    if isinstance(labels, (list, tuple)) and any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in labels):
+        raise TypeError(f"{what} must be whole numbers 0..{num_classes - 1}, got {labels[:5]!r}...")
+    t = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels)
+    if t.numel() == 0:
+        raise ValueError(f"{what} are empty.")
+    if t.dtype.is_floating_point or t.dtype == torch.bool or t.dtype.is_complex:
+        raise TypeError(f"{what} must be integer class indices 0..{num_classes - 1}, got dtype {t.dtype}.")
+    t = t.reshape(-1).long()
+    if t.numel() == 0:
+        raise ValueError(f"{what} are empty.")
+    if n is not None and t.numel() != n:
+        raise ValueError(f"{what} hold {t.numel():,} values for {n:,} images: one label per image.")
+    low, high = int(t.min()), int(t.max())
+    if low < 0 or high >= num_classes:
+        raise ValueError(f"{what} must lie in 0..{num_classes - 1}, got values from {low} to {high}.")
+    return t
+
+
+def _check_model(model: Any, method: str, what: str) -> None:
+    if not callable(getattr(model, method, None)):
+        raise TypeError(f"{what} must have a {method}() method; got a {type(model).__name__}.")
+
+
 @torch.no_grad()
 def evaluate_vae(model: VAE, loader: Iterable, seed: int = 0) -> VAEMetrics:
     """Test-set numbers of a VAE: negative ELBO, its two terms, and reconstruction MSE.
@@ -136,6 +186,9 @@ def evaluate_vae(model: VAE, loader: Iterable, seed: int = 0) -> VAEMetrics:
 @torch.no_grad()
 def evaluate_classifier(classifier, images: torch.Tensor, labels: torch.Tensor) -> ClassifierMetrics:
     """Accuracy of ``classifier`` on ``images`` (floats in [0, 1]) with true ``labels``."""
+    _check_model(classifier, "predict", "classifier")
+    images = check_unit_images(images)
+    labels = check_labels(labels, getattr(classifier, "num_classes", 10), n=len(images))
     predicted = classifier.predict(images)
     return ClassifierMetrics(accuracy=(predicted == labels.cpu()).float().mean().item(), n_images=len(labels))
 
@@ -146,6 +199,8 @@ def evaluate_gan(model, real: torch.Tensor, n: int = 2000, seed: int = 0) -> GAN
 
     ``min(n, len(real))`` images on each side; the generator's samples are drawn with ``seed``.
     """
+    _check_model(model, "sample", "model")
+    real = check_unit_images(real, "real images")
     n = min(n, len(real))
     fake = (model.sample(n, seed=seed).cpu() + 1) / 2
     extractor = random_conv_extractor(channels=real.shape[1])
@@ -161,6 +216,10 @@ def evaluate_conditional(model, judge, real: torch.Tensor, real_labels: torch.Te
         judge: the reference classifier (``predict`` and ``features``).
         real, real_labels: real test digits (floats in [0, 1]) and their labels, the yardstick.
     """
+    _check_model(model, "generate", "model")
+    _check_model(judge, "predict", "judge")
+    real = check_unit_images(real, "real images")
+    real_labels = check_labels(real_labels, 10, "real labels", n=len(real))
     images, intended = generate_per_class(model, n_per_class, seed=seed)
     predicted = judge.predict(images)
     overall, per_class = conditioning_accuracy(intended, predicted)
@@ -192,9 +251,10 @@ def conditioning_accuracy(intended: torch.Tensor, predicted: torch.Tensor, num_c
         ``(overall, per_class)``: the overall fraction, and a ``(num_classes,)`` tensor of per-class fractions
         (NaN for a class that was never asked for).
     """
-    intended, predicted = torch.as_tensor(intended).long().reshape(-1), torch.as_tensor(predicted).long().reshape(-1)
-    if intended.shape != predicted.shape or intended.numel() == 0:
-        raise ValueError(f"need two non-empty label vectors of the same length, got {intended.numel()} and {predicted.numel()}.")
+    intended = check_labels(intended, num_classes, "intended labels")
+    predicted = check_labels(predicted, num_classes, "predicted labels")
+    if intended.shape != predicted.shape:
+        raise ValueError(f"need two label vectors of the same length, got {intended.numel()} and {predicted.numel()}.")
     hits = (intended == predicted).float()
     counts = torch.bincount(intended, minlength=num_classes).float()
     per_class = torch.bincount(intended, weights=hits, minlength=num_classes) / counts  # 0/0 -> NaN
@@ -253,7 +313,9 @@ def confusion(intended: torch.Tensor, predicted: torch.Tensor, num_classes: int 
     """Confusion matrix (scikit-learn): rows are the intended class, columns the class the classifier read."""
     from sklearn.metrics import confusion_matrix
 
-    return confusion_matrix(np.asarray(intended), np.asarray(predicted), labels=list(range(num_classes)))
+    intended = check_labels(intended, num_classes, "intended labels")
+    predicted = check_labels(predicted, num_classes, "predicted labels", n=len(intended))
+    return confusion_matrix(intended.numpy(), predicted.numpy(), labels=list(range(num_classes)))
 
 
 def pairwise_diversity(features: torch.Tensor) -> float:
@@ -284,6 +346,9 @@ def frechet_distance(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Modul
     """
     from torchmetrics.image.fid import FrechetInceptionDistance
 
+    real, fake = check_unit_images(real, "real images"), check_unit_images(fake, "generated images")
+    if real.shape[1:] != fake.shape[1:]:
+        raise ValueError(f"real and generated images differ in shape: {tuple(real.shape[1:])} and {tuple(fake.shape[1:])}.")
     if real.shape[0] < 2 or fake.shape[0] < 2:
         raise ValueError("the Fréchet distance needs at least two real and two generated images.")
     fid = FrechetInceptionDistance(feature=extractor, normalize=True)
