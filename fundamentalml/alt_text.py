@@ -188,8 +188,13 @@ def describe_figures(shell: Any | None = None) -> bool:
         shell = get_ipython()
     if shell is None:
         return False
-    import matplotlib.pyplot  # noqa: F401 -- activates the inline backend first, which registers its own formatter
+    import matplotlib
+    import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
+
+    # pyplot loads its backend only when a figure is first made; the inline backend then registers its own PNG
+    # formatter over this one. Load it now (no figure exists yet, so switching to the same backend closes none).
+    plt.switch_backend(matplotlib.get_backend())
 
     shell.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
     return True

@@ -429,6 +429,36 @@ def test_figures_carry_alt_text_written_from_what_they_show() -> None:
     plt.close("all")
 
 
+def test_figures_drawn_in_a_kernel_carry_alt_text(tmp_path: Path) -> None:
+    """In a real kernel, where the inline backend loads only with the first figure and registers its own PNG
+    formatter then: after the set-up cell's describe_figures(), a figure's PNG output still carries its alt text."""
+    import base64
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from fundamentalml.alt_text import describe_figures\ndescribe_figures()"),
+                nbformat.v4.new_code_cell("from fundamentalml import plots\n"
+                                          "fig = plots.plot_loss_curves({'A': {'epoch': [1, 2], 'train_loss': [3.0, 2.0]}}, title='T')")]
+    env = dict(os.environ)
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    saved = dict(os.environ)
+    try:
+        os.environ.pop("MPLBACKEND", None)
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    png = [o for o in nb.cells[1].outputs if "image/png" in o.get("data", {})]
+    assert len(png) == 1
+    alt = png[0]["metadata"]["image/png"]["alt"]
+    assert alt.startswith("Figure. 'T': line plot") and "from 3 at 1 to 2 at 2" in alt
+    assert fml_book.png_description(base64.b64decode(png[0]["data"]["image/png"])) == alt
+
+
 def test_the_build_puts_a_pngs_description_into_the_img_alt(tmp_path: Path) -> None:
     import io
 
