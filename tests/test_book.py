@@ -739,7 +739,7 @@ def test_install_cell_installs_the_package_and_leaves_torch_alone(tmp_path: Path
     # The install source, pointed at (a copy of) the local checkout instead of GitHub.
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE", "LICENSE-CONTENT.md"):  # what pyproject.toml names
         shutil.copy2(REPO / name, src / name)
     shutil.copytree(REPO / "fundamentalml", src / "fundamentalml", ignore=shutil.ignore_patterns("__pycache__"))
     local_cell = cell.replace(f"git+{url}@{branch}", src.as_uri())
