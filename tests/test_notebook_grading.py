@@ -227,6 +227,18 @@ def test_score_history_that_cannot_be_written_costs_a_warning(tmp_path: Path, mo
         assert history.append_records([history.make_record("vae.lerp", "t", 1, 4, "pytest", "x")]) is None
 
 
+def test_no_score_history_when_switched_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The book build's grade cell is no learner's attempt: FUNDAMENTALML_SCORE_HISTORY=0 (set by the book's
+    extension for its kernels) records nothing."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv(history.HISTORY_ENV, "0")
+    assert history.append_records([history.make_record("vae.lerp", "t", 1, 4, "notebook", "notebook")]) is None
+    assert not history.history_path().exists()
+    monkeypatch.delenv(history.HISTORY_ENV)
+    fml_book._no_score_history(None, None)
+    assert os.environ.pop(history.HISTORY_ENV) == "0" and fml_book.SCORE_HISTORY_ENV == history.HISTORY_ENV
+
+
 def test_empty_history_says_how_to_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
@@ -245,7 +257,7 @@ def _stub_sources(chapter: str) -> dict[str, str]:
 @pytest.mark.parametrize("chapter", ["vae", "dcgan", "conditional"])
 def test_chapters_end_with_their_exercises_as_cells(chapter: str) -> None:
     """The chapter and its twin end with the stubs of exercises/<chapter>.py, exactly, in the grader's order,
-    each followed by its grade cell; only the first grade cell runs in the book build."""
+    each followed by its grade cell; the book build runs only the course's first exercise's grade cell."""
     stubs = _stub_sources(chapter)
     keys = [e for e in EXERCISES if e.chapter == chapter]
     for path in (REPO / "book" / f"{chapter}.md", REPO / "book" / f"{chapter}.ipynb"):
@@ -260,7 +272,7 @@ def test_chapters_end_with_their_exercises_as_cells(chapter: str) -> None:
             (stub, stub_tags), (grader, grade_tags) = pairs[2 * i], pairs[2 * i + 1]
             assert stub == "\n\n\n".join(stubs[f] for f in ex.functions) and stub_tags == ()
             assert grader == f"grade({', '.join(ex.functions)})"
-            assert grade_tags == (() if i == 0 else ("skip-execution",)), (path, grader, grade_tags)
+            assert grade_tags == (() if ex.number == 1 else ("skip-execution",)), (path, grader, grade_tags)
         assert "## Exercises" in cells[begin][1] or "## Exercises" in cells[begin - 1][1]
 
 

@@ -950,6 +950,7 @@ def setup(app) -> dict[str, Any]:
     app.connect("html-page-context", _on_html_page_context, priority=600)  # after the theme's launch buttons
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("build-finished", _on_build_finished)
+    app.connect("config-inited", _no_score_history)
     return {"version": "1.0", "parallel_read_safe": False, "parallel_write_safe": True}
 
 
@@ -1140,9 +1141,11 @@ EXERCISES_BEGIN = "<!-- fundamentalml exercises: generated from exercises/{chapt
 EXERCISES_END = "<!-- end of the generated exercises -->"
 EXERCISE_STUBS_DIR = "exercises"
 EXERCISE_CATALOGUE = "fundamentalml/exercises/_grading.py"
-# The grade cells are not run by the book build (each starts a grading process): only the first of each chapter,
-# on its stub, shows what a report looks like.
+# The grade cells are not run by the book build (each starts a grading process, about 10 s of CPU): only the
+# course's first exercise's, on its stub, shows what a report looks like.
 GRADE_SKIP_TAGS = ("skip-execution",)
+EXECUTED_GRADE_CELL = 1  # the number of the exercise whose grade cell the build runs
+SCORE_HISTORY_ENV = "FUNDAMENTALML_SCORE_HISTORY"  # "0": graded runs are not added to the learner's history
 STARS = {1: "★", 2: "★★", 3: "★★★"}
 
 
@@ -1184,7 +1187,6 @@ def exercise_section(chapter: str, root: Path = REPO_ROOT) -> str | None:
                and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")]
     parts = [EXERCISES_BEGIN.format(chapter=chapter), "",
              _code_cell("\n".join(["from fundamentalml.exercises import grade", *imports]))]
-    first = True
     for number, key, names, level in exercise_catalogue(root):
         if key.split(".")[0] != chapter:
             continue
@@ -1198,8 +1200,7 @@ def exercise_section(chapter: str, root: Path = REPO_ROOT) -> str | None:
             stubs.append("\n".join(lines[start - 1:node.end_lineno]))
         title = " / ".join(f"`{n}`" for n in names)
         parts += ["", f"### Exercise {number} ({STARS[level]}): {title}", "", _code_cell("\n\n\n".join(stubs)), "",
-                  _code_cell(f"grade({', '.join(names)})", () if first else GRADE_SKIP_TAGS)]
-        first = False
+                  _code_cell(f"grade({', '.join(names)})", () if number == EXECUTED_GRADE_CELL else GRADE_SKIP_TAGS)]
     parts += ["", EXERCISES_END]
     return "\n".join(parts)
 
@@ -1221,6 +1222,12 @@ def synced_exercises(md_text: str, chapter: str, root: Path = REPO_ROOT) -> str:
         raise ValueError(f"book/{chapter}.md: no generated exercise cells (the line "
                          f"{EXERCISES_BEGIN.format(chapter=chapter)!r} ... {EXERCISES_END!r}) in its Exercises section")
     return _EXERCISES_RE.sub(lambda _m: section, md_text, count=1)
+
+
+def _no_score_history(app, config) -> None:
+    """The grade cell the build runs is no learner's attempt: keep it out of the score history of whoever
+    builds the book (the kernels inherit this process's environment)."""
+    os.environ[SCORE_HISTORY_ENV] = "0"
 
 
 def synced_exercise_cells(md: Path, text: str, root: Path, write: bool) -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from ..files import user_cache_dir
 
 HISTORY_FILE = "scores.jsonl"
+HISTORY_ENV = "FUNDAMENTALML_SCORE_HISTORY"  # "0": record nothing (the book build sets it for its grade cell)
 
 
 def history_path() -> Path:
@@ -39,7 +40,10 @@ def make_record(key: str, title: str, score: int, total: int, origin: str, grade
 def append_records(records: Iterable[dict[str, Any]], path: Path | None = None) -> Path | None:
     """Append ``records`` to the history, one JSON line each, in one ``write`` to a file opened for appending
     (two runs at once interleave whole lines, never parts of them). A history that cannot be written costs a
-    warning, never the grading: the function returns None then."""
+    warning, never the grading: the function returns None then, as it does when ``$FUNDAMENTALML_SCORE_HISTORY``
+    is ``0``."""
+    if os.environ.get(HISTORY_ENV, "").strip() == "0":
+        return None
     path = history_path() if path is None else Path(path)
     data = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records).encode()
     if not data:
