@@ -498,3 +498,123 @@ def class_selection_widget(models: Mapping[str, ConditionalModel], **kwargs: Any
     Drive it from Python like a click: ``w.digit.value = 7``; ``w.current()`` returns the images shown.
     """
     return ClassSelectionWidget(models, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------- draw a digit
+
+
+DRAW_MODES = ("draw", "draw-conditional")
+
+
+def draw_panel_html(
+    models: Mapping[str, Any],
+    *,
+    conditional: bool = False,
+    warmup: bool = False,
+    title: str | None = None,
+    note: str | None = None,
+) -> str:
+    """The markup of a draw-a-digit panel, hidden until the book's ``fml-live.js`` shows it.
+
+    The page preprocesses the reader's drawing as MNIST was (:mod:`fundamentalml.drawing`, twinned in the
+    script), encodes it with each model's exported encoder to the posterior mean, and decodes that code: the
+    reconstructions side by side with the ELBO's two terms (``conditional=False``), or, for a conditional model,
+    the same code with each of the ten labels (``conditional=True``; the reader picks the label they drew).
+
+    Args:
+        models: ``{label: model}``; each needs an exported encoder (``encode`` besides ``live_decode``).
+        conditional: one conditional model, decoded with all ten labels.
+        warmup: also place the drawing on the VAE chapter's 2-D warm-up code plane (exported with the book).
+        title: the summary line; note: a sentence shown in the panel above its controls.
+    """
+    from .export import has_encoder
+
+    names = live_names(models)
+    missing = [t for t, m in models.items() if not has_encoder(m)]
+    if missing or not names:
+        raise ValueError(f"a draw-a-digit panel needs models with an encoder (a VAE); {missing or list(models)} have none.")
+    if conditional and (len(names) != 1 or "label" not in next(iter(models.values())).live_inputs(1)):
+        raise ValueError("a conditional draw-a-digit panel takes exactly one conditional model (its decoder takes a label).")
+    if title is None:
+        title = ("Live in your browser: draw a digit, and see it as every digit" if conditional
+                 else "Live in your browser: draw a digit and see what each VAE keeps of it")
+    attrs = {"class": LIVE_CLASS, "data-mode": DRAW_MODES[int(bool(conditional))], "data-models": json.dumps(names),
+             "data-warmup": "1" if warmup else "0"}
+    rendered = " ".join(f'{k}="{html.escape(v, quote=True)}"' for k, v in attrs.items())
+    note_html = f'<div class="fml-draw-note">{html.escape(note)}</div>' if note else ""
+    return (
+        f'<details {rendered} hidden style="display:none">'
+        f"<summary>{html.escape(title)}<span class=\"fml-live-size\"></span></summary>"
+        f'<div class="fml-live-body">{note_html}</div></details>'
+    )
+
+
+class DrawPanel:
+    """A draw-a-digit panel and its pre-rendered stand-in in one display (see :func:`draw_panel`).
+
+    Attributes:
+        html: the markup (the hidden live panel, then the stand-in).
+        inputs: the test digits after the pad's preprocessing, ``(k, 1, 28, 28)``.
+        outputs: ``{label: images}``: each model's reconstructions ``(k, 1, 28, 28)``, or, conditional, the ten
+            decodes of each digit's code ``(k, 10, 1, 28, 28)``.
+    """
+
+    def __init__(self, markup: str, inputs: torch.Tensor, outputs: dict[str, torch.Tensor]) -> None:
+        self.html, self.inputs, self.outputs = markup, inputs, outputs
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/html": self.html,
+                "text/plain": "(a draw-a-digit panel: it runs on the book's website, in the browser; below, pre-rendered test digits)"}
+
+
+def draw_panel(
+    models: Mapping[str, Any],
+    digits: torch.Tensor,
+    labels: torch.Tensor | Sequence[int],
+    *,
+    conditional: bool = False,
+    warmup: bool = False,
+    title: str | None = None,
+    note: str | None = None,
+) -> DrawPanel:
+    """A draw-a-digit panel for ``models`` with a stand-in pre-rendered from test ``digits``.
+
+    The stand-in feeds each test digit (uint8 or [0, 1], ``(k, 1, 28, 28)``) through the pad's own path
+    (:func:`fundamentalml.drawing.from_digit`, then :func:`~fundamentalml.drawing.preprocess`) and shows what the
+    panel shows for it: each model's reconstruction from the posterior mean, or (``conditional``) the digit's
+    code decoded with every label. Other arguments as in :func:`draw_panel_html`.
+    """
+    from . import drawing
+
+    markup = draw_panel_html(models, conditional=conditional, warmup=warmup, title=title, note=note)
+    labels = [int(v) for v in (labels.tolist() if isinstance(labels, torch.Tensor) else labels)]
+    if len(labels) != len(digits) or not len(labels):
+        raise ValueError(f"draw_panel needs one label per test digit, got {len(digits)} digits and {len(labels)} labels.")
+    raw = digits.numpy() if isinstance(digits, torch.Tensor) else np.asarray(digits)
+    inputs = torch.from_numpy(np.stack([drawing.preprocess(drawing.from_digit(d)) for d in raw]))[:, None]
+    outputs: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for name, model in models.items():
+            model = model.eval()
+            dev = next(model.parameters()).device
+            if conditional:
+                k = model.live_inputs(1)["label"].shape[1]
+                mu, _ = model.encode(inputs.to(dev), torch.tensor(labels, device=dev))
+                codes = mu.repeat_interleave(k, dim=0)
+                eye = torch.eye(k, device=dev).repeat(len(labels), 1)
+                outputs[name] = model.live_decode(codes, eye).cpu().reshape(len(labels), k, 1, 28, 28)
+            else:
+                mu, _ = model.encode(inputs.to(dev))
+                outputs[name] = model.live_decode(mu).cpu()
+    ticks = [f"test {d}" for d in labels]
+    if conditional:
+        name = next(iter(outputs))
+        frames = {name: [torch.cat([inputs[i:i + 1], outputs[name][i]]) for i in range(len(labels))]}
+        standin_title = "Pre-rendered: a test digit after the pad's preprocessing, then its code decoded as 0, 1, ... 9"
+    else:
+        frames = {name: [torch.cat([inputs[i:i + 1], out[i:i + 1]]) for i in range(len(labels))] for name, out in outputs.items()}
+        standin_title = "Pre-rendered: a test digit after the pad's preprocessing, and the model's reconstruction from its μ"
+    standin = frames_standin(frames, title=standin_title, slider_label="test digit", ticks=ticks, kind="draw", scale=3)
+    # a stand-in of its own kind: the pages' widget count (class="fml-standin" per widget) leaves it out
+    standin_html = standin.html.replace(f'class="{STANDIN_CLASS}"', f'class="{STANDIN_CLASS} fml-draw-standin"', 1)
+    return DrawPanel(markup + standin_html, inputs, outputs)
