@@ -158,3 +158,37 @@ def slerp(z_a: torch.Tensor, z_b: torch.Tensor, steps: int) -> torch.Tensor:
         "find the angle between the two codes first, from their cosine; then weight them with the sines above, "
         "and decide what to do when sin(omega) is (nearly) 0"
     )
+
+
+def vae_step(model: torch.nn.Module, x: torch.Tensor, optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    """Exercise 17 (***). Build it: one optimisation step of a VAE on a batch of images, loss and update.
+
+    Put this chapter's pieces together, as a training loop runs them for every batch:
+
+    1. encode ``x`` into the posterior's ``(mu, logvar)``;
+    2. draw ``z`` with the reparameterisation trick (exercise 2), fresh noise on every call;
+    3. decode ``z`` and compute the -ELBO of the batch (exercise 8 with beta = 1): the binary cross-entropy
+       summed over each image's pixels, plus the KL divergence to the prior, both averaged over the batch;
+    4. update the weights: clear the gradients the parameters already hold (an earlier backward pass, of this
+       loss or of another one, left them there), backpropagate the loss, and take one optimiser step.
+
+    The model is any VAE with the interface of the chapter's ``MLPVAE`` and ``ConvVAE``:
+
+    * ``model.encode(x)`` returns ``(mu, logvar)``, each of shape ``(B, D)``;
+    * ``model.decode(z)`` returns pixel probabilities in (0, 1), shape ``(B, 1, 28, 28)``;
+    * ``model.decode_logits(z)`` returns the same before the sigmoid (the logits), for a cross-entropy that
+      works on logits (numerically safer); use either.
+
+    Args:
+        model: the VAE to train.
+        x: images in [0, 1], shape ``(B, 1, 28, 28)``; leave them unchanged.
+        optimizer: an optimiser over the model's parameters (Adam, SGD, ...).
+
+    Returns:
+        The batch's loss (the -ELBO computed in step 3, before the update), a scalar tensor (shape ``()``); a
+        Python float is accepted too.
+    """
+    raise NotImplementedError(
+        "four steps, in this order: the posterior, a sample, the two terms of the loss, then the update; and an "
+        "optimiser adds every new gradient to the one a parameter already holds"
+    )

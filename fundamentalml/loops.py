@@ -16,16 +16,30 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from . import registry
-from .models import LossModule
+from .models.vae import VAE
 from .profiles import Budget
 
 
-def plain_training_loop(model: LossModule, batches: Iterable[Any], steps: int) -> list[float]:
+def vae_step(model: VAE, x: torch.Tensor, optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    """One optimisation step of a VAE on a batch of images ``x``; return the batch's loss (detached).
+
+    The loss is the model's ``batch_loss``: encode, reparameterise, decode, and the -ELBO (binary
+    cross-entropy summed over each image's pixels, plus the KL to the prior, both averaged over the batch).
+    Then the three lines of every PyTorch step: forget the old gradients, backpropagate, update.
+    """
+    loss = model.batch_loss((x,))["loss"]  # the -ELBO of this batch, in nats per image
+    optimizer.zero_grad()  # forget the previous step's gradients (they would add up)
+    loss.backward()  # d loss / d every weight, through the reparameterisation trick
+    optimizer.step()  # one update of every parameter the optimiser holds
+    return loss.detach()
+
+
+def plain_training_loop(model: VAE, batches: Iterable[Any], steps: int) -> list[float]:
     """Train ``model`` for ``steps`` optimisation steps with a bare PyTorch loop; return each step's loss.
 
-    The same pieces the Lightning path uses: the model's one per-batch loss (``batch_loss``) and its optimiser
-    (``make_optimizers``, Adam at the seed's learning rate). ``batches`` is re-read from the start when it runs
-    out, as a new epoch would.
+    The same pieces the Lightning path uses: the model's one per-batch loss (``batch_loss``, in :func:`vae_step`)
+    and its optimiser (``make_optimizers``, Adam at the seed's learning rate). ``batches`` is re-read from the
+    start when it runs out, as a new epoch would.
     """
     optimizer = model.make_optimizers()
     model.train()
@@ -37,11 +51,7 @@ def plain_training_loop(model: LossModule, batches: Iterable[Any], steps: int) -
         except StopIteration:  # end of an epoch: start another pass over the data
             iterator = iter(batches)
             continue
-        loss = model.batch_loss(batch)["loss"]  # the -ELBO of this batch, in nats per image
-        optimizer.zero_grad()  # forget the previous step's gradients
-        loss.backward()  # d loss / d every weight, through the reparameterisation trick
-        optimizer.step()  # one Adam update
-        losses.append(loss.item())
+        losses.append(vae_step(model, batch[0], optimizer).item())  # loss, zero_grad, backward, step
     model.eval()
     return losses
 

@@ -742,12 +742,110 @@ def alt__collapsed_classes__python_pairs(features, labels, real_features, real_l
     return out
 
 
+# ------------------------------------------------------------------------------------------ build-it: VAE step
+
+
+def _elbo_parts(model, x):
+    """Encode, sample and decode as the reference does: the wrong steps below differ in what follows."""
+    mu, logvar = model.encode(x)
+    return model.decode_logits(ref_vae.reparameterize(mu, logvar)), mu, logvar
+
+
+def vae_step__no_zero_grad(model, x, optimizer):
+    """Forgets optimizer.zero_grad(): each step adds the gradients left from before."""
+    logits, mu, logvar = _elbo_parts(model, x)
+    loss = ref_vae.vae_loss(logits, x, mu, logvar, from_logits=True)[0]
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def vae_step__zero_grad_after_backward(model, x, optimizer):
+    """Clears the gradients between backward() and step(): the optimiser steps on nothing."""
+    logits, mu, logvar = _elbo_parts(model, x)
+    loss = ref_vae.vae_loss(logits, x, mu, logvar, from_logits=True)[0]
+    loss.backward()
+    optimizer.zero_grad()
+    optimizer.step()
+    return loss.detach()
+
+
+def vae_step__no_kl(model, x, optimizer):
+    """Forgets the KL term: an autoencoder's loss."""
+    logits, mu, logvar = _elbo_parts(model, x)
+    loss = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def vae_step__mean_over_pixels(model, x, optimizer):
+    """BCE with the default reduction='mean': averaged over the pixels too, the KL then dominates."""
+    logits, mu, logvar = _elbo_parts(model, x)
+    loss = F.binary_cross_entropy(torch.sigmoid(logits), x) + ref_vae.kl_divergence(mu, logvar).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def vae_step__decodes_mu(model, x, optimizer):
+    """Decodes the mean itself: no sample, so the reconstruction term never sees the noise."""
+    mu, logvar = model.encode(x)
+    loss = ref_vae.vae_loss(model.decode(mu), x, mu, logvar)[0]
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def vae_step__detached_code(model, x, optimizer):
+    """Decodes z.detach(): the reconstruction term never reaches the encoder."""
+    mu, logvar = model.encode(x)
+    z = ref_vae.reparameterize(mu, logvar).detach()
+    loss = ref_vae.vae_loss(model.decode_logits(z), x, mu, logvar, from_logits=True)[0]
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def alt__vae_step__probabilities(model, x, optimizer):
+    """BCE on probabilities, zero_grad(set_to_none=False), a float back."""
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    bce = F.binary_cross_entropy(model.decode(z), x, reduction="sum") / x.shape[0]
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / x.shape[0]
+    loss = bce + kl
+    optimizer.zero_grad(set_to_none=False)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def alt__vae_step__distributions(model, x, optimizer):
+    """torch.distributions: rsample, a Bernoulli over logits, the analytic KL; zero_grad first."""
+    optimizer.zero_grad()
+    mu, logvar = model.encode(x)
+    posterior = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    z = posterior.rsample()
+    log_px = torch.distributions.Bernoulli(logits=model.decode_logits(z), validate_args=False).log_prob(x).flatten(1).sum(1)
+    prior = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    kl = torch.distributions.kl_divergence(posterior, prior).sum(1)
+    loss = (kl - log_px).mean()
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
 # ------------------------------------------------------------------------------------------ registry
 
 _FUNCTIONS = [
     "reparameterize", "kl_divergence", "vae_loss", "conv_output_size", "conv_transpose_output_size", "lerp", "slerp",
     "init_dcgan_weights", "discriminator_loss", "generator_loss", "generator_block", "gaussian_frechet_distance",
     "one_hot_maps", "concat_condition", "conditioning_accuracy", "class_interpolation_labels", "collapsed_classes",
+    "vae_step",
 ]
 
 #: exercise function -> names (in this module) of its wrong versions
@@ -784,6 +882,10 @@ HINTS: dict[str, str] = {
     "collapsed_classes__real_indexed_by_generated_labels": "select them with real_labels == c",
     "collapsed_classes__less_or_equal": "equal is not below",
     "collapsed_classes__nan_for_one_sample": "raise a ValueError that names the class",
+    "vae_step__no_zero_grad": "call optimizer.zero_grad() before loss.backward()",
+    "vae_step__no_kl": "the KL term is missing",
+    "vae_step__mean_over_pixels": "reduction='mean' divides by the pixels as well",
+    "vae_step__decodes_mu": "decode a sample z = mu + exp(logvar / 2) * eps",
 }
 
 

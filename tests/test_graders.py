@@ -46,7 +46,7 @@ REFERENCES: dict[str, dict[str, str]] = GRADING.REFERENCES
 
 # Which exercise (the key of its ``exercise`` marker) grades each function.
 EXERCISE_OF = {
-    **{name: f"vae.{name}" for name in ("reparameterize", "kl_divergence", "vae_loss", "lerp", "slerp")},
+    **{name: f"vae.{name}" for name in ("reparameterize", "kl_divergence", "vae_loss", "lerp", "slerp", "vae_step")},
     "conv_output_size": "vae.conv_sizes",
     "conv_transpose_output_size": "vae.conv_sizes",
     **{name: f"dcgan.{name}" for name in REFERENCES["dcgan"]},
@@ -57,7 +57,7 @@ EXERCISE_OF = {
 LIMIT = "2"
 
 # Points per chapter, as the book's exercises page and exercises/README.md state them.
-CHAPTER_POINTS = {"vae": 34, "dcgan": 28, "conditional": 29}
+CHAPTER_POINTS = {"vae": 42, "dcgan": 28, "conditional": 29}
 
 
 def _mutant_sets() -> list[dict[str, str]]:

@@ -37,6 +37,7 @@ REFERENCES: dict[str, dict[str, str]] = {
         "conv_transpose_output_size": "fundamentalml.models.shapes:conv_transpose_output_size",
         "lerp": "fundamentalml.models.latent:lerp",
         "slerp": "fundamentalml.models.latent:slerp",
+        "vae_step": "fundamentalml.loops:vae_step",
     },
     "dcgan": {
         "init_dcgan_weights": "fundamentalml.models.dcgan:init_dcgan_weights",
@@ -198,6 +199,15 @@ EXERCISES: list[Exercise] = [
         "different samples divides the sum by n * (n - 1) (or use torch.pdist(f).mean()).",
         "div = lambda f: torch.cdist(f, f).sum() / (len(f) * (len(f) - 1)); "
         "collapsed when div(fake_c) < threshold * div(real_c); raise ValueError when len(fake_c) < 2 or len(real_c) < 2",
+    )),
+    # *** build-it: a training step, an update, a module, put together from the chapter's pieces (chapter order)
+    Exercise("vae.vae_step", ("vae_step",), 3, (
+        "mu, logvar = model.encode(x); z = reparameterize(mu, logvar) (exercise 2); "
+        "F.binary_cross_entropy(model.decode(z), x, reduction='sum') / len(x) is the BCE per image (or "
+        "F.binary_cross_entropy_with_logits on model.decode_logits(z)); add the batch mean of the KL (exercise 6); "
+        "then optimizer.zero_grad(), loss.backward(), optimizer.step().",
+        "loss, bce, kl = vae_loss(model.decode(z), x, mu, logvar); optimizer.zero_grad(); loss.backward(); "
+        "optimizer.step(); return loss.detach()",
     )),
 ]
 _BY_KEY = {e.key: e for e in EXERCISES}

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fundamentalml.exercises._grading import call, check, check_close, check_tensor, close, hint_on_error, load_reference
 
 CHAPTER = "vae"
+
+
+def ref_kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """The reference KL, for the diagnostics of the build-it exercise."""
+    return load_reference(CHAPTER, "kl_divergence")(mu, logvar)
 
 
 def ref(name: str) -> Any:
@@ -431,3 +438,158 @@ class TestSlerp:
                                  "to lerp when |cos(omega)| is close to 1, not only cos(omega). In float32, arccos of a "
                                  "cosine near -1 is only good to about 3e-4: test the cosine (say |cos| > 0.9995) "
                                  "rather than sin(omega) against a tiny threshold.")
+
+
+# ------------------------------------------------------------------------------------------ 17 (***)
+
+
+def _tiny_vae(seed: int = 0, certain: bool = False) -> nn.Module:
+    """A small MLP VAE of the chapter's kind (784-32-(4, 4), decoder 4-32-784). ``certain``: its encoder says
+    logvar = -30 everywhere (sigma = 3e-7), so the loss no longer depends on how the noise was drawn."""
+    from fundamentalml.models.vae import MLPVAE
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = MLPVAE(latent_dim=4, hidden_dims=(32,))
+    if certain:
+        with torch.no_grad():
+            model.fc_logvar.weight.zero_()
+            model.fc_logvar.bias.fill_(-30.0)
+    return model
+
+
+def _images(n: int = 8, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+
+
+def _loss_value(value: Any, what: str = "the returned loss") -> float:
+    """The loss as a float: a tensor of one element (shape ()) or a Python number."""
+    __tracebackhide__ = True
+    if isinstance(value, torch.Tensor):
+        check(value.numel() == 1, expected=f"{what}: one number (a tensor of shape ())", got=value,
+              hint="return the batch's loss: the mean over the batch is one number.")
+        number = float(value.detach())
+    else:
+        check(isinstance(value, (int, float)) and not isinstance(value, bool), expected=f"{what}: a scalar tensor",
+              got=f"{type(value).__name__}: {value!r}"[:200], hint="return the loss you computed (a scalar tensor).")
+        number = float(value)
+    check(number == number and abs(number) != float("inf"), expected=f"{what}: a finite number", got=f"{number}",
+          hint="a nan or inf loss: compute the cross-entropy with F.binary_cross_entropy(probabilities, x) or "
+               "F.binary_cross_entropy_with_logits(logits, x), not by hand.")
+    return number
+
+
+def _changed(before: dict[str, torch.Tensor], model: nn.Module) -> list[str]:
+    return [name for name, p in model.named_parameters() if not torch.equal(before[name], p.detach())]
+
+
+def _parameters_match(model: nn.Module, twin: nn.Module) -> list[str]:
+    """The names of the parameters of ``model`` that differ from ``twin``'s."""
+    theirs = dict(twin.named_parameters())
+    return [name for name, p in model.named_parameters()
+            if not close(p.detach(), theirs[name].detach(), rtol=1e-4, atol=1e-5)]
+
+
+@pytest.mark.exercise("vae.vae_step")
+class TestVAEStep:
+    @pytest.mark.points(1)
+    def test_returns_the_loss(self, impl: Any) -> None:
+        """returns the batch's loss: one finite number"""
+        model = _tiny_vae()
+        result = call(impl.vae_step, model, _images(), torch.optim.SGD(model.parameters(), lr=0.0))
+        if isinstance(result, torch.Tensor):
+            check_tensor(result, shape=(), what="the returned loss", hint="return the batch's loss, a mean: shape ().")
+        _loss_value(result)
+
+    @pytest.mark.points(2)
+    def test_loss_is_the_negative_elbo(self, impl: Any) -> None:
+        """the loss is the -ELBO: BCE summed over each image's pixels plus the KL, averaged over the batch"""
+        model, x = _tiny_vae(certain=True), _images()
+        twin = copy.deepcopy(model)
+        got = _loss_value(call(impl.vae_step, model, x, torch.optim.SGD(model.parameters(), lr=0.0)))
+        want = float(ref("vae_step")(twin, x, torch.optim.SGD(twin.parameters(), lr=0.0)))
+        with torch.no_grad():
+            mu, logvar = twin.encode(x)
+            logits = twin.decode_logits(mu)
+            bce = float(F.binary_cross_entropy_with_logits(logits, x, reduction="sum")) / len(x)
+            kl = float(ref_kl_divergence(mu, logvar).mean())
+        hint = "encode, sample z = mu + sigma * eps, decode, then BCE + KL of exercise 8 (beta = 1)."
+        for wrong, why in ((bce, "the KL term is missing: the -ELBO is the reconstruction BCE plus the KL to the prior."),
+                           (bce - kl, "the KL is added to the BCE, not subtracted: both are costs."),
+                           (bce / 784 + kl, "sum the BCE over each image's 784 pixels (reduction='sum') and divide by "
+                                            "the batch size: reduction='mean' divides by the pixels as well."),
+                           (bce + kl / 4, "sum the KL over the latent dimensions, then average over the batch."),
+                           (len(x) * want, "average over the batch: the sums over pixels and dimensions are per image.")):
+            if abs(got - wrong) <= 1e-3 * abs(wrong):
+                hint = why
+        check(abs(got - want) <= 1e-4 * abs(want) + 1e-4, expected=f"the -ELBO of the batch = {want:.6g}",
+              got=f"{got:.6g}", hint=hint)
+
+    @pytest.mark.points(1)
+    def test_samples_the_code(self, impl: Any) -> None:
+        """z is drawn afresh (the reparameterisation trick): different noise, a different loss"""
+        model, x = _tiny_vae(), _images()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        losses = []
+        for seed in (1, 2):
+            torch.manual_seed(seed)
+            losses.append(_loss_value(call(impl.vae_step, model, x, optimizer)))
+        check(abs(losses[0] - losses[1]) > 1e-6 * abs(losses[0]),
+              expected="two calls with different random states to give different losses (z is a sample)",
+              got=f"{losses[0]:.8g} both times",
+              hint="decode a sample z = mu + exp(logvar / 2) * eps with fresh eps, not mu itself: the ELBO is an "
+                   "expectation over q(z|x), estimated with one sample.")
+
+    @pytest.mark.points(2)
+    def test_one_step_from_fresh_gradients(self, impl: Any) -> None:
+        """each call moves the parameters by one optimiser step on this batch's gradient alone (zero_grad, backward, step)"""
+        model = _tiny_vae(certain=True)
+        twin = copy.deepcopy(model)
+        gen = torch.Generator().manual_seed(3)
+        for p, q in zip(model.parameters(), twin.parameters()):  # gradients an earlier backward pass left behind
+            p.grad = torch.randn(p.shape, generator=gen)
+            q.grad = p.grad.clone()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        reference = torch.optim.SGD(twin.parameters(), lr=0.01)
+        for call_number, seed in ((1, 10), (2, 11)):
+            x = _images(seed=seed)
+            call(impl.vae_step, model, x, optimizer)
+            ref("vae_step")(twin, x, reference)
+            wrong = _parameters_match(model, twin)
+            check(not wrong, expected=f"after call {call_number}, every parameter moved by one SGD step on this batch's "
+                                      "gradient",
+                  got=f"{len(wrong)} parameters elsewhere, e.g. {wrong[:3]}",
+                  hint="the parameters held gradients already, and backward() adds to them: call optimizer.zero_grad() "
+                       "before loss.backward(); then one backward() and one optimizer.step() per call.")
+
+    @pytest.mark.points(1)
+    def test_gradients_reach_encoder_and_decoder(self, impl: Any) -> None:
+        """one step changes every parameter: encoder, both heads and decoder"""
+        model = _tiny_vae()
+        before = {name: p.detach().clone() for name, p in model.named_parameters()}
+        call(impl.vae_step, model, _images(), torch.optim.SGD(model.parameters(), lr=0.01))
+        unchanged = [name for name, p in model.named_parameters() if torch.equal(before[name], p.detach())]
+        check(not unchanged, expected="every parameter updated (gradients reach the encoder, mu, logvar and decoder)",
+              got=f"unchanged: {unchanged}",
+              hint="build z from mu and logvar with torch operations and decode it: no .detach(), .item() or "
+                   "torch.no_grad() on the way; and step the optimiser after backward().")
+
+    @pytest.mark.points(1)
+    def test_loss_falls(self, impl: Any) -> None:
+        """twenty Adam steps on one batch lower its -ELBO"""
+        model, x = _tiny_vae(seed=5), _images(16, seed=4)
+
+        def elbo() -> float:
+            with torch.random.fork_rng(), torch.no_grad():
+                torch.manual_seed(0)
+                return float(model.batch_loss((x,))["loss"])
+
+        before = elbo()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(20):
+            call(impl.vae_step, model, x, optimizer)
+        after = elbo()
+        check(after < 0.97 * before, expected=f"the batch's -ELBO to fall below {0.97 * before:.5g} (from {before:.5g})",
+              got=f"{after:.5g}",
+              hint="step downhill on the -ELBO: loss.backward() then optimizer.step(), once per call, with the "
+                   "gradients cleared first.")
