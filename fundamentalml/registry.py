@@ -17,7 +17,8 @@ import torch
 
 from . import metrics
 from .data import CIFAR10DataModule, ImageDataModule, ImageSet, MNISTDataModule, eval_indices, to_float_images
-from .models import ConditionalGAN, ConditionalVAE, ConvVAE, DCGAN, HistoryModule, MLPVAE, MNISTClassifier
+from .models import (CIFARClassifier, ConditionalGAN, ConditionalVAE, ConvVAE, DCGAN, HistoryModule, MLPVAE,
+                     MNISTClassifier, MNISTMLPClassifier)
 from .profiles import PROFILES, Budget, check_profile, default_profile
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
@@ -197,10 +198,34 @@ MODELS: dict[str, ModelSpec] = {
             },
             evaluate=_evaluate_classifier, headline="accuracy", tolerance=0.0005, better="higher", chapter="conditional",
         ),
+        # The second MNIST judge, of another architecture (an MLP): conditioning accuracy read by both.
+        ModelSpec(
+            name="classifier-mlp", title="second judge (MLP)", model_class=MNISTMLPClassifier, dataset="mnist",
+            value_range="unit",
+            budgets={
+                "smoke": Budget(epochs=1, batch_size=128, train_size=2048, lr=1e-3, eval_size=1000),
+                "cpu": Budget(epochs=3, batch_size=128, train_size=None, lr=1e-3),
+                "full": Budget(epochs=8, batch_size=128, train_size=None, lr=1e-3),
+            },
+            evaluate=_evaluate_classifier, headline="accuracy", tolerance=0.0005, better="higher", chapter="conditional",
+        ),
+        # The DCGAN's judge: its features are the space of the DCGAN's Fréchet distance.
+        ModelSpec(
+            name="cifar-classifier", title="CIFAR-10 judge", model_class=CIFARClassifier, dataset="cifar10",
+            value_range="unit",
+            budgets={
+                "smoke": Budget(epochs=1, batch_size=64, train_size=512, lr=1e-3, eval_size=512),
+                "cpu": Budget(epochs=2, batch_size=128, train_size=None, lr=1e-3, eval_size=2000),
+                "full": Budget(epochs=8, batch_size=128, train_size=None, lr=1e-3),
+            },
+            evaluate=_evaluate_classifier, headline="accuracy", tolerance=0.002, better="higher", chapter="dcgan",
+        ),
     )
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 JUDGE = "classifier"  # the model that judges the others (needs_judge=True)
+SECOND_JUDGE = "classifier-mlp"  # the MNIST judge of another architecture
+CIFAR_JUDGE = "cifar-classifier"  # the DCGAN's judge (its Fréchet distance's feature space)
 
 
 def get(name: str) -> ModelSpec:

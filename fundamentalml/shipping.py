@@ -276,6 +276,61 @@ def add_seeds(
     return current
 
 
+def add_variant(
+    name: str,
+    model_kwargs: dict[str, Any],
+    out: str | os.PathLike = "runs/variants",
+    *,
+    judges: list[str] | None = None,
+    draws: int = 5,
+    data_dir: str | os.PathLike | None = None,
+    weights_dir: str | os.PathLike | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Train (or load) a variant of a shipped model at ``full``, seed 0, with ``model_kwargs`` changed, and record
+    its test metrics in the manifest entry's ``"variants"`` under a key such as ``"beta=1.0"``: the numbers a page
+    shows beside the shipped model's, without shipping the variant's weights.
+
+    For a judged (conditional) model the metrics are read by the reference classifier, and the conditioning
+    accuracy also by every shipped judge in ``judges`` (default: both MNIST judges) over ``draws`` sample draws.
+    """
+    folder = Path(weights_dir or WEIGHTS_DIR)
+    current = manifest(folder)
+    entry = current["models"].get(name)
+    if not entry:
+        raise ValueError(f"{name} has no shipped weights to add a variant to: ship it first.")
+    if not model_kwargs:
+        raise ValueError("a variant changes at least one model argument (model_kwargs is empty).")
+    spec = registry.get(name)
+    run = get_run(name, "full", seed=0, out=out, data_dir=data_dir, model_kwargs=model_kwargs, evaluate=False,
+                  progress_bar=False)
+    if run.test_set().is_fallback or run.meta.get("data_is_fallback"):
+        raise ValueError("Variants are measured on the real datasets, not the offline fallback: set FUNDAMENTALML_DATA.")
+    judge = pretrained(registry.JUDGE, weights_dir=folder).model if spec.needs_judge else None
+    record: dict[str, Any] = {"model_kwargs": dict(model_kwargs), "metrics": run.evaluate(judge).to_dict()}
+    if spec.needs_judge:
+        from .metrics import judged_accuracy
+
+        names = judges or [registry.JUDGE, registry.SECOND_JUDGE]
+        judged = judged_accuracy(run.model, {j: pretrained(j, weights_dir=folder).model for j in names}, seeds=range(draws))
+        record["judged_accuracy"] = {"accuracies": judged.accuracies, "n_per_class": judged.n_per_class, "seeds": judged.seeds}
+    prov = run.meta.get("provenance", {})
+    record.update({
+        "train_time_s": run.meta.get("train_time_s"),
+        "history": run.model.history,
+        "command": command or prov.get("command"),
+        "commit": prov.get("commit"),
+        "machine": prov.get("machine"),
+        "torch": prov.get("torch"),
+    })
+    key = ",".join(f"{k}={v}" for k, v in sorted(model_kwargs.items()))
+    entry.setdefault("variants", {})[key] = record
+    save_json(current, folder / MANIFEST_NAME)
+    print(f"{name} [{key}]: {spec.headline} {record['metrics'][spec.headline]:.4f} "
+          f"(shipped: {entry['metrics'][spec.headline]:.4f})", flush=True)
+    return current
+
+
 def verify(runs: str | os.PathLike | None = None, *, data_dir: str | os.PathLike | None = None,
            weights_dir: str | os.PathLike | None = None) -> bool:
     """Check the shipped weights, printing one line per model; ``True`` when all pass.

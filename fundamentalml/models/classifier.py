@@ -69,3 +69,107 @@ class MNISTClassifier(LossModule):
             optimizer, max_lr=self.lr * 3, total_steps=max(int(total_steps or 1000), 1), pct_start=0.15
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+class MNISTMLPClassifier(LossModule):
+    """A second MNIST judge of another kind: an MLP, 784 -> 512 -> 256 -> 10, with no convolution.
+
+    A conditioning accuracy read by two judges that share no architecture says more than one judge's: a
+    sample that fools the CNN's local filters need not fool a network that sees every pixel at once.
+
+    Args:
+        lr: Adam learning rate.
+        dropout: dropout after each hidden layer.
+    """
+
+    feature_dim = 256
+    image_shape = (1, 28, 28)
+
+    def __init__(self, lr: float = 1e-3, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.lr = lr
+        self.body = nn.Sequential(
+            nn.Flatten(), nn.Linear(784, 512), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(512, self.feature_dim), nn.ReLU(inplace=True),
+        )
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.feature_dim, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, 10)`` for images ``(B, 1, 28, 28)`` in [0, 1]."""
+        return self.head(self.body(x))
+
+    @evaluating
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Last hidden layer ``(B, 256)`` for images in [0, 1]."""
+        return self.body(check_images(x, self.image_shape).to(self.device))
+
+    @evaluating
+    def predict(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """Predicted digit ``(B,)`` for images ``(B, 1, 28, 28)`` in [0, 1]."""
+        x = check_images(x, self.image_shape)
+        return torch.cat([self(x[i : i + batch_size].to(self.device)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
+
+    batch_loss = MNISTClassifier.batch_loss
+    make_optimizers = MNISTClassifier.make_optimizers
+
+
+class CIFARClassifier(LossModule):
+    """The DCGAN's judge: a small CNN for CIFAR-10, three conv stages (32, 64, 128 channels, each a 3x3 conv
+    with batch norm, then max-pool), global average pooling and 256 hidden units, trained on the course's
+    CIFAR-10 copy. About 10 M multiply-adds an image: one pass over all 50,000 training images takes seconds
+    on a CPU, which the memorisation check needs.
+
+    Its 256-d penultimate features are the feature space of the DCGAN's Fréchet distance: a space trained to
+    tell the ten classes apart, where the distance means "do the pictures have the features of real objects",
+    unlike a random network's features. It is far smaller than Inception, so its distances are not FIDs.
+
+    Args:
+        lr: Adam learning rate.
+        dropout: dropout before the last layer.
+    """
+
+    feature_dim = 256
+    image_shape = (3, 32, 32)
+
+    def __init__(self, lr: float = 1e-3, dropout: float = 0.3) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.lr = lr
+
+        def stage(c_in: int, c_out: int) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+                    nn.MaxPool2d(2)]
+
+        self.body = nn.Sequential(
+            *stage(3, 32), *stage(32, 64), *stage(64, 128),  # 16x16, 8x8, 4x4
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, self.feature_dim), nn.ReLU(inplace=True),
+        )
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.feature_dim, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, 10)`` for images ``(B, 3, 32, 32)`` in [0, 1]."""
+        return self.head(self.body(x))
+
+    @evaluating
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations ``(B, 256)`` for images ``(B, 3, 32, 32)`` in [0, 1]."""
+        return self.body(check_images(x, self.image_shape).to(self.device))
+
+    @evaluating
+    def predict(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """Predicted class ``(B,)`` for images ``(B, 3, 32, 32)`` in [0, 1]."""
+        x = check_images(x, self.image_shape)
+        return torch.cat([self(x[i : i + batch_size].to(self.device)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
+
+    def batch_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{"loss", "acc"}`` of a batch, with random horizontal flips while training (objects, unlike digits,
+        look the same mirrored)."""
+        x, y = batch
+        if self.training:
+            flip = torch.rand(len(x), device=x.device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        logits = self(x)
+        return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
+
+    make_optimizers = MNISTClassifier.make_optimizers
