@@ -216,7 +216,7 @@ MODELS: dict[str, ModelSpec] = {
             budgets={
                 "smoke": Budget(epochs=1, batch_size=64, train_size=512, lr=1e-3, eval_size=512),
                 "cpu": Budget(epochs=2, batch_size=128, train_size=None, lr=1e-3, eval_size=2000),
-                "full": Budget(epochs=8, batch_size=128, train_size=None, lr=1e-3),
+                "full": Budget(epochs=5, batch_size=128, train_size=None, lr=1e-3),
             },
             evaluate=_evaluate_classifier, headline="accuracy", tolerance=0.002, better="higher", chapter="dcgan",
         ),
