@@ -361,8 +361,10 @@ def verify(runs: Optional[Path] = None, data_dir: Optional[Path] = None) -> None
 
 
 def scores() -> None:
-    """Print your exercise score history, per exercise: attempts, best and last score (graded runs of
-    ``python -m pytest exercises`` and of ``grade(...)`` in the chapters append to it)."""
+    """Print your exercise score history, per exercise: attempts, best and last score.
+
+    Every graded run adds to it: pytest exercises in a clone, and grade(...) in a chapter's exercise cells.
+    """
     from .exercises.history import print_summary
 
     print_summary()

@@ -76,6 +76,7 @@ def test_grade_gives_the_scores_of_pytest_exercises(tmp_path: Path, capsys: pyte
         (c["check"], c["points"], c["passed"]) for c in expected["checks"]]
     assert "[6. kl_divergence (VAE, **)] check failed:" in report and "expected:" in report and "hint:" in report
     assert "call grade(..., hint_level=2) again for a more specific hint" in report
+    assert "stuck? grade(..., hint_level=2) adds a more specific hint to each failure" in report
     assert f"{wrong.score} / {wrong.total}" in report and "TOTAL:" in report
     assert "platform linux" not in report and "rootdir" not in report and "passed in" not in report
     assert "fundamentalml-grade-" not in report  # the temporary module is "your code"
@@ -306,8 +307,8 @@ def test_sync_rewrites_drifted_exercise_cells_and_check_sees_them(tmp_path: Path
 
 @pytest.mark.slow
 def test_a_chapter_twins_exercise_cells_in_a_kernel(tmp_path: Path) -> None:
-    """Start a Jupyter kernel, run the VAE twin's exercise cells with a wrong and then a right lerp in place of
-    the stub, and read the scores the grade cell prints."""
+    """Start a Jupyter kernel, run the VAE twin's exercise cells with a wrong, a right and a hanging lerp in
+    place of the stub, and read the scores the grade cell prints; the kernel carries on after the hang."""
     from jupyter_client.manager import start_new_kernel
 
     cells = [c for c in json.loads((REPO / "book" / "vae.ipynb").read_text())["cells"]]
@@ -347,10 +348,15 @@ def test_a_chapter_twins_exercise_cells_in_a_kernel(tmp_path: Path) -> None:
         run(right)
         second = run(grade_cell)
         assert "TOTAL: 4 / 4 points" in second and "<1. lerp (VAE, *): 4 / 4 points>" in second, second
+        run(stub.split("    raise NotImplementedError")[0] + "    while True:\n        pass\n")
+        start = time.monotonic()
+        hung = run(grade_cell.replace(")", ", timeout=1)"))
+        assert "TOTAL: 0 / 4 points" in hung and "stopped after 1 s" in hung, hung
+        assert time.monotonic() - start < 120
         assert run("1 + 1").strip() == "2"  # the kernel is alive and well
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     records = [json.loads(line) for line in (tmp_path / "cache" / "fundamentalml" / "scores.jsonl").read_text().splitlines()]
-    assert [(r["exercise"], r["score"], r["origin"]) for r in records] == [("vae.lerp", 0, "notebook"),
-                                                                         ("vae.lerp", 4, "notebook")]
+    assert [(r["exercise"], r["score"], r["origin"]) for r in records] == [
+        ("vae.lerp", 0, "notebook"), ("vae.lerp", 4, "notebook"), ("vae.lerp", 0, "notebook")]

@@ -606,7 +606,7 @@ def _print_scores(terminalreporter: Any, config: pytest.Config) -> None:
     level = int(config.getoption("hint_level"))
     if score < total and level < MAX_HINT_LEVEL:
         ask = ASK_FOR_HINTS[config.getoption("exercise_frontend")].format(level=level + 1)
-        tr.write_line(f"  stuck? {ask.removeprefix('run again with ').removesuffix(' again')} adds "
+        tr.write_line(f"  stuck? {ask.removeprefix('run again with ').removeprefix('call ').removesuffix(' again')} adds "
                       f"{'a more specific hint' if level < 2 else 'the formula'} to each failure"
                       f"{' (3: the formula)' if level < 2 else ''}")
     _record_history(config, scores)
