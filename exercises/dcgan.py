@@ -117,3 +117,40 @@ def gaussian_frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torc
         "two parts: how far apart the means are, and how different the covariances are; a symmetric matrix has a "
         "square root you can build from its eigenvalues and eigenvectors"
     )
+
+
+def gan_update(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    real: torch.Tensor,
+    z: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exercise 18 (***). Build it: one alternating GAN update, the discriminator's step then the generator's.
+
+    1. Generate a batch of fakes from ``z``.
+    2. The discriminator's turn: its loss on ``real`` (label 1) and on the fakes (label 0), exercise 9. Its
+       loss must not reach the generator: cut the graph at the fakes. Clear the discriminator's old gradients,
+       backpropagate, step ``opt_d``.
+    3. The generator's turn: the fakes through the (just updated) discriminator, with the non-saturating
+       generator loss of exercise 3 (fakes labelled 1, "real"). Clear the generator's old gradients,
+       backpropagate, step ``opt_g``.
+
+    Each optimiser steps once, on its own network's loss. The parameters may hold gradients from an earlier
+    backward pass when you are called.
+
+    Args:
+        generator: maps latents ``(B, latent_dim)`` to images.
+        discriminator: maps images to logits, one per image: shape ``(B,)`` (no sigmoid at the end).
+        opt_g: the optimiser of the generator's parameters; ``opt_d``: the discriminator's.
+        real: a batch of real images; ``z``: latents, shape ``(B, latent_dim)``. Leave both unchanged.
+
+    Returns:
+        ``(d_loss, g_loss)``: the discriminator's loss (before its step) and the generator's, two scalar
+        tensors (shape ``()``).
+    """
+    raise NotImplementedError(
+        "two turns, the discriminator's first: each computes its own loss, clears its own gradients and steps its "
+        "own optimiser; and the discriminator's loss has no business changing the generator"
+    )

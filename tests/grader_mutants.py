@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fundamentalml import metrics as ref_metrics
+from fundamentalml.models import dcgan as ref_dcgan
 from fundamentalml.models import latent as ref_latent
 from fundamentalml.models import vae as ref_vae
 
@@ -839,13 +840,132 @@ def alt__vae_step__distributions(model, x, optimizer):
     return loss
 
 
+# ------------------------------------------------------------------------------------------ build-it: GAN update
+
+
+def gan_update__no_detach(generator, discriminator, opt_g, opt_d, real, z):
+    """Scores the fakes without detach in D's turn (retain_graph to survive): D's loss reaches G, and G's
+    zero_grad hides it from the parameters."""
+    fake = generator(z)
+    d_loss = ref_dcgan.discriminator_loss(discriminator(real), discriminator(fake))
+    opt_d.zero_grad()
+    d_loss.backward(retain_graph=True)
+    opt_d.step()
+    g_loss = ref_dcgan.generator_loss(discriminator(fake))
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+    return d_loss.detach(), g_loss.detach()
+
+
+def gan_update__no_detach_zero_grads_first(generator, discriminator, opt_g, opt_d, real, z):
+    """Clears both optimisers first, then forgets detach: G steps on the sum of both losses' gradients."""
+    opt_d.zero_grad()
+    opt_g.zero_grad()
+    fake = generator(z)
+    d_loss = ref_dcgan.discriminator_loss(discriminator(real), discriminator(fake))
+    d_loss.backward(retain_graph=True)
+    opt_d.step()
+    g_loss = ref_dcgan.generator_loss(discriminator(fake))
+    g_loss.backward()
+    opt_g.step()
+    return d_loss.detach(), g_loss.detach()
+
+
+def gan_update__no_zero_grad(generator, discriminator, opt_g, opt_d, real, z):
+    """Never clears a gradient: each step adds what earlier passes left."""
+    fake = generator(z)
+    d_loss = ref_dcgan.discriminator_loss(discriminator(real), discriminator(fake.detach()))
+    d_loss.backward()
+    opt_d.step()
+    g_loss = ref_dcgan.generator_loss(discriminator(fake))
+    g_loss.backward()
+    opt_g.step()
+    return d_loss.detach(), g_loss.detach()
+
+
+def gan_update__one_loss_both_steps(generator, discriminator, opt_g, opt_d, real, z):
+    """Backpropagates d_loss + g_loss once and steps both optimisers on it: D also follows G's loss."""
+    fake = generator(z)
+    d_loss = ref_dcgan.discriminator_loss(discriminator(real), discriminator(fake.detach()))
+    g_loss = ref_dcgan.generator_loss(discriminator(fake))
+    opt_d.zero_grad()
+    opt_g.zero_grad()
+    (d_loss + g_loss).backward()
+    opt_d.step()
+    opt_g.step()
+    return d_loss.detach(), g_loss.detach()
+
+
+def gan_update__swapped_labels(generator, discriminator, opt_g, opt_d, real, z):
+    """Labels the real images 0 and the fakes 1 in D's turn."""
+    fake = generator(z)
+    d_loss = ref_dcgan.discriminator_loss(discriminator(fake.detach()), discriminator(real))
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    g_loss = ref_dcgan.generator_loss(discriminator(fake))
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+    return d_loss.detach(), g_loss.detach()
+
+
+def gan_update__saturating(generator, discriminator, opt_g, opt_d, real, z):
+    """The minimax generator loss, log(1 - D(G(z))): no gradient when D is confident."""
+    fake = generator(z)
+    d_loss = ref_dcgan.discriminator_loss(discriminator(real), discriminator(fake.detach()))
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    g_loss = -F.softplus(discriminator(fake)).mean()
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+    return d_loss.detach(), g_loss.detach()
+
+
+def alt__gan_update__one_forward_for_d(generator, discriminator, opt_g, opt_d, real, z):
+    """D scores real and detached fakes in one forward pass; zero_grad(set_to_none=False); BCE module."""
+    bce = nn.BCEWithLogitsLoss()
+    fake = generator(z)
+    logits = discriminator(torch.cat([real, fake.detach()]))
+    real_logits, fake_logits = logits[: len(real)], logits[len(real):]
+    d_loss = bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits, torch.zeros_like(fake_logits))
+    opt_d.zero_grad(set_to_none=False)
+    d_loss.backward()
+    opt_d.step()
+    out = discriminator(fake)
+    g_loss = bce(out, torch.ones_like(out))
+    opt_g.zero_grad(set_to_none=False)
+    g_loss.backward()
+    opt_g.step()
+    return d_loss, g_loss
+
+
+def alt__gan_update__separate_forward(generator, discriminator, opt_g, opt_d, real, z):
+    """Both gradients cleared first; D's fakes from a generator pass under no_grad, G's from a second pass;
+    softplus forms; floats back."""
+    opt_g.zero_grad()
+    opt_d.zero_grad()
+    with torch.no_grad():
+        fake_for_d = generator(z)
+    d_loss = F.softplus(-discriminator(real)).mean() + F.softplus(discriminator(fake_for_d)).mean()
+    d_loss.backward()
+    opt_d.step()
+    g_loss = F.softplus(-discriminator(generator(z))).mean()
+    g_loss.backward()
+    opt_g.step()
+    return d_loss.detach().clone(), g_loss.detach().clone()
+
+
 # ------------------------------------------------------------------------------------------ registry
 
 _FUNCTIONS = [
     "reparameterize", "kl_divergence", "vae_loss", "conv_output_size", "conv_transpose_output_size", "lerp", "slerp",
     "init_dcgan_weights", "discriminator_loss", "generator_loss", "generator_block", "gaussian_frechet_distance",
     "one_hot_maps", "concat_condition", "conditioning_accuracy", "class_interpolation_labels", "collapsed_classes",
-    "vae_step",
+    "vae_step", "gan_update",
 ]
 
 #: exercise function -> names (in this module) of its wrong versions
@@ -886,6 +1006,11 @@ HINTS: dict[str, str] = {
     "vae_step__no_kl": "the KL term is missing",
     "vae_step__mean_over_pixels": "reduction='mean' divides by the pixels as well",
     "vae_step__decodes_mu": "decode a sample z = mu + exp(logvar / 2) * eps",
+    "gan_update__no_detach": "score fake.detach() in its turn",
+    "gan_update__no_zero_grad": "the parameters held gradients already",
+    "gan_update__one_loss_both_steps": "score the fakes again after opt_d.step()",
+    "gan_update__swapped_labels": "your labels look swapped",
+    "gan_update__saturating": "minimising log(1 - D(G(z))) saturates",
 }
 
 

@@ -44,6 +44,7 @@ REFERENCES: dict[str, dict[str, str]] = {
         "discriminator_loss": "fundamentalml.models.dcgan:discriminator_loss",
         "generator_loss": "fundamentalml.models.dcgan:generator_loss",
         "generator_block": "fundamentalml.models.dcgan:generator_block",
+        "gan_update": "fundamentalml.models.dcgan:gan_update",
         "gaussian_frechet_distance": "fundamentalml.metrics:gaussian_frechet_distance",
     },
     "conditional": {
@@ -208,6 +209,14 @@ EXERCISES: list[Exercise] = [
         "then optimizer.zero_grad(), loss.backward(), optimizer.step().",
         "loss, bce, kl = vae_loss(model.decode(z), x, mu, logvar); optimizer.zero_grad(); loss.backward(); "
         "optimizer.step(); return loss.detach()",
+    )),
+    Exercise("dcgan.gan_update", ("gan_update",), 3, (
+        "fake = generator(z); D's turn: discriminator_loss(discriminator(real), discriminator(fake.detach())) "
+        "(exercise 9), opt_d.zero_grad(), backward(), opt_d.step(); G's turn: generator_loss(discriminator(fake)) "
+        "(exercise 3: the fakes labelled 1), opt_g.zero_grad(), backward(), opt_g.step().",
+        "d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach())); opt_d.zero_grad(); "
+        "d_loss.backward(); opt_d.step(); g_loss = generator_loss(discriminator(fake)); opt_g.zero_grad(); "
+        "g_loss.backward(); opt_g.step(); return d_loss.detach(), g_loss.detach()",
     )),
 ]
 _BY_KEY = {e.key: e for e in EXERCISES}

@@ -80,6 +80,50 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------ shared GAN training
 
 
+def gan_update(
+    generator: Callable[[torch.Tensor], torch.Tensor],
+    discriminator: Callable[[torch.Tensor], torch.Tensor],
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    real: torch.Tensor,
+    z: torch.Tensor,
+    objective: Callable[[torch.Tensor], torch.Tensor] = generator_loss,
+    backward: Callable[[torch.Tensor], None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One alternating GAN update: a step of the discriminator, then a step of the generator.
+
+    The discriminator learns to call ``real`` real (label 1) and the generator's images of ``z`` fake (label 0);
+    the fakes are detached there, so its loss stops at them and never reaches the generator. Then the
+    generator, through the updated discriminator, learns to have its images called real (``objective``: the
+    non-saturating :func:`generator_loss`). Each optimiser clears its own gradients, and steps on its own loss.
+
+    Args:
+        generator: latents ``(B, latent_dim)`` -> images; discriminator: images -> logits, one per image.
+        opt_g, opt_d: the optimisers of the generator's and of the discriminator's parameters.
+        real: a batch of real images; z: the latents of the generated batch.
+        objective: the generator's loss from the discriminator's logits on its images.
+        backward: how to backpropagate a loss (Lightning's ``manual_backward``; plain ``Tensor.backward``).
+
+    Returns:
+        ``(d_loss, g_loss)``, detached scalars.
+    """
+    backward = backward or torch.Tensor.backward
+    fake = generator(z)
+
+    # 1. The discriminator: real images labelled 1, generated ones 0; detached, the fakes end D's graph.
+    d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach()))
+    opt_d.zero_grad(set_to_none=True)
+    backward(d_loss)
+    opt_d.step()
+
+    # 2. The generator: its images through the updated discriminator, which it wants to call them real.
+    g_loss = objective(discriminator(fake))
+    opt_g.zero_grad(set_to_none=True)  # G's gradients of the previous update: gone
+    backward(g_loss)
+    opt_g.step()
+    return d_loss.detach(), g_loss.detach()
+
+
 class GAN(HistoryModule):
     """Alternating GAN updates with manual optimisation, shared by :class:`DCGAN` and the conditional GAN.
 
@@ -145,29 +189,26 @@ class GAN(HistoryModule):
         opt_d: torch.optim.Optimizer,
         backward: Callable[[torch.Tensor], None] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """One GAN update on a batch: D on a real and a generated batch, then G with :meth:`generator_objective`.
+        """One GAN update on a batch (:func:`gan_update`): D on a real and a generated batch, then G with
+        :meth:`generator_objective`.
 
         The one per-batch step of a GAN: ``training_step`` calls it with Lightning's ``manual_backward``, the
         benchmark's bare loop with plain ``Tensor.backward`` (the default). Returns the losses and the
         discriminator's accuracies and mean probabilities (detached).
         """
-        backward = backward or torch.Tensor.backward
         real, labels = batch
         labels = labels if self.fixed_labels() is not None else None
         z = torch.randn(real.shape[0], self.latent_dim, device=real.device)
-        fake = self.generate_from(z, labels)
+        logits: list[torch.Tensor] = []  # what D said of the real batch, then of the generated one (for accuracies)
 
-        real_logits = self.discriminate(real, labels)
-        fake_logits = self.discriminate(fake.detach(), labels)
-        loss_d = discriminator_loss(real_logits, fake_logits)
-        opt_d.zero_grad(set_to_none=True)
-        backward(loss_d)
-        opt_d.step()
+        def discriminate(x: torch.Tensor) -> torch.Tensor:
+            out = self.discriminate(x, labels)
+            logits.append(out.detach())
+            return out
 
-        loss_g = self.generator_objective(self.discriminate(fake, labels))
-        opt_g.zero_grad(set_to_none=True)
-        backward(loss_g)
-        opt_g.step()
+        loss_d, loss_g = gan_update(lambda codes: self.generate_from(codes, labels), discriminate, opt_g, opt_d, real, z,
+                                    objective=self.generator_objective, backward=backward)
+        real_logits, fake_logits = logits[0], logits[1]
         with torch.no_grad():
             return {
                 "loss": (loss_d + loss_g).detach(),  # what the divergence guard watches

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -397,3 +398,246 @@ class TestGaussianFrechetDistance:
                     "them; an inverse or a Cholesky factor does not.")
             _check_distance(got, want, _distance_scale(mu1, s1, mu2, s2),
                             f"the distance for rank-{n - 1} covariances in {d} dimensions", hint=hint)
+
+
+# ------------------------------------------------------------------------------------------ 18 (***)
+
+
+def _toy_gan(seed: int = 0) -> tuple[nn.Module, nn.Module]:
+    """A small generator (4 -> 16 -> 8, tanh) and discriminator (8 -> 16 -> 1 logit per row), no batch norm."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        generator = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 8), nn.Tanh())
+        discriminator = nn.Sequential(nn.Linear(8, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1), nn.Flatten(0))
+    return generator, discriminator
+
+
+def _toy_batch(seed: int, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return 0.3 * torch.randn(n, 8, generator=gen) + 0.5, torch.randn(n, 4, generator=gen)
+
+
+def _two_losses(result: Any) -> tuple[float, float]:
+    """``(d_loss, g_loss)`` as floats: scalar tensors (or Python numbers)."""
+    __tracebackhide__ = True
+    check(isinstance(result, (tuple, list)) and len(result) == 2, expected="a pair (d_loss, g_loss)",
+          got=f"{type(result).__name__}: {result!r}"[:200], hint="return d_loss, g_loss")
+    out = []
+    for name, value in zip(("d_loss", "g_loss"), result):
+        if isinstance(value, torch.Tensor):
+            check_tensor(value, shape=(), what=name, hint="each loss is a batch mean: one number, shape ().")
+            value = float(value.detach())
+        check(isinstance(value, float) and math.isfinite(value), expected=f"{name}: a finite number",
+              got=f"{value!r}"[:100], hint="return the two losses you computed, as scalar tensors.")
+        out.append(value)
+    return out[0], out[1]
+
+
+class _Watch:
+    """Records, in order, when gradients reach the generator's or the discriminator's parameters and when each
+    optimiser steps (with a snapshot of the generator's parameters and gradients at that moment)."""
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
+                 opt_d: torch.optim.Optimizer) -> None:
+        self.events: list[str] = []
+        self.g_grads_at_g_step: list[torch.Tensor | None] = []
+        self.g_params_at_d_step: list[torch.Tensor] = []
+        self.handles = []
+        for net, tag in ((generator, "G gradient"), (discriminator, "D gradient")):
+            for p in net.parameters():
+                self.handles.append(p.register_hook(lambda grad, tag=tag: self.events.append(tag)))
+        self._wrap(opt_d, "opt_d.step", lambda: self.g_params_at_d_step.extend(
+            p.detach().clone() for p in generator.parameters()))
+        self._wrap(opt_g, "opt_g.step", lambda: self.g_grads_at_g_step.extend(
+            None if p.grad is None else p.grad.detach().clone() for p in generator.parameters()))
+
+    def _wrap(self, optimizer: torch.optim.Optimizer, tag: str, before: Any) -> None:
+        step = optimizer.step
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            before()
+            self.events.append(tag)
+            return step(*args, **kwargs)
+
+        optimizer.step = watched  # type: ignore[method-assign]
+
+    def close(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+    def count(self, tag: str) -> int:
+        return self.events.count(tag)
+
+
+def _parameter_mismatches(model: nn.Module, twin: nn.Module) -> list[str]:
+    theirs = dict(twin.named_parameters())
+    return [name for name, p in model.named_parameters()
+            if not torch.allclose(p.detach().double(), theirs[name].detach().double(), rtol=1e-4, atol=1e-6)]
+
+
+def _confident_pair() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
+    """A generator that draws rows of -1 and a discriminator that scores a row by the sum of its 8 entries: real
+    rows of +1 get logit +8, the fakes -8. A confident, correct discriminator."""
+    generator = nn.Sequential(nn.Linear(4, 8))
+    discriminator = nn.Sequential(nn.Linear(8, 1), nn.Flatten(0))
+    with torch.no_grad():
+        generator[0].weight.zero_()
+        generator[0].bias.fill_(-1.0)
+        discriminator[0].weight.fill_(1.0)
+        discriminator[0].bias.zero_()
+    real = torch.ones(6, 8)
+    z = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    return generator, discriminator, real, z
+
+
+@pytest.mark.exercise("dcgan.gan_update")
+class TestGANUpdate:
+    @pytest.mark.points(2)
+    def test_losses_match_the_reference(self, impl: Any) -> None:
+        """returns (d_loss, g_loss): D's loss on real (1) and detached fakes (0), then G's non-saturating loss through the updated D"""
+        generator, discriminator = _toy_gan()
+        g_twin, d_twin = copy.deepcopy(generator), copy.deepcopy(discriminator)
+        real, z = _toy_batch(1)
+        got_d, got_g = _two_losses(call(impl.gan_update, generator, discriminator,
+                                        torch.optim.SGD(generator.parameters(), lr=0.1),
+                                        torch.optim.SGD(discriminator.parameters(), lr=0.1), real, z))
+        want_d, want_g = (float(v) for v in ref("gan_update")(g_twin, d_twin, torch.optim.SGD(g_twin.parameters(), lr=0.1),
+                                                               torch.optim.SGD(d_twin.parameters(), lr=0.1), real, z))
+        with torch.no_grad():
+            g0, d0 = _toy_gan()
+            fake_logits, real_logits = d0(g0(z)), d0(real)
+            swapped = float(ref("discriminator_loss")(fake_logits, real_logits))
+            old_d_g = float(ref("generator_loss")(fake_logits))
+        d_hint = ("real images have label 1 and fakes label 0: your labels look swapped." if abs(got_d - swapped) < 1e-4
+                  else "the discriminator's loss of exercise 9: BCE of D(real) against 1 plus BCE of D(fake) against 0.")
+        check(abs(got_d - want_d) <= 1e-4 * abs(want_d) + 1e-6, expected=f"d_loss = {want_d:.6g}", got=f"{got_d:.6g}",
+              hint=d_hint)
+        g_hint = ("score the fakes again after opt_d.step(): the generator learns against the updated discriminator."
+                  if abs(got_g - old_d_g) < 1e-4 else
+                  "the generator's loss of exercise 3 on D(fake) (fakes labelled 1, 'real'): -log D(G(z)), not "
+                  "log(1 - D(G(z))).")
+        check(abs(got_g - want_g) <= 1e-4 * abs(want_g) + 1e-6, expected=f"g_loss = {want_g:.6g}", got=f"{got_g:.6g}",
+              hint=g_hint)
+
+    @pytest.mark.points(2)
+    def test_d_loss_never_reaches_g(self, impl: Any) -> None:
+        """the discriminator's loss sends no gradient into the generator (the fakes are detached for D)"""
+        generator, discriminator = _toy_gan()
+        real, z = _toy_batch(2)
+        opt_g = torch.optim.SGD(generator.parameters(), lr=0.1)
+        opt_d = torch.optim.SGD(discriminator.parameters(), lr=0.1)
+        before = [p.detach().clone() for p in generator.parameters()]
+        watch = _Watch(generator, discriminator, opt_g, opt_d)
+        try:
+            call(impl.gan_update, generator, discriminator, opt_g, opt_d, real, z)
+        finally:
+            watch.close()
+        check("opt_d.step" in watch.events, expected="opt_d.step() to be called", got=f"events: {watch.events[:8]}",
+              hint="step the discriminator's optimiser after backpropagating its loss.")
+        first_d_step = watch.events.index("opt_d.step")
+        early = watch.events[:first_d_step].count("G gradient")
+        check(early == 0, expected="no gradient in the generator's parameters before the discriminator's step",
+              got=f"{early} gradients reached the generator during the discriminator's turn",
+              hint="the discriminator's loss must stop at the fakes: score fake.detach() in its turn (then its "
+                   "backward pass cannot reach the generator, and costs less).")
+        moved = [i for i, (b, a) in enumerate(zip(before, watch.g_params_at_d_step)) if not torch.equal(b, a)]
+        check(not moved, expected="the generator unchanged until its own turn", got=f"{len(moved)} tensors changed",
+              hint="only opt_g updates the generator, after the discriminator's step.")
+
+    @pytest.mark.points(1)
+    def test_each_optimiser_steps_once(self, impl: Any) -> None:
+        """opt_d steps once, then opt_g once"""
+        generator, discriminator = _toy_gan()
+        real, z = _toy_batch(3)
+        opt_g = torch.optim.SGD(generator.parameters(), lr=0.1)
+        opt_d = torch.optim.SGD(discriminator.parameters(), lr=0.1)
+        watch = _Watch(generator, discriminator, opt_g, opt_d)
+        try:
+            call(impl.gan_update, generator, discriminator, opt_g, opt_d, real, z)
+        finally:
+            watch.close()
+        steps = [e for e in watch.events if e.endswith(".step")]
+        check(steps == ["opt_d.step", "opt_g.step"], expected="the steps ['opt_d.step', 'opt_g.step'], in that order",
+              got=str(steps), hint="one step per optimiser and per update, on its own network's loss: the "
+                                   "discriminator's first, then the generator's.")
+
+    @pytest.mark.points(2)
+    def test_parameters_after_two_updates(self, impl: Any) -> None:
+        """after each of two updates both networks equal the reference's: fresh gradients, each net stepped on its own loss"""
+        generator, discriminator = _toy_gan(seed=4)
+        g_twin, d_twin = copy.deepcopy(generator), copy.deepcopy(discriminator)
+        gen = torch.Generator().manual_seed(5)
+        for net, twin in ((generator, g_twin), (discriminator, d_twin)):
+            for p, q in zip(net.parameters(), twin.parameters()):  # what an earlier backward pass left behind
+                p.grad = torch.randn(p.shape, generator=gen)
+                q.grad = p.grad.clone()
+        opts = [torch.optim.SGD(generator.parameters(), lr=0.1), torch.optim.SGD(discriminator.parameters(), lr=0.1)]
+        twin_opts = [torch.optim.SGD(g_twin.parameters(), lr=0.1), torch.optim.SGD(d_twin.parameters(), lr=0.1)]
+        for update, seed in ((1, 6), (2, 7)):
+            real, z = _toy_batch(seed)
+            call(impl.gan_update, generator, discriminator, *opts, real, z)
+            ref("gan_update")(g_twin, d_twin, *twin_opts, real, z)
+            for name, net, twin in (("discriminator", discriminator, d_twin), ("generator", generator, g_twin)):
+                wrong = _parameter_mismatches(net, twin)
+                check(not wrong, expected=f"after update {update}, the {name} moved by one SGD step on its own loss's "
+                                          "gradient", got=f"the {name}'s {wrong[:3]} elsewhere",
+                      hint="each network's optimiser: zero_grad() before backward (the parameters held gradients "
+                           "already), then step() on that network's loss alone; D's loss on detached fakes.")
+
+    @pytest.mark.points(1)
+    def test_labels_at_a_confident_discriminator(self, impl: Any) -> None:
+        """a discriminator that is confidently right (real +8, fakes -8) has a loss near 0"""
+        generator, discriminator, real, z = _confident_pair()
+        d_loss, _ = _two_losses(call(impl.gan_update, generator, discriminator,
+                                     torch.optim.SGD(generator.parameters(), lr=0.0),
+                                     torch.optim.SGD(discriminator.parameters(), lr=0.0), real, z))
+        want = 2 * math.log1p(math.exp(-8))
+        check(abs(d_loss - want) < 1e-4, expected=f"d_loss = {want:.3g} (real logits +8, fake logits -8)",
+              got=f"{d_loss:.4g}", hint="real images have label 1, fakes label 0: a discriminator that is right with "
+                                        "confidence has a loss near 0.")
+
+    @pytest.mark.points(1)
+    def test_non_saturating_at_a_confident_discriminator(self, impl: Any) -> None:
+        """the generator's loss is -log D(G(z)): large, with a strong gradient, when D rejects the fakes confidently"""
+        generator, discriminator, real, z = _confident_pair()
+        opt_g = torch.optim.SGD(generator.parameters(), lr=0.0)
+        opt_d = torch.optim.SGD(discriminator.parameters(), lr=0.0)
+        watch = _Watch(generator, discriminator, opt_g, opt_d)
+        try:
+            _, g_loss = _two_losses(call(impl.gan_update, generator, discriminator, opt_g, opt_d, real, z))
+        finally:
+            watch.close()
+        want = math.log1p(math.exp(8))
+        hint = ("minimising log(1 - D(G(z))) saturates: at a confident discriminator its gradient is about 3e-4. "
+                "Label the fakes 1 ('real') in the generator's loss: -log D(G(z)).")
+        check(abs(g_loss - want) < 1e-3, expected=f"g_loss = {want:.4f} (-log sigmoid(-8))", got=f"{g_loss:.4g}", hint=hint)
+        grads = watch.g_grads_at_g_step
+        bias_grad = grads[1] if len(grads) == 2 else None
+        strength = float(bias_grad.abs().mean()) if bias_grad is not None else 0.0
+        check(strength > 0.5, expected="a gradient of about 1 on the generator's output bias at opt_g.step()",
+              got=f"{strength:.3g}", hint=hint)
+
+    @pytest.mark.points(1)
+    def test_each_side_learns(self, impl: Any) -> None:
+        """with G frozen (lr 0) D's loss falls over 15 updates; with D frozen G's loss falls"""
+        real, _ = _toy_batch(8, n=32)
+        zs = [_toy_batch(100 + i, n=32)[1] for i in range(15)]
+
+        def losses(generator: nn.Module, discriminator: nn.Module) -> tuple[float, float]:
+            with torch.no_grad():
+                fake_logits = discriminator(generator(zs[0]))
+                return (float(ref("discriminator_loss")(discriminator(real), fake_logits)),
+                        float(ref("generator_loss")(fake_logits)))
+
+        for learner, index in (("discriminator", 0), ("generator", 1)):
+            generator, discriminator = _toy_gan(seed=9)
+            lr_g, lr_d = (0.0, 0.01) if learner == "discriminator" else (0.01, 0.0)
+            opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g)
+            opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d)
+            before = losses(generator, discriminator)[index]
+            for z in zs:
+                call(impl.gan_update, generator, discriminator, opt_g, opt_d, real, z)
+            after = losses(generator, discriminator)[index]
+            check(after < before - 0.05, expected=f"the {learner}'s loss to fall from {before:.4f} (the other net frozen)",
+                  got=f"{after:.4f}", hint="each network descends on its own loss: D on real = 1 and fake = 0, G on "
+                                           "its fakes called real; backward() then step() of its own optimiser.")
