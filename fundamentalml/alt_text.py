@@ -84,17 +84,21 @@ def _describe_lines(ax) -> list[str]:
 
 
 def _describe_collections(ax) -> list[str]:
-    out = []
+    groups = []
     for coll in ax.collections:
-        if not coll.get_visible():
-            continue
         offsets = coll.get_offsets()
         n = len(offsets) if offsets is not None else 0
-        label = _label(coll.get_label())
-        if n > 1 and type(coll).__name__ == "PathCollection":
-            out.append(f"scatter of {n:,} points" + (f" ({label})" if _public(label) else "")
-                       + (f", {_label(ax.get_ylabel())} against {_label(ax.get_xlabel())}" if ax.get_xlabel() else ""))
-    return out
+        if coll.get_visible() and n > 1 and type(coll).__name__ == "PathCollection":
+            groups.append((_label(coll.get_label()), n))
+    if not groups:
+        return []
+    axes = f", {_label(ax.get_ylabel())} against {_label(ax.get_xlabel())}" if ax.get_xlabel() else ""
+    total = sum(n for _, n in groups)
+    if len(groups) == 1:
+        label = groups[0][0]
+        return [f"scatter of {total:,} points" + (f" ({label})" if _public(label) else "") + axes]
+    named = ", ".join(f"{label}: {n:,}" for label, n in groups if _public(label))
+    return [f"scatter of {total:,} points in {len(groups)} groups" + (f" ({named})" if named else "") + axes]
 
 
 def _describe_bars(ax) -> list[str]:
@@ -150,11 +154,21 @@ def describe_figure(fig: Any) -> str:
         return own
     axes = [ax for ax in fig.get_axes() if ax.get_visible() and ax.get_label() != "<colorbar>"]
     suptitle = _label(fig._suptitle.get_text()) if getattr(fig, "_suptitle", None) is not None else ""
-    panels = [p for p in (_describe_axes(ax, i + 1, len(axes)) for i, ax in enumerate(axes)) if p]
-    image_only = axes and all(ax.get_images() and not ax.get_lines() for ax in axes)
+    image_only = bool(axes) and all(ax.get_images() and not ax.get_lines() for ax in axes)
     head = "Figure" + (f" '{suptitle}'" if suptitle else "")
     if len(axes) > 1:
         head += f" with {len(axes)} panels" + (" of images" if image_only else "")
+    kinds = {"; ".join(_describe_images(ax)) for ax in axes} if image_only else set()
+    if image_only and len(axes) > 4 and len(kinds) == 1:
+        # a grid of small images (a walk, a strip): one description for all, and the panels' own titles
+        titles = [f"{i + 1}: '{_label(ax.get_title())}'" for i, ax in enumerate(axes) if _label(ax.get_title())]
+        rows = len({round(ax.get_position().y0, 3) for ax in axes})
+        row_labels = [_label(ax.get_ylabel()) for ax in axes if _label(ax.get_ylabel())]
+        panels = [f"{rows} row(s) of {len(axes) // max(rows, 1)}, each {kinds.pop()}"
+                  + (f"; rows labelled {', '.join(repr(r) for r in row_labels)}" if row_labels else "")
+                  + (f"; titled panels {', '.join(titles)}" if titles else "")]
+    else:
+        panels = [p for p in (_describe_axes(ax, i + 1, len(axes)) for i, ax in enumerate(axes)) if p]
     text = head + ". " + ". ".join(panels) + ("." if panels else "")
     text = " ".join(text.split())
     if len(text) > MAX_CHARS:

@@ -718,10 +718,13 @@ def _on_doctree_read(app, doctree) -> None:
         uri = str(node.get("uri", ""))
         if node.get("alt") or not uri.lower().endswith(".png") or "://" in uri:
             continue
-        path = srcdir / uri.lstrip("/") if uri.startswith("/") else docdir / uri
+        # MyST-NB writes "/<path from the source folder>"; Sphinx's image collector rewrites it to the path from
+        # the source folder without the slash, and a page's own images are relative to the page.
+        found = [p for p in (srcdir / uri.lstrip("/"), docdir / uri) if p.is_file()]
+        if not found:
+            continue
         try:
-            with open(path, "rb") as handle:
-                alt = png_description(handle.read())
+            alt = png_description(found[0].read_bytes())
         except OSError:
             continue
         if alt:
