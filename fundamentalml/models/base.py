@@ -125,9 +125,14 @@ def check_latents(z: Any, latent_dim: int, what: str = "latent codes") -> torch.
         raise TypeError(f"{what} must be floating point, got dtype {z.dtype}; use z.float().")
     if z.ndim != 2 or z.shape[1] != latent_dim:
         raise ValueError(f"{what} must have shape (B, {latent_dim}), got {tuple(z.shape)}.")
-    if z.numel() and not bool(torch.isfinite(z).all()):
+    if not _tracing() and z.numel() and not bool(torch.isfinite(z).all()):
         raise ValueError(f"{what} hold NaN or infinite values; check how they were made.")
     return z.float()
+
+
+def _tracing() -> bool:
+    """``True`` while the model is being traced or exported (ONNX): value checks cannot be part of a graph."""
+    return bool(torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
 
 
 def check_positive(value: Any, what: str, allow_zero: bool = False) -> float:

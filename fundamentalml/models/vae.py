@@ -97,11 +97,17 @@ class VAE(LossModule):
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Return the decoder's logits ``(B, 1, 28, 28)`` for latents ``(B, latent_dim)``."""
-        return self.decoder(check_latents(z, self.latent_dim).to(self.device))
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"latent codes must have shape (B, {self.latent_dim}), got {tuple(z.shape)}.")
+        return self.decoder(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Return images in (0, 1), ``(B, 1, 28, 28)``: the decoder followed by its final sigmoid."""
-        return torch.sigmoid(self.decode_logits(z))
+        """Return images in (0, 1), ``(B, 1, 28, 28)``: the decoder followed by its final sigmoid.
+
+        ``z`` is checked first (a float tensor of finite values): NaN latents would decode to NaN images.
+        (The training step calls :meth:`decode_logits`, unchecked: a divergence there is the training guard's.)
+        """
+        return torch.sigmoid(self.decode_logits(check_latents(z, self.latent_dim).to(self.device)))
 
     # ---- the decoder on its own (exported to ONNX for the book's in-browser panels)
     def live_inputs(self, n: int = 1) -> dict[str, torch.Tensor]:
@@ -109,8 +115,10 @@ class VAE(LossModule):
         return {"z": torch.zeros(check_count(n, "n"), self.latent_dim)}
 
     def live_decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The decoder alone, as the book's live panels run it: images in [0, 1], ``(B, 1, 28, 28)``."""
-        return self.decode(z)
+        """The decoder alone, as the book's live panels run it: images in [0, 1], ``(B, 1, 28, 28)``.
+
+        (Not :meth:`decode`: its value checks cannot be traced into an ONNX graph.)"""
+        return torch.sigmoid(self.decode_logits(z))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return ``(logits, mu, logvar)`` for a batch, sampling ``z`` with the reparameterisation trick."""
