@@ -596,6 +596,7 @@
       self.setStatus("error", "The live panel could not run (" + err.message + "); the pre-rendered pictures on this page still work.");
     }).then(function () {
       self.busy = false;
+      self.root.dataset.runs = String(Number(self.root.dataset.runs || 0) + 1);  // finished runs (tests wait on it)
       if (self.queued) { self.queued = false; self.request(); }
     });
   };
