@@ -123,8 +123,10 @@ def test_the_chapters_show_what_the_issue_lists() -> None:
     shown = {c: {t for t, _ in _shown_targets(c)} for c in CHAPTERS}
     assert {"fundamentalml.models.vae:reparameterize", "fundamentalml.models.vae:vae_loss",
             "fundamentalml.models.vae:VAE.batch_loss", "fundamentalml.models.vae:VAE.sample",
+            "fundamentalml.loops:plain_training_loop", "fundamentalml.loops:vae_step",
             "fundamentalml.models:MLPVAE", "fundamentalml.models:ConvVAE"} <= shown["vae"]
-    assert {"fundamentalml.models.dcgan:GAN.update_batch", "fundamentalml.models.dcgan:init_dcgan_weights",
+    assert {"fundamentalml.models.dcgan:GAN.update_batch", "fundamentalml.models.dcgan:gan_update",
+            "fundamentalml.models.dcgan:init_dcgan_weights",
             "fundamentalml.models.dcgan:GAN.sample", "fundamentalml.models:DCGAN"} <= shown["dcgan"]
     assert {"fundamentalml.models.conditional:_Conditional.generate",
             "fundamentalml.models.conditional:ConditionalGAN.generate_from",
