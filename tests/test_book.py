@@ -716,7 +716,7 @@ def test_draw_panels_in_chromium(book: BookSite) -> None:
     manifest = json.loads((site / "models.json").read_text())
     assert manifest["warmup"]["encoder"]["max_abs_difference"] < 1e-4
     digits = np.frombuffer((site / manifest["digits"]["file"]).read_bytes(), dtype=np.uint8).reshape(10, 28, 28)
-    shots = book.root / "_build" / "screenshots"
+    shots = book.root / "_build" / "draw-screenshots"  # not screenshots/: test_every_page_works counts those
     shots.mkdir(parents=True, exist_ok=True)
     SHOTS.mkdir(parents=True, exist_ok=True)
     report: dict[str, dict] = {}
