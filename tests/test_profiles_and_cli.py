@@ -122,11 +122,12 @@ def test_a_signal_stops_training_writes_nothing_and_exits_non_zero(signum, code,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.time() + 120
-    while time.time() < deadline and not (out / "logs").exists():  # training has started once the logger is made
+    # Training has started once the logger is made (in the run's staging folder: the run appears only when done).
+    while time.time() < deadline and not ((out / "logs").exists() or list(out.glob(".*.staging/logs"))):
         time.sleep(0.5)
     time.sleep(3)
     proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == code, stderr[-2000:]
     assert signal.Signals(signum).name in stderr and "nothing was saved" in stderr
-    assert not list(out.glob("*.pt")) and not list(out.glob(".*.tmp"))
+    assert not list(out.glob("*.pt")) and not list(out.glob(".*.tmp")) and not list(out.glob(".*"))

@@ -134,6 +134,7 @@ def test_adding_seeds_records_metrics_and_refuses_the_shipped_seed(tmp_path, dat
     shipped = manifest()
     shipped["models"]["vae-mlp"].pop("seeds", None)  # start from the shipped seed alone
     (weights / MANIFEST_NAME).write_text(json.dumps(shipped))
+    shutil.copy(WEIGHTS_DIR / "vae-mlp.pt", weights / "vae-mlp.pt")  # seed_results checks the numbers against it
     spec = registry.get("vae-mlp")
     monkeypatch.setitem(spec.budgets, "full", replace(spec.budgets["full"], epochs=1, train_size=256, eval_size=256))
     with pytest.raises(ValueError, match="seed 0 is the shipped run"):
@@ -149,3 +150,24 @@ def test_adding_seeds_records_metrics_and_refuses_the_shipped_seed(tmp_path, dat
     assert len(again) == 1 and again[0]["metrics"] == first[0]["metrics"]
     with pytest.raises(ValueError, match="no shipped weights"):
         add_seeds(tmp_path / "runs", ["vae-mlp"], [1], weights_dir=tmp_path / "empty")
+
+
+def test_the_conditional_models_pass_97_percent_by_both_judges():
+    """Conditioning accuracy depends on who reads it: both MNIST judges (a CNN and an MLP) must read the shipped
+    cVAE and cGAN at 97% or more, on average over five draws of 100 samples per digit."""
+    from fundamentalml.metrics import judged_accuracy
+
+    assert ENTRIES[registry.SECOND_JUDGE]["metrics_as_stored"]["accuracy"] >= 0.98
+    judges = {j: pretrained(j).model for j in (registry.JUDGE, registry.SECOND_JUDGE)}
+    for name in ("cvae", "cgan"):
+        ja = judged_accuracy(pretrained(name).model, judges, n_per_class=100, seeds=range(5))
+        for j in judges:
+            assert ja.mean(j) >= 0.97, (name, j, ja.accuracies[j])
+
+
+def test_the_beta_1_cvae_is_recorded_beside_the_shipped_one():
+    variant = ENTRIES["cvae"]["variants"]["beta=1.0"]
+    assert variant["model_kwargs"] == {"beta": 1.0} and ENTRIES["cvae"]["hparams"]["beta"] != 1.0
+    assert set(variant["judged_accuracy"]["accuracies"]) == {registry.JUDGE, registry.SECOND_JUDGE}
+    assert len(variant["history"]["epoch"]) == registry.get("cvae").budget("full").epochs
+    assert 0 < variant["metrics"]["conditioning_accuracy"] <= 1 and variant["metrics"]["frechet_distance"] > 0
