@@ -37,14 +37,16 @@ from ._workers import STARTUP_LIMIT_S, grace
 
 DEFAULT_TIMEOUT_S = 10.0  # the time limit of one check, as ``pytest exercises``'s default
 
-# The import lines of each chapter's exercise file (``exercises/<chapter>.py`` in a clone, which the package does
-# not ship): the learner's module starts with them, as the file does. tests/test_notebook_grading.py checks
-# that they are the files' own.
-STUB_IMPORTS: dict[str, str] = {
-    "vae": "from __future__ import annotations\nimport math\nimport torch\nimport torch.nn.functional as F",
-    "dcgan": "from __future__ import annotations\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn",
-    "conditional": "from __future__ import annotations\nimport torch\nimport torch.nn.functional as F",
-}
+# The import lines every learner module starts with: those of the exercise files (``exercises/<chapter>.py`` in
+# a clone, which the package does not ship), all chapters' together. tests/test_notebook_grading.py checks that
+# every import line of those files is here.
+STUB_IMPORTS = "\n".join([
+    "from __future__ import annotations",
+    "import math",
+    "import torch",
+    "import torch.nn.functional as F",
+    "from torch import nn",
+])
 
 _SIMPLE = (int, float, complex, str, bytes, bool, type(None))
 
@@ -117,17 +119,44 @@ def _source_of(obj: Any) -> tuple[str, str]:
     try:
         source = inspect.getsource(obj)
     except (OSError, TypeError) as exc:
-        raise GradingError(f"grade: the source of {what!r} cannot be found ({exc}); run its cell again, or pass "
-                           f"its source code as a string") from None
+        source = _class_source(obj) if inspect.isclass(obj) else None
+        if source is None:
+            raise GradingError(f"grade: the source of {what!r} cannot be found ({exc}); run its cell again, or pass "
+                               f"its source code as a string") from None
     return obj.__name__, textwrap.dedent(source)
 
 
-def _defined_names(source: str) -> list[str]:
-    """The names a piece of source defines at its top level."""
+def _class_source(cls: type) -> str | None:
+    """The source of a class defined in a notebook cell, which ``inspect.getsource`` cannot find before Python
+    3.13 (``__main__`` has no file): the ``class`` statement, in the cell one of its methods comes from."""
+    import linecache
+
+    for value in vars(cls).values():
+        fn = getattr(value, "__func__", value)
+        if not inspect.isfunction(fn):
+            continue
+        lines = linecache.getlines(fn.__code__.co_filename)
+        if not lines:
+            continue
+        try:
+            tree = ast.parse("".join(lines))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.ClassDef) and node.name == cls.__name__
+                    and node.lineno <= fn.__code__.co_firstlineno <= (node.end_lineno or node.lineno)):
+                start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                return "".join(lines[start - 1:node.end_lineno])
+    return None
+
+
+def _defined_names(source: str) -> list[str] | None:
+    """The names a piece of source defines at its top level (None: it does not parse; the grader then reports
+    the syntax error, as for a file that does not import)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return []  # the grader reports it, as for a file that does not import
+        return None
     names = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -228,11 +257,12 @@ def learner_module(*items: Any) -> tuple[Exercise, str, list[str]]:
             name, source = _source_of(item)
             pieces.append((name, source))
             objs.append(item)
-    defined = [n for name, source in pieces for n in ([name] if name else _defined_names(source))]
+    parsed = [[name] if name else _defined_names(source) for name, source in pieces]
+    defined = [n for names in parsed for n in names or ()]
     ex = _exercise_for(key, defined)
     aliases: list[str] = []
     missing = [f for f in ex.functions if f not in defined]
-    if missing:
+    if missing and None not in parsed:  # (source that does not parse: its syntax error is the report)
         spare = [n for n in defined if n not in ex.functions]
         if len(missing) == 1 and len(ex.functions) == 1 and len(spare) == 1:
             aliases.append(f"{missing[0]} = {spare[0]}")  # grade('vae.lerp', my_lerp)
@@ -243,7 +273,7 @@ def learner_module(*items: Any) -> tuple[Exercise, str, list[str]]:
                                f"{'all of them' if len(ex.functions) > 1 else 'it'}, e.g. "
                                f"grade({', '.join(ex.functions)}) (an unfinished one as its stub)")
     lines, skipped = _needed(objs, set(defined))
-    parts = [STUB_IMPORTS[ex.chapter], "", "# what your functions use from the notebook", *lines, "",
+    parts = [STUB_IMPORTS, "", "# what your functions use from the notebook", *lines, "",
              "# your code", *[source for _, source in pieces], *aliases]
     return ex, "\n".join(parts) + "\n", skipped
 
@@ -273,6 +303,8 @@ def _report(output: str, module_path: Path) -> str:
                 continue
             keep.append(line.rstrip())
     text = "\n".join(keep).strip("\n")
+    for shown in (module_path, module_path.name):
+        text = text.replace(f"run `python {shown}` to see it in full", "run your cell to see it in full")
     return text.replace(str(module_path), "your code").replace(module_path.name, "your code")
 
 
