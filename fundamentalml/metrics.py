@@ -752,7 +752,6 @@ def _embed(images: torch.Tensor, features: Callable[[torch.Tensor], torch.Tensor
         return torch.cat([features(images[i : i + batch_size].float()).cpu() for i in range(0, len(images), batch_size)]).flatten(1)
 
 
-@torch.no_grad()
 def copy_check_power(n: int, level: float = 0.9, quantile: float = COPY_QUANTILE, factor: float = COPY_FACTOR) -> float:
     """The power of the memorisation rule: the smallest share of copies among ``n`` generated images that the
     rule flags with probability at least ``level``.
@@ -775,6 +774,7 @@ def copy_check_power(n: int, level: float = 0.9, quantile: float = COPY_QUANTILE
     return 1.0
 
 
+@torch.no_grad()
 def nearest_training(
     generated: Mapping[str, torch.Tensor] | torch.Tensor,
     test: torch.Tensor,
