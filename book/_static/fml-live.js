@@ -99,14 +99,9 @@
   function session(name) {
     if (!sessions[name]) {
       sessions[name] = Promise.all([runtime(), manifest()]).then(function (got) {
-        var ort = got[0], entry = got[1].models[name];
+        var entry = got[1].models[name];
         if (!entry) throw new Error("no exported model " + name);
-        return fetch(new URL(entry.file, MODELS)).then(function (r) {
-          if (!r.ok) throw new Error(entry.file + ": HTTP " + r.status);
-          return r.arrayBuffer();
-        }).then(function (buf) {
-          return ort.InferenceSession.create(buf, { executionProviders: ["wasm"] });
-        }).then(function (s) { return { session: s, entry: entry, ort: ort }; });
+        return fileSession(entry);  // one download and session per file, shared with the draw panels
       });
       sessions[name].catch(function () { delete sessions[name]; });
     }
