@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F  # noqa: F401  (you may need it)
+from torch import nn
 
 
 def one_hot_maps(labels: torch.Tensor, num_classes: int = 10, height: int = 28, width: int = 28) -> torch.Tensor:
@@ -122,3 +123,35 @@ def collapsed_classes(
         "for one class: one number for its generated samples and one for its real samples, each the average "
         "distance between two different samples; then compare"
     )
+
+
+class ConditionalDecoder(nn.Module):
+    """Exercise 19 (***). Build it: a conditional decoder p(x | z, y), label in, image out, that trains.
+
+    The conditional VAE's decoder reads a code ``z`` *and* the class label ``y``, so that the label decides
+    which digit it draws and the code only how. Build it as a module: in ``__init__``, the layers (an MLP
+    from the code and the label to one value per pixel, with ``hidden`` units in its hidden layers: two
+    hidden layers, like the chapter's, or one); in ``forward``, give the label to the network (one-hot it and
+    append it to the code as in exercise 12, or learn an ``nn.Embedding`` of it) and run the layers.
+
+    ``forward`` returns **logits**, one per pixel, with no sigmoid at the end: ``torch.sigmoid`` of them are
+    the pixel probabilities, and the checks train your decoder with ``F.binary_cross_entropy_with_logits``.
+
+    Args:
+        latent_dim: size of the code ``z``.
+        num_classes: number of labels; the labels are ``0 .. num_classes - 1``.
+        hidden: width of the hidden layers.
+    """
+
+    def __init__(self, latent_dim: int = 20, num_classes: int = 10, hidden: int = 400) -> None:
+        super().__init__()
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        # Your layers here (attributes of self, so that .parameters() finds them).
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Logits of the images, shape ``(B, 1, 28, 28)``, for codes ``z`` of shape ``(B, latent_dim)`` and integer
+        labels ``(B,)`` (int64). Leave both inputs unchanged."""
+        raise NotImplementedError(
+            "the label must reach the first layer next to the code, as a vector the network can use; and the last "
+            "layer gives one value per pixel, reshaped to an image"
+        )

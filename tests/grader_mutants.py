@@ -959,13 +959,110 @@ def alt__gan_update__separate_forward(generator, discriminator, opt_g, opt_d, re
     return d_loss.detach().clone(), g_loss.detach().clone()
 
 
+# ------------------------------------------------------------------------------------------ build-it: conditional decoder
+
+
+def _decoder_mlp(n_in, hidden):
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 784))
+
+
+class ConditionalDecoder__ignores_label(nn.Module):
+    """An unconditional decoder: the label never reaches the network."""
+
+    def __init__(self, latent_dim=20, num_classes=10, hidden=400):
+        super().__init__()
+        self.net = _decoder_mlp(latent_dim, hidden)
+
+    def forward(self, z, labels):
+        return self.net(z).view(-1, 1, 28, 28)
+
+
+class ConditionalDecoder__sigmoid_output(nn.Module):
+    """Ends with a sigmoid: probabilities where the docstring asks for logits."""
+
+    def __init__(self, latent_dim=20, num_classes=10, hidden=400):
+        super().__init__()
+        self.num_classes = num_classes
+        self.net = nn.Sequential(_decoder_mlp(latent_dim + num_classes, hidden), nn.Sigmoid())
+
+    def forward(self, z, labels):
+        return self.net(torch.cat([z, F.one_hot(labels, self.num_classes).float()], 1)).view(-1, 1, 28, 28)
+
+
+class ConditionalDecoder__ten_classes_always(nn.Module):
+    """One-hot with 10 entries whatever num_classes says."""
+
+    def __init__(self, latent_dim=20, num_classes=10, hidden=400):
+        super().__init__()
+        self.net = _decoder_mlp(latent_dim + 10, hidden)
+
+    def forward(self, z, labels):
+        return self.net(torch.cat([z, F.one_hot(labels, 10).float()], 1)).view(-1, 1, 28, 28)
+
+
+class ConditionalDecoder__unused_embedding(nn.Module):
+    """Makes an embedding of the label, then appends the one-hot vector instead: the embedding never trains."""
+
+    def __init__(self, latent_dim=20, num_classes=10, hidden=400):
+        super().__init__()
+        self.num_classes = num_classes
+        self.embed = nn.Embedding(num_classes, 16)
+        self.net = _decoder_mlp(latent_dim + num_classes, hidden)
+
+    def forward(self, z, labels):
+        return self.net(torch.cat([z, F.one_hot(labels, self.num_classes).float()], 1)).view(-1, 1, 28, 28)
+
+
+class ConditionalDecoder__label_at_the_output(nn.Module):
+    """Adds a per-class constant to the output logits only: the label shifts the image but cannot shape it with the code,
+    and the decoder's first layer never sees it (a plausible shortcut); it also returns probabilities."""
+
+    def __init__(self, latent_dim=20, num_classes=10, hidden=400):
+        super().__init__()
+        self.net = _decoder_mlp(latent_dim, hidden)
+        self.shift = nn.Embedding(num_classes, 1)
+
+    def forward(self, z, labels):
+        return torch.sigmoid(self.net(z) + self.shift(labels)).view(-1, 1, 28, 28)
+
+
+class alt__ConditionalDecoder__embedding(nn.Module):
+    """A learned embedding of the label next to the code, one hidden layer, LeakyReLU, nn.Unflatten."""
+
+    def __init__(self, latent_dim=20, num_classes=10, hidden=400):
+        super().__init__()
+        self.embed = nn.Embedding(num_classes, 12)
+        self.net = nn.Sequential(nn.Linear(latent_dim + 12, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 784),
+                                 nn.Unflatten(1, (1, 28, 28)))
+
+    def forward(self, z, labels):
+        return self.net(torch.cat([z, self.embed(labels)], dim=1))
+
+
+class alt__ConditionalDecoder__eye_rows(nn.Module):
+    """torch.eye rows as the one-hot vectors, two hidden layers written out, reshape."""
+
+    def __init__(self, latent_dim=20, num_classes=10, hidden=400):
+        super().__init__()
+        self.num_classes = num_classes
+        self.fc1 = nn.Linear(latent_dim + num_classes, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.out = nn.Linear(hidden, 28 * 28)
+
+    def forward(self, z, labels):
+        y = torch.eye(self.num_classes, dtype=z.dtype)[labels]
+        h = F.relu(self.fc1(torch.cat((z, y), dim=-1)))
+        h = F.relu(self.fc2(h))
+        return self.out(h).reshape(z.shape[0], 1, 28, 28)
+
+
 # ------------------------------------------------------------------------------------------ registry
 
 _FUNCTIONS = [
     "reparameterize", "kl_divergence", "vae_loss", "conv_output_size", "conv_transpose_output_size", "lerp", "slerp",
     "init_dcgan_weights", "discriminator_loss", "generator_loss", "generator_block", "gaussian_frechet_distance",
     "one_hot_maps", "concat_condition", "conditioning_accuracy", "class_interpolation_labels", "collapsed_classes",
-    "vae_step", "gan_update",
+    "vae_step", "gan_update", "ConditionalDecoder",
 ]
 
 #: exercise function -> names (in this module) of its wrong versions
@@ -1011,6 +1108,9 @@ HINTS: dict[str, str] = {
     "gan_update__one_loss_both_steps": "score the fakes again after opt_d.step()",
     "gan_update__swapped_labels": "your labels look swapped",
     "gan_update__saturating": "minimising log(1 - D(G(z))) saturates",
+    "ConditionalDecoder__ignores_label": "the decoder must read the label",
+    "ConditionalDecoder__ten_classes_always": "size the first layer from the arguments",
+    "ConditionalDecoder__unused_embedding": "a layer left over is never trained",
 }
 
 

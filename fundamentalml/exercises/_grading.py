@@ -53,6 +53,7 @@ REFERENCES: dict[str, dict[str, str]] = {
         "conditioning_accuracy": "fundamentalml.metrics:conditioning_accuracy",
         "class_interpolation_labels": "fundamentalml.models.conditional:class_interpolation_labels",
         "collapsed_classes": "fundamentalml.metrics:collapsed_classes",
+        "ConditionalDecoder": "fundamentalml.models.conditional:ConditionalDecoder",
     },
 }
 
@@ -217,6 +218,14 @@ EXERCISES: list[Exercise] = [
         "d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach())); opt_d.zero_grad(); "
         "d_loss.backward(); opt_d.step(); g_loss = generator_loss(discriminator(fake)); opt_g.zero_grad(); "
         "g_loss.backward(); opt_g.step(); return d_loss.detach(), g_loss.detach()",
+    )),
+    Exercise("conditional.ConditionalDecoder", ("ConditionalDecoder",), 3, (
+        "in __init__: self.net = nn.Sequential(nn.Linear(latent_dim + num_classes, hidden), nn.ReLU(), "
+        "nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 28 * 28)); in forward: "
+        "F.one_hot(labels, self.num_classes).to(z.dtype) is the label as a vector; torch.cat([z, it], dim=1) is the "
+        "network's input; .view(-1, 1, 28, 28) the image.",
+        "def forward(self, z, labels): y = F.one_hot(labels.long(), self.num_classes).to(z.dtype); "
+        "return self.net(torch.cat([z, y], dim=1)).view(-1, 1, 28, 28)",
     )),
 ]
 _BY_KEY = {e.key: e for e in EXERCISES}

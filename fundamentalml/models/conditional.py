@@ -18,7 +18,7 @@ from torch import nn
 
 from .base import check_count, check_images, evaluating
 from .dcgan import GAN, discriminator_block, init_dcgan_weights
-from .vae import IMAGE_SHAPE, VAE, mlp_vae_layers, reparameterize, vae_loss
+from .vae import IMAGE_SHAPE, VAE, _mlp, reparameterize, vae_loss
 
 NUM_CLASSES = 10
 
@@ -138,6 +138,38 @@ class _Conditional:
 # ------------------------------------------------------------------------------------------ cVAE
 
 
+class ConditionalDecoder(nn.Sequential):
+    """The cVAE's decoder p(x | z, y): the label, one-hot, appended to the code, then an MLP to one logit per pixel.
+
+    Args:
+        latent_dim: size of the code z (20).
+        num_classes: number of labels (10 digits).
+        hidden: widths of the hidden layers: an int for the seed's two layers of that width (400), or one width
+            per layer, in the order the input meets them.
+        activation, batch_norm: as in :class:`~fundamentalml.models.vae.MLPVAE`.
+
+    ``forward(z, labels)`` takes codes ``(B, latent_dim)`` and labels, integer ``(B,)`` or soft
+    ``(B, num_classes)``, and returns logits ``(B, 1, 28, 28)``: ``torch.sigmoid`` of them are the pixel
+    probabilities, and ``F.binary_cross_entropy_with_logits`` trains them.
+    """
+
+    def __init__(self, latent_dim: int = 20, num_classes: int = NUM_CLASSES, hidden: int | Sequence[int] = 400,
+                 activation: str = "relu", batch_norm: bool = False) -> None:
+        widths = [int(hidden)] * 2 if isinstance(hidden, numbers.Integral) else [int(h) for h in hidden]
+        if not widths or min(widths) <= 0:
+            raise ValueError(f"hidden must be a positive int or a non-empty list of them, got {hidden!r}.")
+        super().__init__(
+            *_mlp([check_count(latent_dim, "latent_dim") + _check_num_classes(num_classes), *widths], activation, batch_norm),
+            nn.Linear(widths[-1], IMAGE_SHAPE[1] * IMAGE_SHAPE[2]),  # one logit per pixel
+            nn.Unflatten(1, IMAGE_SHAPE),
+        )
+        self.latent_dim, self.num_classes = int(latent_dim), int(num_classes)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """Logits ``(B, 1, 28, 28)`` of the images of codes ``z`` with labels ``labels`` (hard or soft)."""
+        return super().forward(concat_condition(z, labels, self.num_classes))
+
+
 class ConditionalVAE(_Conditional, VAE):
     """The seed's MLP VAE with the one-hot label concatenated to the encoder's and the decoder's input.
 
@@ -164,10 +196,14 @@ class ConditionalVAE(_Conditional, VAE):
         _check_num_classes(num_classes)
         self.save_hyperparameters()
         self.num_classes = num_classes
-        encoder, self.fc_mu, self.fc_logvar, decoder = mlp_vae_layers(
-            latent_dim, hidden_dims, activation, batch_norm, condition_size=num_classes
-        )
-        self.encoder, self.decoder = nn.Sequential(*encoder), nn.Sequential(*decoder)
+        hidden = [int(h) for h in hidden_dims]
+        if not hidden or min(hidden) <= 0:
+            raise ValueError(f"hidden_dims must be a non-empty list of positive ints, got {hidden_dims!r}.")
+        # The layers of mlp_vae_layers(..., condition_size=num_classes), made in its order: the same weights.
+        encoder = _mlp([IMAGE_SHAPE[1] * IMAGE_SHAPE[2] + num_classes, *hidden], activation, batch_norm)
+        decoder = ConditionalDecoder(latent_dim, num_classes, hidden[::-1], activation, batch_norm)
+        self.fc_mu, self.fc_logvar = nn.Linear(hidden[-1], latent_dim), nn.Linear(hidden[-1], latent_dim)
+        self.encoder, self.decoder = nn.Sequential(*encoder), decoder
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
         """``(mu, logvar)`` of q(z | x, y) for images ``(B, 1, 28, 28)`` and labels ``(B,)``."""
@@ -181,7 +217,7 @@ class ConditionalVAE(_Conditional, VAE):
     def _decode_labels(self, z: torch.Tensor, soft_labels: torch.Tensor) -> torch.Tensor:
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"latent codes must have shape (B, {self.latent_dim}), got {tuple(z.shape)}.")
-        return torch.sigmoid(self.decoder(concat_condition(z, soft_labels, self.num_classes)))
+        return torch.sigmoid(self.decoder(z, soft_labels))
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """Images in (0, 1) for latents ``(B, latent_dim)`` and labels ``(B,)``."""
@@ -192,7 +228,7 @@ class ConditionalVAE(_Conditional, VAE):
         """``(logits, mu, logvar)`` with ``z`` sampled by the reparameterisation trick."""
         mu, logvar = self.encode(x, labels)
         z = reparameterize(mu, logvar)
-        return self.decoder(concat_condition(z, labels, self.num_classes)), mu, logvar
+        return self.decoder(z, labels), mu, logvar
 
     @evaluating
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -207,7 +243,7 @@ class ConditionalVAE(_Conditional, VAE):
         flat = x.flatten(1)
         h = self.encoder(concat_condition(flat, labels, self.num_classes))
         mu, logvar = self.fc_mu(h), self.fc_logvar(h)
-        logits = self.decoder(concat_condition(reparameterize(mu, logvar), labels, self.num_classes))
+        logits = self.decoder(reparameterize(mu, logvar), labels)
         loss, bce, kl = vae_loss(logits, x, mu, logvar, beta=self.beta, from_logits=True)
         return {"loss": loss, "bce": bce, "kl": kl}
 

@@ -378,3 +378,151 @@ class TestCollapsedClasses:
         check(got == want, expected=f"{want}: only classes 2 and 7 were generated, and 2 collapsed", got=repr(got),
               hint="examine only the classes that occur in labels: their numbers need not be 0 .. K - 1 (labels.unique() "
                    "lists them).")
+
+
+# ------------------------------------------------------------------------------------------ 19 (***)
+
+
+def _decoder(impl: Any, seed: int = 0, **kwargs: Any) -> torch.nn.Module:
+    """The learner's decoder, built under a fixed seed."""
+    __tracebackhide__ = True
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        decoder = impl.ConditionalDecoder(**kwargs)
+    check(isinstance(decoder, torch.nn.Module), expected="ConditionalDecoder(...) to make an nn.Module",
+          got=type(decoder).__name__, hint="class ConditionalDecoder(nn.Module), with super().__init__() first.")
+    return decoder
+
+
+def _has_parameters(decoder: torch.nn.Module) -> None:
+    __tracebackhide__ = True
+    check(any(True for _ in decoder.parameters()), expected="a decoder with parameters", got="no parameters",
+          hint="make the layers attributes of self in __init__ (self.net = nn.Sequential(...)).")
+
+
+def _codes(n: int, latent_dim: int = 20, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def _halves() -> torch.Tensor:
+    """Two target images: the top half white, and the bottom half white."""
+    targets = torch.zeros(2, 1, 28, 28)
+    targets[0, :, :14] = 1.0
+    targets[1, :, 14:] = 1.0
+    return targets
+
+
+def _train_two_classes(decoder: torch.nn.Module, classes: tuple[int, int], steps: int = 30) -> tuple[float, float]:
+    """Train ``decoder`` to draw ``_halves()[i]`` for label ``classes[i]``, whatever the code: Adam, a fixed
+    batch of 32 (code, label, target) triples. Returns the BCE before and after."""
+    targets = _halves()
+    which = torch.arange(32) % 2
+    labels = torch.tensor(classes)[which]
+    z = _codes(32, _SMALL["latent_dim"], seed=1)
+    goal = targets[which]
+    decoder(z[:1], labels[:1])  # a first call: a stub's nudge, or a crash, shows before anything else
+    _has_parameters(decoder)
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=3e-3)
+    decoder.train()
+    losses = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small trains faster on one thread, and far faster on a busy machine
+    try:
+        _fit(decoder, optimizer, z, labels, goal, steps, losses)
+    finally:
+        torch.set_num_threads(threads)
+    decoder.eval()
+    return losses[0], losses[-1]
+
+
+def _fit(decoder: torch.nn.Module, optimizer: torch.optim.Optimizer, z: torch.Tensor, labels: torch.Tensor,
+         goal: torch.Tensor, steps: int, losses: list[float]) -> None:
+    for _ in range(steps):
+        logits = check_tensor(decoder(z, labels), shape=(32, 1, 28, 28), what="the decoder's output")
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, goal)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+
+
+_SMALL = {"latent_dim": 8, "num_classes": 10, "hidden": 64}  # a decoder small enough to train in a check
+
+
+@pytest.mark.exercise("conditional.ConditionalDecoder")
+class TestConditionalDecoder:
+    @pytest.mark.points(1)
+    def test_shape(self, impl: Any) -> None:
+        """ConditionalDecoder() maps codes (B, 20) and int64 labels (B,) to (B, 1, 28, 28) float32 logits"""
+        decoder = _decoder(impl)
+        z, labels = _codes(5), torch.tensor([0, 3, 9, 3, 1])
+        out = check_tensor(call(decoder, z, labels), shape=(5, 1, 28, 28), dtype=torch.float32, what="the output",
+                           hint="end with a layer of 784 outputs and reshape: .view(-1, 1, 28, 28) or nn.Unflatten(1, (1, 28, 28)).")
+        check(bool(torch.isfinite(out).all()), expected="finite logits", got=out, hint="no log or division by zero in forward.")
+
+    @pytest.mark.points(1)
+    def test_arguments(self, impl: Any) -> None:
+        """latent_dim, num_classes and hidden are honoured: ConditionalDecoder(8, 12, 32) takes codes (B, 8) and labels 0..11"""
+        hint = ("size the first layer from the arguments: latent_dim + num_classes inputs (a one-hot vector of "
+                "num_classes entries), hidden units; not the defaults 20 and 10.")
+        with hint_on_error(hint):
+            decoder = _decoder(impl, latent_dim=8, num_classes=12, hidden=32)
+            out = call(decoder, _codes(4, 8), torch.tensor([0, 11, 5, 10]))
+        check_tensor(out, shape=(4, 1, 28, 28), what="the output of ConditionalDecoder(8, 12, 32)", hint=hint)
+        small = sum(p.numel() for p in decoder.parameters())
+        big = sum(p.numel() for p in _decoder(impl, latent_dim=8, num_classes=12, hidden=64).parameters())
+        check(big > small, expected="more parameters with hidden=64 than with hidden=32", got=f"{big} and {small}",
+              hint="hidden is the width of the hidden layers.")
+
+    @pytest.mark.points(2)
+    def test_label_changes_the_image(self, impl: Any) -> None:
+        """the same code with different labels gives different images, for every pair of the 10 labels"""
+        decoder = _decoder(impl).eval()
+        z = _codes(1).expand(10, -1)
+        with torch.no_grad():
+            out = check_tensor(call(decoder, z, torch.arange(10)), shape=(10, 1, 28, 28), what="the output").flatten(1)
+        gaps = torch.cdist(out.double(), out.double())
+        same = [(i, j) for i in range(10) for j in range(i + 1, 10) if gaps[i, j] < 1e-6]
+        check(not same, expected="ten different images for one code and the labels 0..9",
+              got=f"identical images for the labels {same[:5]}",
+              hint="the decoder must read the label: append one_hot(labels, num_classes) to z (or an embedding of "
+                   "the label) before the first layer.")
+
+    @pytest.mark.points(1)
+    def test_gradients_reach_every_parameter(self, impl: Any) -> None:
+        """a loss on the output sends a gradient to every parameter"""
+        decoder = _decoder(impl).train()
+        out = check_tensor(call(decoder, _codes(16), torch.arange(16) % 10), shape=(16, 1, 28, 28), what="the output")
+        check(out.requires_grad, expected="an output connected to the parameters", got="an output without gradient",
+              hint="no torch.no_grad(), .detach() or .item() in forward.")
+        _has_parameters(decoder)
+        out.square().mean().backward()
+        missing = [name for name, p in decoder.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
+        check(not missing, expected="a gradient for every parameter", got=f"none for {missing[:4]}",
+              hint="every layer made in __init__ must take part in forward (a layer left over is never trained).")
+
+    @pytest.mark.points(1)
+    def test_trains(self, impl: Any) -> None:
+        """30 Adam steps on a fixed batch of (code, label, image) lower the BCE with logits"""
+        first, last = _train_two_classes(_decoder(impl, seed=2, **_SMALL), (3, 7))
+        check(last < 0.5 * first, expected=f"the BCE to fall below half its start, {first:.4f} / 2", got=f"{last:.4f}",
+              hint="forward returns logits (no sigmoid at the end) computed from z and the label with trainable layers.")
+
+    @pytest.mark.points(2)
+    def test_draws_the_class_asked_for(self, impl: Any) -> None:
+        """trained on two classes whose image depends on the label only, it draws each class's image for new codes"""
+        decoder = _decoder(impl, seed=3, **_SMALL)
+        _train_two_classes(decoder, (2, 5), steps=40)
+        targets = _halves().flatten(1)
+        z = _codes(8, _SMALL["latent_dim"], seed=9)
+        with torch.no_grad():
+            for index, label in enumerate((2, 5)):
+                images = torch.sigmoid(call(decoder, z, torch.full((8,), label))).flatten(1)
+                own = (images - targets[index]).abs().mean().item()
+                other = (images - targets[1 - index]).abs().mean().item()
+                check(own < 0.2 and own < other, expected=f"label {label}'s images within 0.2 of its target (mean "
+                      "absolute error), and nearer to it than to the other class's",
+                      got=f"{own:.3f} from its target, {other:.3f} from the other",
+                      hint="the label decides what is drawn: it must enter the network (both classes get the same "
+                           "image otherwise), and the output must be logits, free to go far below 0 and above 1 "
+                           "(a sigmoid at the end caps what BCE with logits can reach).")
