@@ -593,9 +593,10 @@ def draw_panel(
     raw = digits.numpy() if isinstance(digits, torch.Tensor) else np.asarray(digits)
     inputs = torch.from_numpy(np.stack([drawing.preprocess(drawing.from_digit(d)) for d in raw]))[:, None]
     outputs: dict[str, torch.Tensor] = {}
+    modes = {name: model.training for name, model in models.items()}
     with torch.no_grad():
         for name, model in models.items():
-            model = model.eval()
+            model.eval()  # its training mode is restored below
             dev = next(model.parameters()).device
             if conditional:
                 k = model.live_inputs(1)["label"].shape[1]
@@ -606,6 +607,8 @@ def draw_panel(
             else:
                 mu, _ = model.encode(inputs.to(dev))
                 outputs[name] = model.live_decode(mu).cpu()
+    for name, model in models.items():
+        model.train(modes[name])
     ticks = [f"test {d}" for d in labels]
     if conditional:
         name = next(iter(outputs))
