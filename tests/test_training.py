@@ -78,7 +78,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, empty_data_di
     with pytest.warns(UserWarning):
         a = get_run("vae-cnn", "smoke", seed=1, **kwargs)
         b = get_run("vae-cnn", "smoke", seed=1, **kwargs)
-        c = get_run("vae-cnn", "smoke", seed=2, **kwargs)
+        c = get_run("vae-cnn", "smoke", seed=2, overwrite=True, **kwargs)  # another seed replaces a run only when asked
     assert a.history["train_loss"] == b.history["train_loss"]
     assert a.history["train_loss"] != c.history["train_loss"]
     assert a.metrics == b.metrics != c.metrics
@@ -111,7 +111,7 @@ def test_a_diverging_vae_keeps_the_good_checkpoint(tmp_path, empty_data_dir):
         good = get_run("vae-mlp", "smoke", data_dir=empty_data_dir, out=tmp_path, **QUIET)
         before = good.checkpoint.read_bytes()
         with pytest.raises(TrainingDiverged, match=r"diverged at step \d+ \(epoch 1, batch \d+\).*last-good.pt"):
-            get_run("vae-mlp", "smoke", data_dir=empty_data_dir, out=tmp_path, retrain=True,
+            get_run("vae-mlp", "smoke", data_dir=empty_data_dir, out=tmp_path, retrain=True, overwrite=True,
                     model_kwargs={"lr": 1e6}, **QUIET)
     assert good.checkpoint.read_bytes() == before
     last_good = load_checkpoint(tmp_path / "vae-mlp.last-good.pt")

@@ -132,7 +132,8 @@ def check_latents(z: Any, latent_dim: int, what: str = "latent codes") -> torch.
 
 def _tracing() -> bool:
     """``True`` while the model is being traced or exported (ONNX): value checks cannot be part of a graph."""
-    return bool(torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
+    exporting = getattr(torch.compiler, "is_exporting", lambda: False)
+    return bool(torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling() or exporting())
 
 
 def check_positive(value: Any, what: str, allow_zero: bool = False) -> float:
