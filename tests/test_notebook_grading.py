@@ -117,6 +117,7 @@ def test_what_a_function_needs_travels_with_it() -> None:
     torch.testing.assert_close(namespace["generator_loss"](logits), generator_loss(logits))
 
 
+@pytest.mark.slow  # one grading run: 8 to 40 s, with the load
 def test_grade_of_functions_defined_in_code(capsys: pytest.CaptureFixture[str]) -> None:
     """Functions (not strings), and the two-function exercise takes both."""
     def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
