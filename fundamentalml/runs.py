@@ -48,9 +48,6 @@ class RunConflictError(ValueError):
     """``--out`` already holds a run of this model with other settings, or is a folder runs must never go to."""
 
 
-__all__ = ["FolderInUseError", "RunConflictError", "RunTransaction", "ShippedWeightsError", "Run", "get_run",
-           "pretrained", "load_run", "manifest", "has_shipped", "check_out_dir", "weights_folder"]
-
 
 # ------------------------------------------------------------------------------------------ a run
 
