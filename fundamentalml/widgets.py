@@ -620,4 +620,8 @@ def draw_panel(
     standin = frames_standin(frames, title=standin_title, slider_label="test digit", ticks=ticks, kind="draw", scale=3)
     # a stand-in of its own kind: the pages' widget count (class="fml-standin" per widget) leaves it out
     standin_html = standin.html.replace(f'class="{STANDIN_CLASS}"', f'class="{STANDIN_CLASS} fml-draw-standin"', 1)
+    # there is no kernel widget to point to: the drawing runs only on the website
+    standin_html = standin_html.replace(
+        "open the notebook (rocket menu above) for the live widget.",
+        "on the book's website the panel above takes your own drawing (it needs the browser: no kernel widget draws).", 1)
     return DrawPanel(markup + standin_html, inputs, outputs)

@@ -164,6 +164,7 @@ def test_draw_panel_markup_and_its_standin() -> None:
     assert 'data-mode="draw-conditional"' in panel.html and "the cGAN has no encoder" in panel.html
     assert 'class="fml-standin fml-draw-standin"' in panel.html and panel.html.count("data:image/png;base64") == 3
     assert panel.outputs["cVAE"].shape == (3, 10, 1, 28, 28)
+    assert "rocket menu" not in panel.html and "takes your own drawing" in panel.html
     with pytest.raises(ValueError, match="one label per test digit"):
         widgets.draw_panel(vaes, test.images[:3], [1, 2])
 
