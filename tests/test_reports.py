@@ -59,3 +59,44 @@ def test_seed_verdict_reads_separation_overlap_and_reversal() -> None:
     assert mean_spread([0.5], "{:.1f}") == "0.5 (1 seed)"
     with pytest.raises(ValueError):
         seed_verdict([], [1.0])
+
+
+def test_median_epoch_ignores_a_paused_epoch_and_scales_the_costs() -> None:
+    from fundamentalml.reports import median_epoch_seconds
+
+    # epochs of 100, 100, 700 (a pause), 100 s: cumulative times as the history stores them
+    assert median_epoch_seconds({"history": {"time_s": [100.0, 200.0, 900.0, 1000.0]}}) == 100.0
+    assert median_epoch_seconds({"history": {"time_s": [10.0, 30.0, 60.0]}}) == 20.0
+    assert median_epoch_seconds({"history": {}}) is None
+
+
+class _Set:
+    def __init__(self, files, is_fallback=False, source="x"):
+        self.files, self.is_fallback, self.source = files, is_fallback, source
+
+
+def test_data_mismatch_names_substitutes_and_changed_files(tmp_path) -> None:
+    from fundamentalml.files import sha256_file
+    from fundamentalml.reports import data_mismatch
+
+    a, b = tmp_path / "train.npz", tmp_path / "test.npz"
+    a.write_bytes(b"train"), b.write_bytes(b"test")
+    meta = {"data_identity": {"files": {f.name: {"sha256": sha256_file(f)} for f in (a, b)}}}
+    assert data_mismatch(meta, _Set([b]), _Set([a])) is None
+    a.write_bytes(b"other pixels")
+    assert "other contents than the model's: train.npz" in data_mismatch(meta, _Set([b]), _Set([a]))
+    assert "did not train on: extra.bin" in data_mismatch(meta, _Set([tmp_path / "extra.bin"]))
+    assert "SUBSTITUTE" in data_mismatch(meta, _Set([b], is_fallback=True, source="digits"))
+
+
+def test_the_provenance_box_names_command_commit_machine_precision_and_wall_time() -> None:
+    from fundamentalml.reports import page_note
+    from fundamentalml.runs import pretrained
+
+    run = pretrained("dcgan")
+    html = page_note({"DCGAN": run})
+    precision = run.meta["budget"]["precision"]
+    for part in ("train dcgan", f"at commit <code>{run.meta['commit'][:10]}", run.meta["machine"],
+                 f"precision <code>{precision}</code>", "of wall time", "median epoch"):
+        assert part in html, part
+    assert "SIGSTOP" not in html and "Note:" not in html
