@@ -301,3 +301,9 @@ def test_judged_accuracy_reads_the_same_draws_with_every_judge():
     assert ja.std("a") > 0  # the draws differ
     with pytest.raises(ValueError):
         metrics.judged_accuracy(_LabelledModel(), {}, seeds=[0])
+
+
+def test_standard_fid_fails_cleanly_offline(monkeypatch):
+    monkeypatch.setenv("FUNDAMENTALML_OFFLINE", "1")
+    fid, why = metrics.standard_fid(torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32))
+    assert fid is None and "offline" in why
