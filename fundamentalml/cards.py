@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from . import registry
+from .files import portable  # noqa: F401  (re-exported: the cards and their tests use it)
 from .runs import manifest as read_manifest
 
 # Licences of what the repository holds (the files at the repository's root and weights/README.md say the same).
@@ -253,19 +254,3 @@ def machine_paths(manifest: Mapping[str, Any] | None = None) -> list[str]:
     return found
 
 
-_OUT_DIR = re.compile(r"(--out[ =])(?:/[^\s/]+)*/(?:runs[-_])?([^\s/]+)")
-_DATA_DIR = re.compile(r"(?:/[^\s/()'\"]+)+?/(MNIST|FashionMNIST|cifar10|cifar-10-batches-py)(?=[/\s)]|$)")
-
-
-def portable(value: Any) -> Any:
-    """``value`` (a manifest, an entry, a string) with the making machine's paths replaced by portable ones: an
-    absolute ``--out`` folder by ``runs/NAME``, a dataset folder by ``$FUNDAMENTALML_DATA/...``.
-
-    ``machine_paths`` of the result lists what is left (an absolute path of another kind)."""
-    if isinstance(value, Mapping):
-        return {key: portable(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [portable(item) for item in value]
-    if isinstance(value, str):
-        return _DATA_DIR.sub(lambda m: "$FUNDAMENTALML_DATA/" + m.group(1), _OUT_DIR.sub(r"\1runs/\2", value))
-    return value

@@ -11,10 +11,11 @@ import errno
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 TMP_SUFFIX = ".tmp"
 STALE_TMP_S = 3600.0  # a temporary file older than this was left by a killed write
@@ -188,3 +189,23 @@ def release_lock(path: str | os.PathLike) -> None:
     if _lock_holder(path).get("pid") == os.getpid():
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+# ------------------------------------------------------------------------------------------ portable paths
+
+_OUT_DIR = re.compile(r"(--out[ =])(?:/[^\s/]+)*/(?:runs[-_])?([^\s/]+)")
+_DATA_DIR = re.compile(r"(?:/[^\s/()'\"]+)+?/(MNIST|FashionMNIST|cifar10|cifar-10-batches-py)(?=[/\s)]|$)")
+
+
+def portable(value: Any) -> Any:
+    """``value`` (a manifest, an entry, a string) with the making machine's paths replaced by portable ones: an
+    absolute ``--out`` folder by ``runs/NAME``, a dataset folder by ``$FUNDAMENTALML_DATA/...``.
+
+    ``fundamentalml.cards.machine_paths`` of the result lists what is left (an absolute path of another kind)."""
+    if isinstance(value, Mapping):
+        return {key: portable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [portable(item) for item in value]
+    if isinstance(value, str):
+        return _DATA_DIR.sub(lambda m: "$FUNDAMENTALML_DATA/" + m.group(1), _OUT_DIR.sub(r"\1runs/\2", value))
+    return value

@@ -21,7 +21,7 @@ import torch
 from . import registry
 from .checkpoints import CheckpointError, model_from_payload, read_checkpoint
 from .data import ImageSet, eval_indices, to_float_images
-from .files import atomic_write, save_json, sha256_file
+from .files import atomic_write, portable, save_json, sha256_file
 from .metrics import classifier_extractor, frechet_distance, random_conv_extractor
 from .models import LossModule
 from .runs import (MANIFEST_NAME, WEIGHTS_DIR, ShippedWeightsError, get_run, load_run, manifest, manifest_entry,
@@ -33,6 +33,18 @@ HALF_TOLERANCE = {"neg_elbo": 0.05, "accuracy": 0.002, "conditioning_accuracy": 
 # Seeds alone move the MLP VAE's -ELBO by about +-0.5 nats, and a GAN's numbers more.
 REPRODUCE_TOLERANCE = {"neg_elbo": 1.0, "accuracy": 0.003, "conditioning_accuracy": 0.02, "frechet_distance_rel": 0.25}
 N_FD = 2000  # images on each side of a Fréchet distance
+
+
+def _record_entry(folder: Path, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """Write ``name``'s manifest entry into the manifest as it is on disk now (re-read, so that a ship of another
+    model since this one started is kept), with no path of this machine (:func:`~fundamentalml.files.portable`);
+    return the manifest written."""
+    current = manifest(folder)
+    current["models"][name] = entry
+    current["format"] = 1
+    current = portable(current)
+    save_json(current, folder / MANIFEST_NAME)
+    return current
 
 
 def ship_order(names: list[str]) -> list[str]:
@@ -189,9 +201,7 @@ def ship(
         path = folder / entry["file"]
         atomic_write(path, lambda f: torch.save(stored, f))
         entry["sha256"], entry["bytes"] = sha256_file(path), path.stat().st_size
-        current["models"][name] = entry
-        current["format"] = 1
-        save_json(current, folder / MANIFEST_NAME)
+        current = _record_entry(folder, name, entry)
         shown = entry["metrics_as_stored"][spec.headline]
         print(f"{name}: {entry['dtype']}, {entry['bytes'] / 1e6:.2f} MB, {spec.headline} {shown:.4f} "
               f"(float32 {measured[spec.headline]:.4f})", flush=True)
@@ -270,7 +280,7 @@ def add_seeds(
                 "note": note,
             }
         entry["seeds"] = [recorded[s] for s in sorted(recorded)]
-        save_json(current, folder / MANIFEST_NAME)
+        current = _record_entry(folder, name, entry)
         shown = ", ".join(f"seed {r['seed']}: {r['metrics'][spec.headline]:.4f}" for r in entry["seeds"])
         print(f"{name}: {spec.headline} seed {entry.get('seed')}: {entry['metrics'][spec.headline]:.4f}, {shown}", flush=True)
     return current
@@ -324,8 +334,9 @@ def add_variant(
         "torch": prov.get("torch"),
     })
     key = ",".join(f"{k}={v}" for k, v in sorted(model_kwargs.items()))
+    entry = manifest(folder)["models"].get(name, entry)  # as on disk now: a ship since the start is kept
     entry.setdefault("variants", {})[key] = record
-    save_json(current, folder / MANIFEST_NAME)
+    current = _record_entry(folder, name, entry)
     print(f"{name} [{key}]: {spec.headline} {record['metrics'][spec.headline]:.4f} "
           f"(shipped: {entry['metrics'][spec.headline]:.4f})", flush=True)
     return current
