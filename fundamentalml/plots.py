@@ -412,7 +412,16 @@ def save_samples(model: Any, filename: str, n: int = 64, ncols: int = 8, scale: 
     grid = make_grid(images, ncols=ncols, pad=2, value_range=(-1.0, 1.0))
     pixels = (grid * 255).round().astype(np.uint8)
     picture = Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.NEAREST)
-    atomic_write(path, lambda f: picture.save(f, format="PNG"))
+    from PIL.PngImagePlugin import PngInfo
+
+    from .alt_text import PNG_KEY
+
+    rows = -(-len(images) // ncols)
+    size = "×".join(str(d) for d in images.shape[-2:])
+    info = PngInfo()  # the alt text a page shows for the sheet (the book copies it into <img alt>)
+    info.add_text(PNG_KEY, f"Figure: a sheet of {len(images)} samples of the generator in {rows} row(s) of {ncols}, "
+                           f"each a {size} image with every pixel drawn as a {scale}×{scale} block.")
+    atomic_write(path, lambda f: picture.save(f, format="PNG", pnginfo=info))
     return str(path)
 
 

@@ -95,6 +95,8 @@ def test_the_seed_helpers_draw_and_save(dcgan_on_digits, tmp_path):
     path = plots.save_samples(model, str(tmp_path / "grid.png"), n=16, ncols=4, scale=4)
     with Image.open(path) as img:
         assert img.size == ((4 * 32 + 3 * 2) * 4, (4 * 32 + 3 * 2) * 4)
+        alt = img.text["Description"]  # the page's alt text for the sheet
+        assert alt.startswith("Figure") and "16 samples" in alt and "4 row(s) of 4" in alt
     with pytest.raises(ValueError, match="PNG"):
         plots.save_samples(model, str(tmp_path / "grid.jpg"))
 
