@@ -11,7 +11,14 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--all", action="store_true", default=False, dest="run_all",
+                     help="also run the slow, book and browser tests (what CI runs); plain `pytest` runs the fast suite")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("run_all"):
+        config.option.markexpr = ""  # pyproject's addopts leave the slow and book tests out; --all puts them back
     os.environ["FUNDAMENTALML_OFFLINE"] = "1"  # tests must never wait on a download
     if not os.environ.get("FUNDAMENTALML_DATA") and SHARED_DATA.is_dir():
         os.environ["FUNDAMENTALML_DATA"] = str(SHARED_DATA)

@@ -24,6 +24,8 @@ import torch
 
 from fundamentalml import registry
 
+pytestmark = pytest.mark.slow  # subprocesses importing torch: minutes; plain `pytest` leaves it out, `pytest --all` (CI) runs it
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks"
 sys.path.insert(0, str(REPO))  # the benchmark is run from the repository root; it is not an installed package

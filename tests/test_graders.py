@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses importing torch: minutes; plain `pytest` leaves it out, `pytest --all` (CI) runs it
+
 REPO = Path(__file__).resolve().parents[1]
 MUTANTS_FILE = Path(__file__).with_name("grader_mutants.py")
 

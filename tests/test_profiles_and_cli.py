@@ -86,6 +86,7 @@ def test_cli_compare_shipped_needs_no_training(capsys, data_dir):
         (["compare", "vae-mlp", "cgan"], "compare takes"),
     ],
 )
+@pytest.mark.slow  # a fresh Python importing torch per case
 def test_cli_rejects_bad_requests_before_training(args, message, tmp_path):
     out = tmp_path / "out"
     result = subprocess.run([sys.executable, "-m", "fundamentalml", *args, "--out", str(out)], capture_output=True, text=True)
@@ -94,6 +95,7 @@ def test_cli_rejects_bad_requests_before_training(args, message, tmp_path):
     assert not out.exists() or not any(p.suffix == ".pt" for p in out.iterdir())
 
 
+@pytest.mark.slow  # a fresh Python importing torch per case
 def test_out_that_is_a_file_or_unwritable_fails_before_training(tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("x")
@@ -109,11 +111,13 @@ def test_out_that_is_a_file_or_unwritable_fails_before_training(tmp_path):
     assert result.returncode == 2 and "not writable" in result.stderr
 
 
+@pytest.mark.slow  # a fresh Python importing torch per case
 def test_usage_names_the_program():
     result = subprocess.run([sys.executable, "-m", "fundamentalml", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "python -m fundamentalml" in result.stdout and "__main__" not in result.stdout
 
 
+@pytest.mark.slow  # trains in a subprocess until the signal
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_stops_training_writes_nothing_and_exits_non_zero(signum, code, tmp_path, data_dir):
     out = tmp_path / "out"
