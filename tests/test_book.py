@@ -636,9 +636,6 @@ def _check_conditional_digits(panel, rel: str, judge) -> dict:
 # --------------------------------------------------------------------------------------------- draw a digit
 
 
-SHOTS = Path("/tmp/coord/shots")  # where the lead collects screenshots (also kept in the build's screenshots/)
-
-
 def _runs(panel) -> int:
     return int(panel.get_attribute("data-runs") or 0)
 
@@ -718,7 +715,6 @@ def test_draw_panels_in_chromium(book: BookSite) -> None:
     digits = np.frombuffer((site / manifest["digits"]["file"]).read_bytes(), dtype=np.uint8).reshape(10, 28, 28)
     shots = book.root / "_build" / "draw-screenshots"  # not screenshots/: test_every_page_works counts those
     shots.mkdir(parents=True, exist_ok=True)
-    SHOTS.mkdir(parents=True, exist_ok=True)
     report: dict[str, dict] = {}
     seven = [[(80, 60), (200, 60), (120, 240)], [(110, 150), (180, 150)]]
     four = [[(200, 30), (180, 150), (270, 150)], [(250, 60), (240, 275)]]
@@ -772,7 +768,7 @@ def test_draw_panels_in_chromium(book: BookSite) -> None:
                     assert np.abs(np.asarray(last["warmup"]) - w_mu).max() < 1e-4
                     assert "your drawing" in panel.locator("canvas.fml-draw-plane").get_attribute("aria-label")
                 panel.screenshot(path=str(shots / "draw-vae.png"))
-                panel.screenshot(path=str(SHOTS / "draw-vae-seven.png"))
+                panel.screenshot(path=str(shots / "draw-vae-seven.png"))
                 # keyboard: tab to a "load a test 3" button and press Enter; the same path from the pad on
                 n = _runs(panel)
                 panel.locator("button[data-digit='3']").focus()
@@ -780,7 +776,7 @@ def test_draw_panels_in_chromium(book: BookSite) -> None:
                 last = _wait_run(panel, n)
                 want = drawing.preprocess(drawing.from_digit(digits[3]))
                 assert np.abs(np.asarray(last["image"], np.float32).reshape(28, 28) - want).max() < 1e-6
-                panel.screenshot(path=str(SHOTS / "draw-vae-test3.png"))
+                panel.screenshot(path=str(shots / "draw-vae-test3.png"))
                 panel.locator("button.fml-draw-clear").click()
                 assert panel.evaluate("p => p.fmlPanel.last") is None
                 assert "Cleared" in panel.locator(".fml-live-status").inner_text()
@@ -814,7 +810,7 @@ def test_draw_panels_in_chromium(book: BookSite) -> None:
                 assert last["label"] == 7 and diff < 1e-4, diff
                 entry["max_ten_difference"] = diff
                 panel.screenshot(path=str(shots / "draw-conditional.png"))
-                panel.screenshot(path=str(SHOTS / "draw-conditional-seven.png"))
+                panel.screenshot(path=str(shots / "draw-conditional-seven.png"))
             off_site = [u for u in requests if not u.startswith((base, "data:", "blob:"))]
             assert off_site == [], off_site[:5]
             real = [m for m in problems if not any(a in m for a in ALLOWED_CONSOLE)]
