@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import torch
 from torch import nn
 
-from fundamentalml.exercises._grading import call, check, check_close, check_tensor, hint_on_error, load_reference
+from fundamentalml.exercises._grading import (call, check, check_close, check_tensor, hint_on_error, load_reference,
+                                          one_thread)
 
 CHAPTER = "dcgan"
 
@@ -491,18 +491,6 @@ def _confident_pair() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]
     return generator, discriminator, real, z
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Train the checks' small models on one thread: faster for models this size, and far faster on a busy
-    machine, where two threads wait on each other (the grader restores the setting after each check)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 @pytest.mark.exercise("dcgan.gan_update")
 class TestGANUpdate:
     @pytest.mark.points(2)
@@ -588,7 +576,7 @@ class TestGANUpdate:
         twin_opts = [torch.optim.SGD(g_twin.parameters(), lr=0.1), torch.optim.SGD(d_twin.parameters(), lr=0.1)]
         for update, seed in ((1, 6), (2, 7)):
             real, z = _toy_batch(seed)
-            with _one_thread():
+            with one_thread():
                 call(impl.gan_update, generator, discriminator, *opts, real, z)
                 ref("gan_update")(g_twin, d_twin, *twin_opts, real, z)
             for name, net, twin in (("discriminator", discriminator, d_twin), ("generator", generator, g_twin)):
@@ -648,7 +636,7 @@ class TestGANUpdate:
             lr_g, lr_d = (0.0, 0.01) if learner == "discriminator" else (0.01, 0.0)
             opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g)
             opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d)
-            with _one_thread():
+            with one_thread():
                 before = losses(generator, discriminator)[index]
                 for z in zs:
                     call(impl.gan_update, generator, discriminator, opt_g, opt_d, real, z)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fundamentalml.exercises._grading import call, check, check_close, check_tensor, close, hint_on_error, load_reference
+from fundamentalml.exercises._grading import (call, check, check_close, check_tensor, close, hint_on_error, load_reference,
+                                          one_thread)
 
 CHAPTER = "vae"
 
@@ -491,18 +491,6 @@ def _parameters_match(model: nn.Module, twin: nn.Module) -> list[str]:
             if not close(p.detach(), theirs[name].detach(), rtol=1e-4, atol=1e-5)]
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Train the checks' small models on one thread: faster for models this size, and far faster on a busy
-    machine, where two threads wait on each other (the grader restores the setting after each check)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 @pytest.mark.exercise("vae.vae_step")
 class TestVAEStep:
     @pytest.mark.points(1)
@@ -566,7 +554,7 @@ class TestVAEStep:
         reference = torch.optim.SGD(twin.parameters(), lr=0.01)
         for call_number, seed in ((1, 10), (2, 11)):
             x = _images(seed=seed)
-            with _one_thread():
+            with one_thread():
                 call(impl.vae_step, model, x, optimizer)
                 ref("vae_step")(twin, x, reference)
             wrong = _parameters_match(model, twin)
@@ -598,7 +586,7 @@ class TestVAEStep:
                 torch.manual_seed(0)
                 return float(model.batch_loss((x,))["loss"])
 
-        with _one_thread():
+        with one_thread():
             before = elbo()
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
             for _ in range(20):
