@@ -64,6 +64,7 @@ CHAPTER_NAMES = {"vae": "VAE", "dcgan": "DCGAN", "conditional": "conditional"}
 LEVEL_NAMES = {1: "warm-up", 2: "core", 3: "challenge"}
 MAX_HINT_LEVEL = 3
 HINT_LEVEL_ENV = "FUNDAMENTALML_HINT_LEVEL"  # the default of --hint-level
+DEFAULT_TIMEOUT_S = 10.0  # the time limit of one check (--exercise-timeout, grade(timeout=...))
 
 
 class Exercise(NamedTuple):
@@ -533,9 +534,14 @@ def time_limit(seconds: float) -> Iterator[None]:
 # ------------------------------------------------------------------------------------------ loading code
 
 
+def is_path(source: str) -> bool:
+    """Whether a graded ``source`` is a file path (``path/to/file.py``), not a dotted module name."""
+    return source.endswith(".py") or Path(source).is_file()
+
+
 def _import_path_or_module(spec: str) -> ModuleType:
     """Import a module from a file path (``path/to/file.py``) or a dotted name."""
-    if spec.endswith(".py") or Path(spec).is_file():
+    if is_path(spec):
         path = Path(spec).resolve()
         name = f"_graded_{abs(hash(str(path)))}"
         if name in sys.modules:
@@ -573,7 +579,7 @@ def preload_references(chapters: list[str]) -> None:
 
 def display_path(source: str) -> str:
     """``source`` as the learner would type it: relative to the current folder when it is below it."""
-    if not (source.endswith(".py") or Path(source).is_file()):
+    if not is_path(source):
         return source
     path = Path(source).resolve()
     try:
@@ -610,7 +616,7 @@ TOP_LEVEL_HINT = ('code at the top level of a file runs when the grader imports 
 def import_failure(source: str, err: BaseException, limit: float) -> str:
     """The expected/got/hint message for a graded file that could not be imported."""
     shown = display_path(source)
-    file = str(Path(source).resolve()) if source.endswith(".py") or Path(source).is_file() else None
+    file = str(Path(source).resolve()) if is_path(source) else None
     where = location_in(file, err.__traceback__)
     at = f" {where}" if where else ""
     expected = f"{shown} to import"
@@ -652,7 +658,7 @@ class Implementation:
             return None
         if self._module is not None:
             return getattr(self._module, "__file__", None)
-        if self.source.endswith(".py") or Path(self.source).is_file():
+        if is_path(self.source):
             return str(Path(self.source).resolve())
         return None
 

@@ -196,7 +196,7 @@ class WorkerPool:
         if self.worker is not None:
             self._stop()
         if self.spare is not None:
-            _end(self.spare.proc)
+            end_process(self.spare.proc)
             self.spare = None
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -210,18 +210,9 @@ class WorkerPool:
         if self.capture:
             log_path = self.tmp / f"worker-{self._count}.log"
             out = open(log_path, "wb")  # noqa: SIM115 - handed to the child
-        env = dict(os.environ)
-        env["PYTEST_ADDOPTS"] = ""  # the parent's options reached it already; -x or -n must not reach a worker
-        env.pop("PYTEST_PLUGINS", None)
-        kwargs: dict[str, Any] = {}
-        if os.name == "posix":
-            kwargs["start_new_session"] = True  # Ctrl-C goes to the parent, which ends the worker
-        else:
-            kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
         try:
-            proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, *self.preload], cwd=self.invocation_dir,
-                                    env=env, stdin=subprocess.PIPE, stdout=out,
-                                    stderr=subprocess.STDOUT if out is not None else None, **kwargs)
+            proc = start_process([sys.executable, "-c", _LAUNCHER, *self.preload], cwd=self.invocation_dir,
+                                 stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT if out is not None else None)
         finally:
             if out is not None:
                 out.close()
@@ -264,7 +255,7 @@ class WorkerPool:
         worker, self.worker = self.worker, None
         if worker is None:
             return
-        _end(worker.proc)
+        end_process(worker.proc)
         try:
             worker.events.close()
         except OSError:
@@ -380,14 +371,23 @@ class WorkerPool:
                 self._stalled(worker, None)
 
 
-def _end(proc: subprocess.Popen[bytes]) -> None:
-    """End a worker or launcher process (and, on POSIX, the processes the learner's code started)."""
+def start_process(cmd: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """Start a grading process in a session of its own (Ctrl-C reaches the parent, which ends it with
+    :func:`end_process`), without the parent's ``PYTEST_ADDOPTS`` and ``PYTEST_PLUGINS``: the parent's options
+    reached it already, and ``-x`` or ``-n`` must not reach a worker."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
+    if os.name == "posix":
+        kwargs["start_new_session"] = True
+    else:
+        kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+    return subprocess.Popen(cmd, env={**env, **kwargs.pop("env", {})}, **kwargs)
+
+
+def end_process(proc: subprocess.Popen[Any]) -> None:
+    """End a grading process (and, on POSIX, the processes the learner's code started)."""
     if proc.poll() is None:
         try:
-            if os.name == "posix":
-                os.killpg(proc.pid, signal.SIGKILL)  # its own session
-            else:
-                proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL) if os.name == "posix" else proc.kill()  # its own session
         except OSError:
             proc.kill()
     try:

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,10 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._grading import CHECKS_DIR, EXERCISES, HINT_LEVEL_ENV, MAX_HINT_LEVEL, Exercise, exercise_of
-from ._workers import STARTUP_LIMIT_S, grace
-
-DEFAULT_TIMEOUT_S = 10.0  # the time limit of one check, as ``pytest exercises``'s default
+from ._grading import (CHECKS_DIR, DEFAULT_TIMEOUT_S, EXERCISES, HINT_LEVEL_ENV, MAX_HINT_LEVEL, Exercise,
+                       exercise_of)
+from ._workers import STARTUP_LIMIT_S, end_process, grace, start_process
 
 # The import lines every learner module starts with: those of the exercise files (``exercises/<chapter>.py`` in
 # a clone, which the package does not ship), all chapters' together. tests/test_notebook_grading.py checks that
@@ -308,18 +306,6 @@ def _report(output: str, module_path: Path) -> str:
     return text.replace(str(module_path), "your code").replace(module_path.name, "your code")
 
 
-def _end(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL) if os.name == "posix" else proc.kill()
-        except OSError:
-            proc.kill()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-
-
 def grade(*items: Any, hint_level: int | None = None, timeout: float = DEFAULT_TIMEOUT_S,
           quiet: bool = False) -> GradeResult:
     """Grade one exercise from a notebook: the same checks, hints and points as ``python -m pytest exercises``.
@@ -367,20 +353,18 @@ def grade(*items: Any, hint_level: int | None = None, timeout: float = DEFAULT_T
                "-p", "no:cacheprovider", "-q", "--color=no", "--score-json", str(scores_path),
                "--hint-level", str(level), "--exercise-timeout", repr(float(timeout)),
                "--exercise-frontend", "notebook"]
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
-        env["PYTHONIOENCODING"] = "utf-8"
-        kwargs: dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {}
-        proc = subprocess.Popen(cmd, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace", **kwargs)
+        proc = start_process(cmd, cwd=folder, env={"PYTHONIOENCODING": "utf-8"}, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8",
+                             errors="replace")
         # A guard only: the checks' own limits end a hanging check long before this.
         limit = None if timeout <= 0 else STARTUP_LIMIT_S + 30 * (timeout + grace(timeout))
         try:
             output, _ = proc.communicate(timeout=limit)
         except BaseException:  # the guard, or the learner interrupting the kernel: end the grading process
-            _end(proc)
+            end_process(proc)
             raise
         finally:
-            _end(proc)
+            end_process(proc)
         if not scores_path.is_file():
             raise RuntimeError(f"grade: the checks did not run (exit code {proc.returncode}); their output:\n"
                                f"{output[-4000:]}")

@@ -42,6 +42,7 @@ import pytest
 
 from fundamentalml.exercises._grading import (
     ASK_FOR_HINTS,
+    DEFAULT_TIMEOUT_S,
     EXERCISES,
     HINT_LEVEL_ENV,
     MAX_HINT_LEVEL,
@@ -56,6 +57,7 @@ from fundamentalml.exercises._grading import (
     exercise_of,
     fresh_torch_state,
     hint_lines,
+    is_path,
     location_in,
     preload_references,
     reads_stdin,
@@ -64,8 +66,6 @@ from fundamentalml.exercises._grading import (
 )
 from fundamentalml.exercises._workers import Outcome, WorkerPool, grace
 from fundamentalml.exercises.history import append_records, make_record
-
-DEFAULT_TIMEOUT_S = 10.0
 
 # The global torch settings every check starts from: those of a fresh process, before any learner code ran.
 BASELINE_STATE = torch_state()
@@ -170,7 +170,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 or getattr(config.option, "version", False)):
             # Started now, the worker loads torch while this process collects the checks.
             config.stash[POOL_KEY] = WorkerPool(
-                limit=float(config.getoption("exercise_timeout") or 0), rootdir=config.rootpath,
+                limit=_limit(config), rootdir=config.rootpath,
                 inifile=config.inipath, invocation_dir=config.invocation_params.dir,
                 tbstyle=config.getoption("tbstyle"), capture=config.getoption("capture") != "no",
                 extra_args=["--hint-level", str(config.getoption("hint_level")),
@@ -188,6 +188,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         events.close()
 
 
+def _limit(config: pytest.Config) -> float:
+    """``--exercise-timeout`` in seconds (0: none)."""
+    return float(config.getoption("exercise_timeout") or 0)
+
+
 def _implementations(config: pytest.Config) -> dict[str, Implementation]:
     """Which module each chapter's checks grade, from ``--solutions`` and ``--implementation``."""
     folder = _learner_folder(config)
@@ -203,7 +208,7 @@ def _implementations(config: pytest.Config) -> dict[str, Implementation]:
         else:
             raise pytest.UsageError(f"--implementation: unknown chapter {chapter!r}; use one of {sorted(REFERENCES)}")
     for chapter, source in sources.items():  # a path means the same in a worker, whatever its folder
-        if source and source != "solutions" and (source.endswith(".py") or Path(source).is_file()):
+        if source and source != "solutions" and is_path(source):
             sources[chapter] = str(Path(source).resolve())
     return {chapter: Implementation(chapter, source) for chapter, source in sources.items()}
 
@@ -324,7 +329,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     mode = config.stash[MODE_KEY]
     if mode == "parent" or config.option.collectonly:
         return
-    limit = float(config.getoption("exercise_timeout") or 0)
+    limit = _limit(config)
     preload_references(chapters)  # what the checks compare against: not part of a learner's import time
     for chapter in chapters:
         impl = config.stash[IMPLS_KEY][chapter]
@@ -400,7 +405,7 @@ def _import_failed(item: pytest.Item, chapter: str, message: str) -> None:
 def _import_ended(config: pytest.Config, chapter: str, outcome: Outcome) -> str:
     """The message for an import that the parent had to end, or during which the worker ended."""
     source = display_path(config.stash[IMPLS_KEY][chapter].source)
-    limit = float(config.getoption("exercise_timeout") or 0)
+    limit = _limit(config)
     if outcome.returncode is None:  # ended from outside, after the time limit
         why = ("the time limit did not stop it, so the grader ended it (a bare `except:` catches the time limit too)"
                if outcome.alarm else "so the grader ended it (on this system it cannot show where your code was)")
@@ -421,7 +426,7 @@ def _exit_code(code: int | None) -> str:
 def _outside_message(item: pytest.Item, outcome: Outcome) -> str:
     """The message for a check the parent failed itself: its worker ran too long, ended, or could not run."""
     head = _head(item)
-    limit = float(item.config.getoption("exercise_timeout") or 0)
+    limit = _limit(item.config)
     if outcome.kind == "timeout":
         if outcome.alarm:
             got = (f"still running after {outcome.seconds:.0f} s: the time limit did not stop your code, so the "
@@ -449,7 +454,7 @@ def _outside_message(item: pytest.Item, outcome: Outcome) -> str:
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Stop a check whose learner code runs past ``--exercise-timeout`` (SIGALRM: Linux and macOS; the parent
     ends the worker from outside where that fails, or on Windows)."""
-    limit = float(item.config.getoption("exercise_timeout") or 0)
+    limit = _limit(item.config)
     if item.config.stash[MODE_KEY] == "parent" and _chapter(item) is not None:
         return (yield)  # the worker runs it, under its own limit
     with time_limit(limit):
@@ -501,7 +506,7 @@ def _learner_message(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExcept
                 f"     got: NotImplementedError (the exercise is not done yet)\n"
                 f"    hint: {err or 'replace the raise with your code'}")
     elif isinstance(err, ExerciseTimeout):
-        body = (f"expected: the check to finish within {item.config.getoption('exercise_timeout'):g} s\n"
+        body = (f"expected: the check to finish within {_limit(item.config):g} s\n"
                 f"     got: still running, {err}{at}\n"
                 "    hint: look for a loop that never ends, or a tensor far larger than the docstring's shapes.")
     elif isinstance(err, SystemExit):
