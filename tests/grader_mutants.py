@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fundamentalml import metrics as ref_metrics
+from fundamentalml.exercises._grading import REFERENCES
 from fundamentalml.models import dcgan as ref_dcgan
 from fundamentalml.models import latent as ref_latent
 from fundamentalml.models import vae as ref_vae
@@ -183,31 +184,28 @@ def slerp__normalises_in_place(z_a, z_b, steps):
 # ------------------------------------------------------------------------------------------ DCGAN
 
 
+def _init(module, conv_types=(nn.Conv2d, nn.ConvTranspose2d), conv_std=0.02, bn_mean=1.0):
+    """The reference's initialisation, with one of its numbers or types changed by the mutants below."""
+    if isinstance(module, conv_types):
+        nn.init.normal_(module.weight, 0.0, conv_std)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, bn_mean, 0.02)
+        nn.init.zeros_(module.bias)
+
+
 def init_dcgan_weights__std_typo(module):
     """Standard deviation 0.2 instead of 0.02."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.2)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
+    _init(module, conv_std=0.2)
 
 
 def init_dcgan_weights__misses_conv_transpose(module):
     """isinstance(module, nn.Conv2d) alone: ConvTranspose2d is not a Conv2d."""
-    if isinstance(module, nn.Conv2d):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
+    _init(module, conv_types=nn.Conv2d)
 
 
 def init_dcgan_weights__batchnorm_around_zero(module):
     """Batch-norm scales drawn around 0 instead of 1."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        nn.init.zeros_(module.bias)
+    _init(module, bn_mean=0.0)
 
 
 def init_dcgan_weights__tutorial(m):
@@ -746,70 +744,54 @@ def alt__collapsed_classes__python_pairs(features, labels, real_features, real_l
 # ------------------------------------------------------------------------------------------ build-it: VAE step
 
 
-def _elbo_parts(model, x):
-    """Encode, sample and decode as the reference does: the wrong steps below differ in what follows."""
+def _elbo(logits, x, mu, logvar):
+    return ref_vae.vae_loss(logits, x, mu, logvar, from_logits=True)[0]
+
+
+def _vae_step(model, x, optimizer, *, code=ref_vae.reparameterize, loss=_elbo, clear="before"):
+    """The reference's step (encode, ``code(mu, logvar)``, decode, ``loss``; zero_grad before backward), with
+    one of its parts changed by the wrong versions below (``clear``: "before", "after" backward, or None)."""
     mu, logvar = model.encode(x)
-    return model.decode_logits(ref_vae.reparameterize(mu, logvar)), mu, logvar
+    value = loss(model.decode_logits(code(mu, logvar)), x, mu, logvar)
+    if clear == "before":
+        optimizer.zero_grad()
+    value.backward()
+    if clear == "after":
+        optimizer.zero_grad()
+    optimizer.step()
+    return value.detach()
 
 
 def vae_step__no_zero_grad(model, x, optimizer):
     """Forgets optimizer.zero_grad(): each step adds the gradients left from before."""
-    logits, mu, logvar = _elbo_parts(model, x)
-    loss = ref_vae.vae_loss(logits, x, mu, logvar, from_logits=True)[0]
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+    return _vae_step(model, x, optimizer, clear=None)
 
 
 def vae_step__zero_grad_after_backward(model, x, optimizer):
     """Clears the gradients between backward() and step(): the optimiser steps on nothing."""
-    logits, mu, logvar = _elbo_parts(model, x)
-    loss = ref_vae.vae_loss(logits, x, mu, logvar, from_logits=True)[0]
-    loss.backward()
-    optimizer.zero_grad()
-    optimizer.step()
-    return loss.detach()
+    return _vae_step(model, x, optimizer, clear="after")
 
 
 def vae_step__no_kl(model, x, optimizer):
     """Forgets the KL term: an autoencoder's loss."""
-    logits, mu, logvar = _elbo_parts(model, x)
-    loss = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+    return _vae_step(model, x, optimizer,
+                     loss=lambda logits, x, mu, logvar: F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x))
 
 
 def vae_step__mean_over_pixels(model, x, optimizer):
     """BCE with the default reduction='mean': averaged over the pixels too, the KL then dominates."""
-    logits, mu, logvar = _elbo_parts(model, x)
-    loss = F.binary_cross_entropy(torch.sigmoid(logits), x) + ref_vae.kl_divergence(mu, logvar).mean()
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+    return _vae_step(model, x, optimizer, loss=lambda logits, x, mu, logvar: (
+        F.binary_cross_entropy(torch.sigmoid(logits), x) + ref_vae.kl_divergence(mu, logvar).mean()))
 
 
 def vae_step__decodes_mu(model, x, optimizer):
     """Decodes the mean itself: no sample, so the reconstruction term never sees the noise."""
-    mu, logvar = model.encode(x)
-    loss = ref_vae.vae_loss(model.decode(mu), x, mu, logvar)[0]
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+    return _vae_step(model, x, optimizer, code=lambda mu, logvar: mu)
 
 
 def vae_step__detached_code(model, x, optimizer):
     """Decodes z.detach(): the reconstruction term never reaches the encoder."""
-    mu, logvar = model.encode(x)
-    z = ref_vae.reparameterize(mu, logvar).detach()
-    loss = ref_vae.vae_loss(model.decode_logits(z), x, mu, logvar, from_logits=True)[0]
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+    return _vae_step(model, x, optimizer, code=lambda mu, logvar: ref_vae.reparameterize(mu, logvar).detach())
 
 
 def alt__vae_step__probabilities(model, x, optimizer):
@@ -843,19 +825,47 @@ def alt__vae_step__distributions(model, x, optimizer):
 # ------------------------------------------------------------------------------------------ build-it: GAN update
 
 
+def _gan_update(generator, discriminator, opt_g, opt_d, real, z, *, detach=True, clear=True, swap=False,
+                g_loss=ref_dcgan.generator_loss):
+    """The reference's update (D's turn on real and detached fakes, then G's), with one of its parts changed by
+    the wrong versions below."""
+    fake = generator(z)
+    scored = fake.detach() if detach else fake
+    if swap:
+        d_loss = ref_dcgan.discriminator_loss(discriminator(scored), discriminator(real))
+    else:
+        d_loss = ref_dcgan.discriminator_loss(discriminator(real), discriminator(scored))
+    if clear:
+        opt_d.zero_grad()
+    d_loss.backward(retain_graph=not detach)
+    opt_d.step()
+    g_value = g_loss(discriminator(fake))
+    if clear:
+        opt_g.zero_grad()
+    g_value.backward()
+    opt_g.step()
+    return d_loss.detach(), g_value.detach()
+
+
 def gan_update__no_detach(generator, discriminator, opt_g, opt_d, real, z):
     """Scores the fakes without detach in D's turn (retain_graph to survive): D's loss reaches G, and G's
     zero_grad hides it from the parameters."""
-    fake = generator(z)
-    d_loss = ref_dcgan.discriminator_loss(discriminator(real), discriminator(fake))
-    opt_d.zero_grad()
-    d_loss.backward(retain_graph=True)
-    opt_d.step()
-    g_loss = ref_dcgan.generator_loss(discriminator(fake))
-    opt_g.zero_grad()
-    g_loss.backward()
-    opt_g.step()
-    return d_loss.detach(), g_loss.detach()
+    return _gan_update(generator, discriminator, opt_g, opt_d, real, z, detach=False)
+
+
+def gan_update__no_zero_grad(generator, discriminator, opt_g, opt_d, real, z):
+    """Never clears a gradient: each step adds what earlier passes left."""
+    return _gan_update(generator, discriminator, opt_g, opt_d, real, z, clear=False)
+
+
+def gan_update__swapped_labels(generator, discriminator, opt_g, opt_d, real, z):
+    """Labels the real images 0 and the fakes 1 in D's turn."""
+    return _gan_update(generator, discriminator, opt_g, opt_d, real, z, swap=True)
+
+
+def gan_update__saturating(generator, discriminator, opt_g, opt_d, real, z):
+    """The minimax generator loss, log(1 - D(G(z))): no gradient when D is confident."""
+    return _gan_update(generator, discriminator, opt_g, opt_d, real, z, g_loss=lambda out: -F.softplus(out).mean())
 
 
 def gan_update__no_detach_zero_grads_first(generator, discriminator, opt_g, opt_d, real, z):
@@ -872,18 +882,6 @@ def gan_update__no_detach_zero_grads_first(generator, discriminator, opt_g, opt_
     return d_loss.detach(), g_loss.detach()
 
 
-def gan_update__no_zero_grad(generator, discriminator, opt_g, opt_d, real, z):
-    """Never clears a gradient: each step adds what earlier passes left."""
-    fake = generator(z)
-    d_loss = ref_dcgan.discriminator_loss(discriminator(real), discriminator(fake.detach()))
-    d_loss.backward()
-    opt_d.step()
-    g_loss = ref_dcgan.generator_loss(discriminator(fake))
-    g_loss.backward()
-    opt_g.step()
-    return d_loss.detach(), g_loss.detach()
-
-
 def gan_update__one_loss_both_steps(generator, discriminator, opt_g, opt_d, real, z):
     """Backpropagates d_loss + g_loss once and steps both optimisers on it: D also follows G's loss."""
     fake = generator(z)
@@ -893,34 +891,6 @@ def gan_update__one_loss_both_steps(generator, discriminator, opt_g, opt_d, real
     opt_g.zero_grad()
     (d_loss + g_loss).backward()
     opt_d.step()
-    opt_g.step()
-    return d_loss.detach(), g_loss.detach()
-
-
-def gan_update__swapped_labels(generator, discriminator, opt_g, opt_d, real, z):
-    """Labels the real images 0 and the fakes 1 in D's turn."""
-    fake = generator(z)
-    d_loss = ref_dcgan.discriminator_loss(discriminator(fake.detach()), discriminator(real))
-    opt_d.zero_grad()
-    d_loss.backward()
-    opt_d.step()
-    g_loss = ref_dcgan.generator_loss(discriminator(fake))
-    opt_g.zero_grad()
-    g_loss.backward()
-    opt_g.step()
-    return d_loss.detach(), g_loss.detach()
-
-
-def gan_update__saturating(generator, discriminator, opt_g, opt_d, real, z):
-    """The minimax generator loss, log(1 - D(G(z))): no gradient when D is confident."""
-    fake = generator(z)
-    d_loss = ref_dcgan.discriminator_loss(discriminator(real), discriminator(fake.detach()))
-    opt_d.zero_grad()
-    d_loss.backward()
-    opt_d.step()
-    g_loss = -F.softplus(discriminator(fake)).mean()
-    opt_g.zero_grad()
-    g_loss.backward()
     opt_g.step()
     return d_loss.detach(), g_loss.detach()
 
@@ -1058,12 +1028,7 @@ class alt__ConditionalDecoder__eye_rows(nn.Module):
 
 # ------------------------------------------------------------------------------------------ registry
 
-_FUNCTIONS = [
-    "reparameterize", "kl_divergence", "vae_loss", "conv_output_size", "conv_transpose_output_size", "lerp", "slerp",
-    "init_dcgan_weights", "discriminator_loss", "generator_loss", "generator_block", "gaussian_frechet_distance",
-    "one_hot_maps", "concat_condition", "conditioning_accuracy", "class_interpolation_labels", "collapsed_classes",
-    "vae_step", "gan_update", "ConditionalDecoder",
-]
+_FUNCTIONS = [function for chapter in REFERENCES.values() for function in chapter]
 
 #: exercise function -> names (in this module) of its wrong versions
 MUTANTS: dict[str, list[str]] = {
@@ -1112,17 +1077,3 @@ HINTS: dict[str, str] = {
     "ConditionalDecoder__ten_classes_always": "size the first layer from the arguments",
     "ConditionalDecoder__unused_embedding": "a layer left over is never trained",
 }
-
-
-# ------------------------------------------------------------------------------------------ crash and hang
-
-
-def lerp__hangs(z_a, z_b, steps):
-    """Never returns."""
-    while True:
-        pass
-
-
-def generator_loss__crashes(fake_logits):
-    """Multiplies tensors of mismatched shapes."""
-    return (fake_logits @ torch.ones(3, 3)).mean()

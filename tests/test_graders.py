@@ -47,13 +47,7 @@ HINTS: dict[str, str] = _MUTANTS_MODULE.HINTS
 REFERENCES: dict[str, dict[str, str]] = GRADING.REFERENCES
 
 # Which exercise (the key of its ``exercise`` marker) grades each function.
-EXERCISE_OF = {
-    **{name: f"vae.{name}" for name in ("reparameterize", "kl_divergence", "vae_loss", "lerp", "slerp", "vae_step")},
-    "conv_output_size": "vae.conv_sizes",
-    "conv_transpose_output_size": "vae.conv_sizes",
-    **{name: f"dcgan.{name}" for name in REFERENCES["dcgan"]},
-    **{name: f"conditional.{name}" for name in REFERENCES["conditional"]},
-}
+EXERCISE_OF = {f: e.key for e in EXERCISES for f in e.functions}
 
 # The time limit for the runs that test it: short, and still far above what any correct check needs.
 LIMIT = "2"
@@ -176,16 +170,19 @@ def test_exercises_run_in_order_of_rising_difficulty(solutions: tuple[int, dict[
     assert {f for e in EXERCISES for f in e.functions} == {f for chapter in REFERENCES.values() for f in chapter}
 
 
+def _stubs(chapter: str) -> list[ast.FunctionDef | ast.ClassDef]:
+    """The stubs of ``exercises/<chapter>.py``, in file order (a build-it exercise may be a class)."""
+    tree = ast.parse((REPO / "exercises" / f"{chapter}.py").read_text())
+    return [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+
+
 def _stub_nudges() -> dict[str, str]:
     """Function -> the message of its stub's ``raise NotImplementedError(...)`` (read, not run)."""
     nudges = {}
-    for chapter in REFERENCES:
-        tree = ast.parse((REPO / "exercises" / f"{chapter}.py").read_text())
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):  # a build-it exercise may be a class
-                raises = [n for n in ast.walk(node) if isinstance(n, ast.Raise) and isinstance(n.exc, ast.Call)]
-                assert len(raises) == 1, node.name
-                nudges[node.name] = ast.literal_eval(raises[0].exc.args[0])
+    for node in (node for chapter in REFERENCES for node in _stubs(chapter)):
+        raises = [n for n in ast.walk(node) if isinstance(n, ast.Raise) and isinstance(n.exc, ast.Call)]
+        assert len(raises) == 1, node.name
+        nudges[node.name] = ast.literal_eval(raises[0].exc.args[0])
     return nudges
 
 
@@ -205,14 +202,12 @@ def test_hints_go_from_a_nudge_to_the_formula() -> None:
                                                               f"  hint 3: {EXERCISES[0].hints[1]}"]
     # The stubs are written in the order of their numbers, and say them with their difficulty.
     for chapter in REFERENCES:
-        tree = ast.parse((REPO / "exercises" / f"{chapter}.py").read_text())
         numbers = []
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                ex = next(e for e in EXERCISES if node.name in e.functions)
-                doc = ast.get_docstring(node) or ""
-                assert re.match(rf"Exercise {ex.number}[ab]? \({re.escape(ex.stars)}\)\. ", doc), (node.name, doc[:40])
-                numbers.append(ex.number)
+        for node in _stubs(chapter):
+            ex = next(e for e in EXERCISES if node.name in e.functions)
+            doc = ast.get_docstring(node) or ""
+            assert re.match(rf"Exercise {ex.number}[ab]? \({re.escape(ex.stars)}\)\. ", doc), (node.name, doc[:40])
+            numbers.append(ex.number)
         assert numbers == sorted(numbers), chapter
 
 
@@ -328,14 +323,11 @@ def test_every_wrong_implementation_is_rejected(index: int, tmp_path: Path) -> N
     swaps = MUTANT_SETS[index]
     returncode, scores, output = grade(tmp_path, "--implementation", str(_write_module(tmp_path, swaps)))
     assert returncode != 0
-    wrong_exercises = {EXERCISE_OF[f] for f in swaps}
-    accepted = [f"{w} ({EXERCISE_OF[f]}: {scores['exercises'][EXERCISE_OF[f]]['score']}/"
-                f"{scores['exercises'][EXERCISE_OF[f]]['total']})"
-                for f, w in swaps.items()
-                if scores["exercises"][EXERCISE_OF[f]]["score"] >= scores["exercises"][EXERCISE_OF[f]]["total"]]
+    points = {f"{w} ({EXERCISE_OF[f]})": _score(scores, EXERCISE_OF[f]) for f, w in swaps.items()}
+    accepted = [f"{w}: {score}/{total}" for w, (score, total) in points.items() if score == total]
     assert not accepted, f"wrong implementations that got full marks: {accepted}"
     # The exercises left at their reference must keep full marks: a wrong function fails only its own checks.
-    collateral = [k for k, ex in scores["exercises"].items() if k not in wrong_exercises and ex["score"] != ex["total"]]
+    collateral = _full_marks_except(scores, *{EXERCISE_OF[f] for f in swaps})
     assert not collateral, f"correct exercises lost points: {collateral}\n{output[-4000:]}"
     assert "expected:" in output and "hint:" in output
     # The hint says what is wrong, for the mistakes the old graders missed.

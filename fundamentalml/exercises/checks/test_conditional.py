@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -13,9 +14,7 @@ from fundamentalml.exercises._grading import ExerciseFailure, call, check, check
 CHAPTER = "conditional"
 
 
-def ref(name: str) -> Any:
-    """The package's reference solution of ``name``: the checks compare against it."""
-    return load_reference(CHAPTER, name)
+ref = functools.partial(load_reference, CHAPTER)  # ref(name): the package's reference solution, what checks compare with
 
 
 # ------------------------------------------------------------------------------------------ 4 (*)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import copy
 from typing import Any
 
@@ -16,14 +17,7 @@ from fundamentalml.exercises._grading import (call, check, check_close, check_te
 CHAPTER = "vae"
 
 
-def ref_kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """The reference KL, for the diagnostics of the build-it exercise."""
-    return load_reference(CHAPTER, "kl_divergence")(mu, logvar)
-
-
-def ref(name: str) -> Any:
-    """The package's reference solution of ``name``: the checks compare against it."""
-    return load_reference(CHAPTER, name)
+ref = functools.partial(load_reference, CHAPTER)  # ref(name): the package's reference solution, what checks compare with
 
 
 def _is_int(value: Any) -> bool:
@@ -480,10 +474,6 @@ def _loss_value(value: Any, what: str = "the returned loss") -> float:
     return number
 
 
-def _changed(before: dict[str, torch.Tensor], model: nn.Module) -> list[str]:
-    return [name for name, p in model.named_parameters() if not torch.equal(before[name], p.detach())]
-
-
 def _parameters_match(model: nn.Module, twin: nn.Module) -> list[str]:
     """The names of the parameters of ``model`` that differ from ``twin``'s."""
     theirs = dict(twin.named_parameters())
@@ -513,7 +503,7 @@ class TestVAEStep:
             mu, logvar = twin.encode(x)
             logits = twin.decode_logits(mu)
             bce = float(F.binary_cross_entropy_with_logits(logits, x, reduction="sum")) / len(x)
-            kl = float(ref_kl_divergence(mu, logvar).mean())
+            kl = float(ref("kl_divergence")(mu, logvar).mean())
         hint = "encode, sample z = mu + sigma * eps, decode, then BCE + KL of exercise 8 (beta = 1)."
         for wrong, why in ((bce, "the KL term is missing: the -ELBO is the reconstruction BCE plus the KL to the prior."),
                            (bce - kl, "the KL is added to the BCE, not subtracted: both are costs."),
