@@ -302,6 +302,11 @@ def _fmt(x: Any) -> str:
     return "nan" if math.isnan(x) else f"{x:.4g}"
 
 
+def message(expected: str, got: str, hint: str) -> str:
+    """The three lines of every failure a learner reads: what was expected, what came back, a hint."""
+    return f"expected: {expected}\n     got: {got}\n    hint: {hint}"
+
+
 def check(condition: Any, *, expected: Any, got: Any, hint: str) -> None:
     """Fail the current check with a message saying what was expected, what came back, and a hint.
 
@@ -313,7 +318,7 @@ def check(condition: Any, *, expected: Any, got: Any, hint: str) -> None:
         return
     exp = expected if isinstance(expected, str) else _short(expected)
     gt = got if isinstance(got, str) else _short(got)
-    raise ExerciseFailure(f"expected: {exp}\n     got: {gt}\n    hint: {hint}")
+    raise ExerciseFailure(message(exp, gt, hint))
 
 
 def check_tensor(value: Any, *, shape: tuple[int, ...] | None = None, dtype: torch.dtype | None = None,
@@ -621,20 +626,18 @@ def import_failure(source: str, err: BaseException, limit: float) -> str:
     at = f" {where}" if where else ""
     expected = f"{shown} to import"
     if isinstance(err, ExerciseTimeout):
-        return (f"expected: {expected} within {limit:g} s\n     got: still running after {limit:g} s{at}\n"
-                f"    hint: {TOP_LEVEL_HINT}; look for a loop that never ends.")
+        return message(f"{expected} within {limit:g} s", f"still running after {limit:g} s{at}",
+                       f"{TOP_LEVEL_HINT}; look for a loop that never ends.")
     if isinstance(err, SystemExit):
-        return (f"expected: {expected}\n     got: SystemExit({err.code!r}){at}: the file ends the program when imported\n"
-                f"    hint: remove the exit(), quit() or sys.exit() call: {TOP_LEVEL_HINT}.")
+        return message(expected, f"SystemExit({err.code!r}){at}: the file ends the program when imported",
+                       f"remove the exit(), quit() or sys.exit() call: {TOP_LEVEL_HINT}.")
     if reads_stdin(err):
-        return (f"expected: {expected}\n     got: input(){at}: nobody types while grading\n"
-                f"    hint: remove it: {TOP_LEVEL_HINT}.")
+        return message(expected, f"input(){at}: nobody types while grading", f"remove it: {TOP_LEVEL_HINT}.")
+    got = f"{type(err).__name__}: {err}{at}"
     if isinstance(err, SyntaxError):
-        detail = f"{err.msg} (line {err.lineno}" + (f": {err.text.strip()}" if err.text and err.text.strip() else "") + ")"
-        return (f"expected: {expected}\n     got: {type(err).__name__}: {detail}\n"
-                f"    hint: fix that error first (run `python {shown}` to see it in full).")
-    return (f"expected: {expected}\n     got: {type(err).__name__}: {err}{at}\n"
-            f"    hint: fix that error first (run `python {shown}` to see it in full).")
+        got = f"{type(err).__name__}: {err.msg} (line {err.lineno}" + (
+            f": {err.text.strip()}" if err.text and err.text.strip() else "") + ")"
+    return message(expected, got, f"fix that error first (run `python {shown}` to see it in full).")
 
 
 class Implementation:
@@ -700,16 +703,13 @@ class Implementation:
             try:
                 return load_reference(self.chapter, name)
             except (ImportError, AttributeError, KeyError) as err:
-                raise ExerciseFailure(
-                    f"expected: the package to provide the reference `{name}`\n     got: {type(err).__name__}: {err}\n"
-                    "    hint: update the fundamentalml package (pip install -e .)."
-                ) from None
+                raise ExerciseFailure(message(f"the package to provide the reference `{name}`",
+                                              f"{type(err).__name__}: {err}",
+                                              "update the fundamentalml package (pip install -e .).")) from None
         module = self._load()
         if not hasattr(module, name):
-            raise ExerciseFailure(
-                f"expected: a function `{name}` in {display_path(self.source)}\n     got: no such name\n"
-                "    hint: keep the function names and signatures of the exercise file."
-            )
+            raise ExerciseFailure(message(f"a function `{name}` in {display_path(self.source)}", "no such name",
+                                          "keep the function names and signatures of the exercise file."))
         return getattr(module, name)
 
 

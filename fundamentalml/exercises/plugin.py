@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -59,6 +60,7 @@ from fundamentalml.exercises._grading import (
     hint_lines,
     is_path,
     location_in,
+    message,
     preload_references,
     reads_stdin,
     time_limit,
@@ -87,7 +89,7 @@ class ExerciseScore:
 
     key: str
     title: str
-    level: int | None = None  # difficulty, 1 to 3
+    level: int  # difficulty, 1 to 3
     checks: list[CheckResult] = field(default_factory=list)
 
     @property
@@ -250,6 +252,7 @@ def _fresh_state() -> Iterator[None]:
 # ------------------------------------------------------------------------------------------ bookkeeping
 
 CHAPTER_ORDER = list(REFERENCES)  # the book's order: vae, dcgan, conditional
+EXERCISE_ORDER = {e.key: i for i, e in enumerate(EXERCISES)}  # rising difficulty
 
 
 def _chapter(item: pytest.Item) -> str | None:
@@ -257,52 +260,27 @@ def _chapter(item: pytest.Item) -> str | None:
     return chapter if chapter in REFERENCES else None
 
 
-EXERCISE_ORDER = [e.key for e in EXERCISES]  # rising difficulty
-
-
 def _exercise_key(item: pytest.Item) -> str | None:
     marker = item.get_closest_marker("exercise")
     return str(marker.args[0]) if marker is not None and marker.args else None
-
-
-def _title(key: str, marker: pytest.Mark | None = None) -> str:
-    """``7. kl_divergence (VAE, **)`` for an exercise of the catalogue; else the marker's title, or the key."""
-    ex = exercise_of(key)
-    if ex is not None:
-        return ex.title
-    return str(marker.args[1]) if marker is not None and len(marker.args) > 1 else key
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k and -m deselect: counts every check of each exercise
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Keep only the exercises of ``--exercise``; run (and report) them in order of rising difficulty
     (``EXERCISES``), whatever their file."""
-    counts: dict[str, int] = {}
-    for item in items:
-        key = _exercise_key(item)
-        if key is not None:
-            counts[key] = counts.get(key, 0) + 1
-    config.stash[COUNTS_KEY] = counts
+    keys = [key for key in map(_exercise_key, items) if key is not None]
+    unknown = sorted({key for key in [*keys, *config.getoption("exercise")] if key not in EXERCISE_ORDER})
+    if unknown:
+        raise pytest.UsageError(f"unknown exercise {', '.join(map(repr, unknown))} (--exercise, or a check's exercise "
+                                f"marker); the exercises of EXERCISES in _grading.py are {', '.join(EXERCISE_ORDER)}")
+    config.stash[COUNTS_KEY] = Counter(keys)
     chosen = config.getoption("exercise")
-    if chosen:
-        unknown = [key for key in chosen if exercise_of(key) is None]
-        if unknown:
-            raise pytest.UsageError(f"--exercise: unknown exercise {', '.join(map(repr, unknown))}; "
-                                    f"use one of {', '.join(EXERCISE_ORDER)}")
-        keep = [item for item in items if _exercise_key(item) in chosen]
-        deselected = [item for item in items if _exercise_key(item) not in chosen]
-        if deselected:
-            config.hook.pytest_deselected(items=deselected)
-            items[:] = keep
-
-    def rank(item: pytest.Item) -> tuple[int, int]:
-        key = _exercise_key(item)
-        if key in EXERCISE_ORDER:
-            return 0, EXERCISE_ORDER.index(key)
-        chapter = _chapter(item)
-        return 1, CHAPTER_ORDER.index(chapter) if chapter in CHAPTER_ORDER else len(CHAPTER_ORDER)
-
-    items.sort(key=rank)  # stable: keeps the order inside each exercise
+    deselected = [item for item in items if chosen and _exercise_key(item) not in chosen]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
+    items.sort(key=lambda item: EXERCISE_ORDER.get(_exercise_key(item) or "", len(EXERCISE_ORDER)))  # stable
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -317,15 +295,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         raise pytest.UsageError(f"nothing to grade for {', '.join(unset)}: give --solutions, or --implementation "
                                 f"CHAPTER=FILE.py for each chapter (or run `pytest exercises` in a clone)")
     for item in session.items:
-        marker = item.get_closest_marker("exercise")
-        if marker is None:
-            continue
-        key = str(marker.args[0])
-        ex = exercise_of(key)
-        points = item.get_closest_marker("points")
-        result = CheckResult(item.nodeid, _doc(item), int(points.args[0]) if points else 1)
-        scores.setdefault(key, ExerciseScore(key, _title(key, marker), ex.level if ex else None)).checks.append(result)
-        results[item.nodeid] = result
+        ex = exercise_of(_exercise_key(item) or "")
+        if ex is not None:
+            results[item.nodeid] = CheckResult(item.nodeid, _doc(item), _points(item))
+            scores.setdefault(ex.key, ExerciseScore(ex.key, ex.title, ex.level)).checks.append(results[item.nodeid])
     mode = config.stash[MODE_KEY]
     if mode == "parent" or config.option.collectonly:
         return
@@ -409,12 +382,10 @@ def _import_ended(config: pytest.Config, chapter: str, outcome: Outcome) -> str:
     if outcome.returncode is None:  # ended from outside, after the time limit
         why = ("the time limit did not stop it, so the grader ended it (a bare `except:` catches the time limit too)"
                if outcome.alarm else "so the grader ended it (on this system it cannot show where your code was)")
-        return (f"expected: {source} to import within {limit:g} s\n"
-                f"     got: still running after {outcome.seconds:.0f} s; {why}\n"
-                f"    hint: {TOP_LEVEL_HINT}; look for a loop that never ends.")
-    return (f"expected: {source} to import\n"
-            f"     got: the process ended while importing it ({_exit_code(outcome.returncode)})\n"
-            f"    hint: {TOP_LEVEL_HINT}; os._exit() and crashes of Python (or of torch) end the whole process.")
+        return message(f"{source} to import within {limit:g} s", f"still running after {outcome.seconds:.0f} s; {why}",
+                       f"{TOP_LEVEL_HINT}; look for a loop that never ends.")
+    return message(f"{source} to import", f"the process ended while importing it ({_exit_code(outcome.returncode)})",
+                   f"{TOP_LEVEL_HINT}; os._exit() and crashes of Python (or of torch) end the whole process.")
 
 
 def _exit_code(code: int | None) -> str:
@@ -437,14 +408,15 @@ def _outside_message(item: pytest.Item, outcome: Outcome) -> str:
             got = (f"still running after {outcome.seconds:.0f} s, so the grader ended it (on this system it cannot "
                    f"show where your code was)")
             hint = "look for a loop that never ends, or a tensor far larger than the docstring's shapes."
-        return f"{head}\nexpected: the check to finish within {limit:g} s\n     got: {got}\n    hint: {hint}"
+        return f"{head}\n" + message(f"the check to finish within {limit:g} s", got, hint)
     if outcome.kind == "died":
-        return (f"{head}\nexpected: your code to return (or raise an error)\n"
-                f"     got: the process running the checks ended during this check ({_exit_code(outcome.returncode)})\n"
-                f"    hint: os._exit() and crashes of Python (or of torch) end the whole process: the other checks "
-                f"of this chapter ran in a new one.")
-    return f"{head}\nexpected: the grader to run this check\n     got: {outcome.text}\n    hint: this is not your " \
-           f"code's fault: run the command again, and report it if it persists."
+        return f"{head}\n" + message(
+            "your code to return (or raise an error)",
+            f"the process running the checks ended during this check ({_exit_code(outcome.returncode)})",
+            "os._exit() and crashes of Python (or of torch) end the whole process: the other checks of this chapter "
+            "ran in a new one.")
+    return f"{head}\n" + message("the grader to run this check", outcome.text,
+                                  "this is not your code's fault: run the command again, and report it if it persists.")
 
 
 # ------------------------------------------------------------------------------------------ time limit
@@ -484,12 +456,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def _points(item: pytest.Item) -> int:
+    marker = item.get_closest_marker("points")
+    return int(marker.args[0]) if marker else 1
+
+
 def _head(item: pytest.Item) -> str:
-    marker = item.get_closest_marker("exercise")
-    title = _title(str(marker.args[0]), marker) if marker and marker.args else item.name
-    points = item.get_closest_marker("points")
-    n = int(points.args[0]) if points else 1
-    return f"[{title}] check failed: {_doc(item)} ({n} point{'s' if n != 1 else ''})"
+    ex = exercise_of(_exercise_key(item) or "")
+    n = _points(item)
+    return f"[{ex.title if ex else item.name}] check failed: {_doc(item)} ({n} point{'s' if n != 1 else ''})"
 
 
 def _learner_message(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
@@ -498,39 +473,29 @@ def _learner_message(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExcept
     impl: Implementation | None = item.config.stash[IMPLS_KEY].get(_chapter(item) or "")
     where = location_in(impl.file if impl is not None else None, excinfo.tb)
     at = f" {where}" if where else ""
+    hint = getattr(err, "grader_hint", None)
     if isinstance(err, ExerciseFailure):
         body = str(err)
     elif isinstance(err, NotImplementedError):
-        func = excinfo.traceback[-1].name
-        body = (f"expected: your implementation of `{func}`\n"
-                f"     got: NotImplementedError (the exercise is not done yet)\n"
-                f"    hint: {err or 'replace the raise with your code'}")
+        body = message(f"your implementation of `{excinfo.traceback[-1].name}`",
+                       "NotImplementedError (the exercise is not done yet)", str(err) or "replace the raise with your code")
     elif isinstance(err, ExerciseTimeout):
-        body = (f"expected: the check to finish within {_limit(item.config):g} s\n"
-                f"     got: still running, {err}{at}\n"
-                "    hint: look for a loop that never ends, or a tensor far larger than the docstring's shapes.")
+        body = message(f"the check to finish within {_limit(item.config):g} s", f"still running, {err}{at}",
+                       "look for a loop that never ends, or a tensor far larger than the docstring's shapes.")
     elif isinstance(err, SystemExit):
-        body = (f"expected: your function to return its result\n"
-                f"     got: SystemExit({err.code!r}){at}\n"
-                "    hint: exit(), quit() and sys.exit() end the whole program: return the result (or raise an error).")
+        body = message("your function to return its result", f"SystemExit({err.code!r}){at}",
+                       "exit(), quit() and sys.exit() end the whole program: return the result (or raise an error).")
     elif reads_stdin(err):
-        body = (f"expected: your function to run without asking for input\n"
-                f"     got: input(){at}: nobody types while grading\n"
-                "    hint: remove it; print() is fine (pytest shows what a failed check printed).")
-    elif where:
-        hint = getattr(err, "grader_hint", None) or "compare the shapes you use with the docstring's; print them if unsure."
-        body = (f"expected: your code to run without an error\n"
-                f"     got: {type(err).__name__}: {err}\n"
-                f"          {where}\n"
-                f"    hint: {hint}")
-    elif getattr(err, "grader_hint", None):
-        body = (f"expected: your code to run without an error\n"
-                f"     got: {type(err).__name__}: {err}\n"
-                f"    hint: {err.grader_hint}")  # type: ignore[attr-defined]
+        body = message("your function to run without asking for input", f"input(){at}: nobody types while grading",
+                       "remove it; print() is fine (pytest shows what a failed check printed).")
+    elif where or hint:
+        body = message("your code to run without an error", f"{type(err).__name__}: {err}" + (
+            f"\n          {where}" if where else ""),
+                       hint or "compare the shapes you use with the docstring's; print them if unsure.")
     else:
-        body = (f"expected: a result of the type and shape the docstring describes\n"
-                f"     got: something the check could not use: {type(err).__name__}: {err}\n"
-                "    hint: read the docstring again: what should the function return?")
+        body = message("a result of the type and shape the docstring describes",
+                       f"something the check could not use: {type(err).__name__}: {err}",
+                       "read the docstring again: what should the function return?")
     if not isinstance(err, (ExerciseTimeout, SystemExit)) and not reads_stdin(err):
         more = hint_lines(_exercise_key(item) or "", int(item.config.getoption("hint_level")),
                           item.config.getoption("exercise_frontend"))
