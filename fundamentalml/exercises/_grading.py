@@ -25,45 +25,15 @@ from typing import Any, Callable, Iterator, NamedTuple
 
 import torch
 
+from ..identity import GRADER_NO_ALARM_ENV, HINT_LEVEL_ENV  # HINT_LEVEL_ENV: the default of --hint-level
+
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"  # the graded checks, shipped with the package
-
-# Where each chapter's reference solutions live in the package, function by function ("module:attribute").
-REFERENCES: dict[str, dict[str, str]] = {
-    "vae": {
-        "reparameterize": "fundamentalml.models.vae:reparameterize",
-        "kl_divergence": "fundamentalml.models.vae:kl_divergence",
-        "vae_loss": "fundamentalml.models.vae:vae_loss",
-        "conv_output_size": "fundamentalml.models.shapes:conv_output_size",
-        "conv_transpose_output_size": "fundamentalml.models.shapes:conv_transpose_output_size",
-        "lerp": "fundamentalml.models.latent:lerp",
-        "slerp": "fundamentalml.models.latent:slerp",
-        "vae_step": "fundamentalml.loops:vae_step",
-    },
-    "dcgan": {
-        "init_dcgan_weights": "fundamentalml.models.dcgan:init_dcgan_weights",
-        "discriminator_loss": "fundamentalml.models.dcgan:discriminator_loss",
-        "generator_loss": "fundamentalml.models.dcgan:generator_loss",
-        "generator_block": "fundamentalml.models.dcgan:generator_block",
-        "gan_update": "fundamentalml.models.dcgan:gan_update",
-        "gaussian_frechet_distance": "fundamentalml.metrics:gaussian_frechet_distance",
-    },
-    "conditional": {
-        "one_hot_maps": "fundamentalml.models.conditional:one_hot_maps",
-        "concat_condition": "fundamentalml.models.conditional:concat_condition",
-        "conditioning_accuracy": "fundamentalml.metrics:conditioning_accuracy",
-        "class_interpolation_labels": "fundamentalml.models.conditional:class_interpolation_labels",
-        "collapsed_classes": "fundamentalml.metrics:collapsed_classes",
-        "ConditionalDecoder": "fundamentalml.models.conditional:ConditionalDecoder",
-    },
-}
-
 
 # ------------------------------------------------------------------------------------------ the exercises
 
 CHAPTER_NAMES = {"vae": "VAE", "dcgan": "DCGAN", "conditional": "conditional"}
 LEVEL_NAMES = {1: "warm-up", 2: "core", 3: "challenge"}
 MAX_HINT_LEVEL = 3
-HINT_LEVEL_ENV = "FUNDAMENTALML_HINT_LEVEL"  # the default of --hint-level
 DEFAULT_TIMEOUT_S = 10.0  # the time limit of one check (--exercise-timeout, grade(timeout=...))
 
 
@@ -79,6 +49,7 @@ class Exercise(NamedTuple):
     key: str  # the key of the checks' ``exercise`` marker: "<chapter>.<name>"
     functions: tuple[str, ...]
     level: int  # difficulty: 1 (*), 2 (**) or 3 (***)
+    module: str  # where the package's reference solutions of ``functions`` live: the graders' answer key
     hints: tuple[str, str]  # tiers 2 and 3
 
     @property
@@ -104,91 +75,92 @@ class Exercise(NamedTuple):
 # level in the book's chapter order. The book's exercises page and exercises/README.md follow this order.
 EXERCISES: list[Exercise] = [
     # * warm-ups: one idea, a line or two
-    Exercise("vae.lerp", ("lerp",), 1, (
+    Exercise("vae.lerp", ("lerp",), 1, "fundamentalml.models.latent", (
         "torch.linspace(0, 1, steps, dtype=z_a.dtype) gives every t_i at once; t[:, None] has shape (steps, 1), and "
         "(steps, 1) times a code of shape (D,) broadcasts to (steps, D).",
         "t = torch.linspace(0, 1, steps, dtype=z_a.dtype)[:, None]; return (1 - t) * z_a + t * z_b",
     )),
-    Exercise("vae.reparameterize", ("reparameterize",), 1, (
+    Exercise("vae.reparameterize", ("reparameterize",), 1, "fundamentalml.models.vae", (
         "sigma^2 = exp(logvar), so sigma = exp(logvar / 2); torch.randn_like(mu) draws one standard normal value "
         "per entry of mu, in mu's dtype, afresh on every call.",
         "return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)",
     )),
-    Exercise("dcgan.generator_loss", ("generator_loss",), 1, (
+    Exercise("dcgan.generator_loss", ("generator_loss",), 1, "fundamentalml.models.dcgan", (
         "F.binary_cross_entropy_with_logits(logits, targets) averages -log sigmoid(logit) for target 1, stably; "
         "the fakes' target is 1 here (torch.ones_like(fake_logits)).",
         "return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))",
     )),
-    Exercise("conditional.one_hot_maps", ("one_hot_maps",), 1, (
+    Exercise("conditional.one_hot_maps", ("one_hot_maps",), 1, "fundamentalml.models.conditional", (
         "F.one_hot(labels.long(), num_classes) gives (B, K) integers: .float() them, add two trailing dimensions "
         "with [:, :, None, None] and .expand(-1, -1, height, width).",
         "return F.one_hot(labels.long(), num_classes).float()[:, :, None, None].expand(-1, -1, height, width)",
     )),
-    Exercise("conditional.class_interpolation_labels", ("class_interpolation_labels",), 1, (
+    Exercise("conditional.class_interpolation_labels", ("class_interpolation_labels",), 1,
+             "fundamentalml.models.conditional", (
         "torch.eye(num_classes)[c] is the one-hot vector of c; t = torch.linspace(0, 1, steps)[:, None] has one "
         "weight per row.",
         "eye = torch.eye(num_classes); t = torch.linspace(0, 1, steps)[:, None]; "
         "return (1 - t) * eye[start_class] + t * eye[end_class]",
     )),
     # ** core: several pieces, a reduction or an edge to get right
-    Exercise("vae.kl_divergence", ("kl_divergence",), 2, (
+    Exercise("vae.kl_divergence", ("kl_divergence",), 2, "fundamentalml.models.vae", (
         "sigma^2 is logvar.exp() and log(sigma^2) is logvar itself; .sum(dim=-1) adds up the dimensions of each row "
         "and keeps one KL per row.",
         "return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(dim=-1)",
     )),
-    Exercise("vae.conv_sizes", ("conv_output_size", "conv_transpose_output_size"), 2, (
+    Exercise("vae.conv_sizes", ("conv_output_size", "conv_transpose_output_size"), 2, "fundamentalml.models.shapes", (
         "a convolution: the padded input has size + 2 * padding pixels, the kernel's first position covers kernel of "
         "them, and each further position stride more (// rounds down). A transposed convolution runs that backwards: "
         "solve it for the input size, then add output_padding.",
         "conv: (size + 2 * padding - kernel) // stride + 1; "
         "transposed: (size - 1) * stride - 2 * padding + kernel + output_padding",
     )),
-    Exercise("vae.vae_loss", ("vae_loss",), 2, (
+    Exercise("vae.vae_loss", ("vae_loss",), 2, "fundamentalml.models.vae", (
         "F.binary_cross_entropy(recon, x, reduction='sum') adds up every pixel of every image: divide it by the batch "
         "size x.shape[0]; kl_divergence(mu, logvar) gives one KL per row: average it with .mean().",
         "bce = F.binary_cross_entropy(recon, x, reduction='sum') / x.shape[0]; "
         "kl = kl_divergence(mu, logvar).mean(); return bce + beta * kl, bce, kl",
     )),
-    Exercise("dcgan.discriminator_loss", ("discriminator_loss",), 2, (
+    Exercise("dcgan.discriminator_loss", ("discriminator_loss",), 2, "fundamentalml.models.dcgan", (
         "F.binary_cross_entropy_with_logits works on logits and averages over its batch; the targets are "
         "torch.ones_like(real_logits) and torch.zeros_like(fake_logits): one call per batch, then add.",
         "return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) "
         "+ F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))",
     )),
-    Exercise("dcgan.generator_block", ("generator_block",), 2, (
+    Exercise("dcgan.generator_block", ("generator_block",), 2, "fundamentalml.models.dcgan", (
         "nn.ConvTranspose2d(in, out, kernel_size, stride, padding, bias=...) doubles H and W with kernel 4, stride 2, "
         "padding 1; nn.BatchNorm2d takes the number of channels it normalises, out_channels.",
         "return nn.Sequential(nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False), "
         "nn.BatchNorm2d(out_channels), nn.ReLU())",
     )),
-    Exercise("dcgan.init_dcgan_weights", ("init_dcgan_weights",), 2, (
+    Exercise("dcgan.init_dcgan_weights", ("init_dcgan_weights",), 2, "fundamentalml.models.dcgan", (
         "isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)) (a ConvTranspose2d is not a Conv2d) and "
         "isinstance(module, nn.BatchNorm2d); nn.init.normal_(tensor, mean, std) and nn.init.zeros_(tensor) change "
         "a parameter in place; a conv made with bias=False has module.bias None.",
         "conv: nn.init.normal_(module.weight, 0.0, 0.02), and nn.init.zeros_(module.bias) if module.bias is not None; "
         "batch norm: nn.init.normal_(module.weight, 1.0, 0.02); nn.init.zeros_(module.bias)",
     )),
-    Exercise("conditional.concat_condition", ("concat_condition",), 2, (
+    Exercise("conditional.concat_condition", ("concat_condition",), 2, "fundamentalml.models.conditional", (
         "F.one_hot(labels.long(), num_classes).to(x.dtype) is the condition of vectors; for images, give it two "
         "trailing dimensions and .expand it to x's H and W; then torch.cat([x, condition], dim=1).",
         "c = F.one_hot(labels.long(), num_classes).to(x.dtype); if x.ndim == 4: c = c[:, :, None, None].expand(-1, -1, "
         "*x.shape[2:]); return torch.cat([x, c], dim=1)",
     )),
-    Exercise("conditional.conditioning_accuracy", ("conditioning_accuracy",), 2, (
+    Exercise("conditional.conditioning_accuracy", ("conditioning_accuracy",), 2, "fundamentalml.metrics", (
         "correct = (predicted == intended).float(); its mean is the accuracy (.item() makes a float); for class c, "
         "average correct[intended == c], and leave nan where no image was intended as c.",
         "per_class = torch.full((num_classes,), float('nan')); for c in range(num_classes): mask = intended == c; "
         "if mask.any(): per_class[c] = correct[mask].mean(); return correct.mean().item(), per_class",
     )),
     # *** challenges: numerical care, or a definition to turn into code with thought
-    Exercise("vae.slerp", ("slerp",), 3, (
+    Exercise("vae.slerp", ("slerp",), 3, "fundamentalml.models.latent", (
         "cos = (z_a @ z_b) / (z_a.norm() * z_b.norm()), clamped to [-1, 1]; omega = torch.arccos(cos); when |cos| is "
         "within about 5e-4 of 1 (parallel or opposite codes) return the straight line of lerp; otherwise weight with "
         "t = torch.linspace(0, 1, steps, dtype=z_a.dtype)[:, None].",
         "if cos.abs() > 0.9995: return lerp(z_a, z_b, steps); "
         "return (torch.sin((1 - t) * omega) * z_a + torch.sin(t * omega) * z_b) / torch.sin(omega)",
     )),
-    Exercise("dcgan.gaussian_frechet_distance", ("gaussian_frechet_distance",), 3, (
+    Exercise("dcgan.gaussian_frechet_distance", ("gaussian_frechet_distance",), 3, "fundamentalml.metrics", (
         "S1 S2 is not symmetric, but with R = S1^(1/2) it is similar to the symmetric R S2 R: same eigenvalues, so "
         "Tr((S1 S2)^(1/2)) = Tr((R S2 R)^(1/2)) = the sum of the square roots of R S2 R's eigenvalues. "
         "torch.linalg.eigh(A) gives A = V diag(l) V^T, and A^(1/2) = V diag(sqrt(l)) V^T; work in float64.",
@@ -196,7 +168,7 @@ EXERCISES: list[Exercise] = [
         "l2 = torch.linalg.eigvalsh(R @ S2 @ R).clamp_min(0); "
         "d = ((mu1 - mu2) ** 2).sum() + S1.trace() + S2.trace() - 2 * l2.sqrt().sum()",
     )),
-    Exercise("conditional.collapsed_classes", ("collapsed_classes",), 3, (
+    Exercise("conditional.collapsed_classes", ("collapsed_classes",), 3, "fundamentalml.metrics", (
         "for each class in labels.unique(): features[labels == c] and real_features[real_labels == c]; torch.cdist(f, f) "
         "gives all n * n distances, n of them the zero distance of a sample to itself: the mean over pairs of "
         "different samples divides the sum by n * (n - 1) (or use torch.pdist(f).mean()).",
@@ -204,7 +176,7 @@ EXERCISES: list[Exercise] = [
         "collapsed when div(fake_c) < threshold * div(real_c); raise ValueError when len(fake_c) < 2 or len(real_c) < 2",
     )),
     # *** build-it: a training step, an update, a module, put together from the chapter's pieces (chapter order)
-    Exercise("vae.vae_step", ("vae_step",), 3, (
+    Exercise("vae.vae_step", ("vae_step",), 3, "fundamentalml.loops", (
         "mu, logvar = model.encode(x); z = reparameterize(mu, logvar) (exercise 2); "
         "F.binary_cross_entropy(model.decode(z), x, reduction='sum') / len(x) is the BCE per image (or "
         "F.binary_cross_entropy_with_logits on model.decode_logits(z)); add the batch mean of the KL (exercise 6); "
@@ -212,7 +184,7 @@ EXERCISES: list[Exercise] = [
         "loss, bce, kl = vae_loss(model.decode(z), x, mu, logvar); optimizer.zero_grad(); loss.backward(); "
         "optimizer.step(); return loss.detach()",
     )),
-    Exercise("dcgan.gan_update", ("gan_update",), 3, (
+    Exercise("dcgan.gan_update", ("gan_update",), 3, "fundamentalml.models.dcgan", (
         "fake = generator(z); D's turn: discriminator_loss(discriminator(real), discriminator(fake.detach())) "
         "(exercise 9), opt_d.zero_grad(), backward(), opt_d.step(); G's turn: generator_loss(discriminator(fake)) "
         "(exercise 3: the fakes labelled 1), opt_g.zero_grad(), backward(), opt_g.step().",
@@ -220,7 +192,7 @@ EXERCISES: list[Exercise] = [
         "d_loss.backward(); opt_d.step(); g_loss = generator_loss(discriminator(fake)); opt_g.zero_grad(); "
         "g_loss.backward(); opt_g.step(); return d_loss.detach(), g_loss.detach()",
     )),
-    Exercise("conditional.ConditionalDecoder", ("ConditionalDecoder",), 3, (
+    Exercise("conditional.ConditionalDecoder", ("ConditionalDecoder",), 3, "fundamentalml.models.conditional", (
         "in __init__: self.net = nn.Sequential(nn.Linear(latent_dim + num_classes, hidden), nn.ReLU(), "
         "nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 28 * 28)); in forward: "
         "F.one_hot(labels, self.num_classes).to(z.dtype) is the label as a vector; torch.cat([z, it], dim=1) is the "
@@ -231,6 +203,12 @@ EXERCISES: list[Exercise] = [
 ]
 _BY_KEY = {e.key: e for e in EXERCISES}
 assert len(_BY_KEY) == len(EXERCISES)
+
+# Chapter -> exercise function -> its reference solution ("module:attribute"), in the book's chapter order.
+REFERENCES: dict[str, dict[str, str]] = {
+    chapter: {f: f"{e.module}:{f}" for e in EXERCISES if e.chapter == chapter for f in e.functions}
+    for chapter in CHAPTER_NAMES
+}
 
 
 def exercise_of(key: str) -> Exercise | None:
@@ -508,7 +486,7 @@ def alarm_available() -> bool:
     Windows code path on Linux).
     """
     return (hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
-            and os.environ.get("FUNDAMENTALML_GRADER_NO_ALARM", "") in ("", "0"))
+            and os.environ.get(GRADER_NO_ALARM_ENV, "") in ("", "0"))
 
 
 @contextlib.contextmanager
