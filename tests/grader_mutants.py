@@ -277,11 +277,6 @@ def generator_block__kernel_3(in_channels, out_channels):
                          nn.BatchNorm2d(out_channels), nn.ReLU())
 
 
-def _psd_root(s: torch.Tensor) -> torch.Tensor:
-    """The references' symmetric square root, for the wrong versions whose mistake lies elsewhere."""
-    return ref_metrics.sqrt_psd(s)
-
-
 def _frechet_parts(mu1, sigma1, mu2, sigma2, dtype=torch.float64):
     mu1, sigma1, mu2, sigma2 = (torch.as_tensor(t).to(dtype) for t in (mu1, sigma1, mu2, sigma2))
     return mu1, sigma1, mu2, sigma2, (mu1 - mu2).pow(2).sum() + sigma1.trace() + sigma2.trace()
@@ -301,7 +296,7 @@ def gaussian_frechet_distance__elementwise_sqrt(mu1, sigma1, mu2, sigma2):
 def gaussian_frechet_distance__sqrt_of_each_factor(mu1, sigma1, mu2, sigma2):
     """Tr(S1^(1/2) S2^(1/2)): right only when the covariances commute."""
     mu1, sigma1, mu2, sigma2, partial = _frechet_parts(mu1, sigma1, mu2, sigma2)
-    return float(partial - 2 * (_psd_root(sigma1) @ _psd_root(sigma2)).trace())
+    return float(partial - 2 * (ref_metrics.sqrt_psd(sigma1) @ ref_metrics.sqrt_psd(sigma2)).trace())
 
 
 def gaussian_frechet_distance__mean_distance_not_squared(mu1, sigma1, mu2, sigma2):
@@ -373,36 +368,33 @@ def concat_condition__detaches_x(x, labels, num_classes=10):
     return torch.cat([x, one_hot], dim=1)
 
 
-def conditioning_accuracy__precision_not_recall(intended, predicted, num_classes=10):
-    """Divides by the images predicted as c instead of those intended as c."""
+def _accuracy(intended, predicted, num_classes, *, asked=True, absent=math.nan):
+    """Overall and per-class accuracy as the reference computes them, but for ``asked=False`` (classes counted
+    by the prediction) and ``absent`` (the value of a class never asked for)."""
     correct = predicted == intended
-    per_class = torch.full((num_classes,), math.nan)
+    per_class = torch.full((num_classes,), absent)
     for c in range(num_classes):
-        mask = predicted == c
+        mask = (intended if asked else predicted) == c
         if mask.any():
             per_class[c] = correct[mask].float().mean()
+    return correct, per_class
+
+
+def conditioning_accuracy__precision_not_recall(intended, predicted, num_classes=10):
+    """Divides by the images predicted as c instead of those intended as c."""
+    correct, per_class = _accuracy(intended, predicted, num_classes, asked=False)
     return correct.float().mean().item(), per_class
 
 
 def conditioning_accuracy__zero_for_absent(intended, predicted, num_classes=10):
     """Reports 0 for classes never asked for."""
-    correct = predicted == intended
-    per_class = torch.zeros(num_classes)
-    for c in range(num_classes):
-        mask = intended == c
-        if mask.any():
-            per_class[c] = correct[mask].float().mean()
+    correct, per_class = _accuracy(intended, predicted, num_classes, absent=0.0)
     return correct.float().mean().item(), per_class
 
 
 def conditioning_accuracy__tensor_and_count(intended, predicted, num_classes=10):
     """Returns the count of correct images as a tensor."""
-    correct = predicted == intended
-    per_class = torch.full((num_classes,), math.nan)
-    for c in range(num_classes):
-        mask = intended == c
-        if mask.any():
-            per_class[c] = correct[mask].float().mean()
+    correct, per_class = _accuracy(intended, predicted, num_classes)
     return correct.sum(), per_class
 
 
