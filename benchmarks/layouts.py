@@ -88,7 +88,8 @@ def time_variant(name: str, variant: str, precision: str, batches: list, warmup:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     """Command line: time every variant, print the table (ratios against eager) and optionally write JSON."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.layouts", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", action="append", default=None, help="registry name(s); default vae-cnn and dcgan")
+    p.add_argument("--model", action="append", default=None, help="registry name(s); default: the registry's Benchmark(layouts=True) models, "
+                   f"{', '.join(registry.benchmark_models('layouts'))}")
     p.add_argument("--steps", type=int, default=20, help="timed steps per pass")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps per variant (compilation happens here)")
     p.add_argument("--repeats", type=int, default=2, help="timed passes; the fastest is kept")
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
-    names = args.model or ["vae-cnn", "dcgan"]
+    names = args.model or list(registry.benchmark_models("layouts"))
     precisions = ["fp32", "bf16"] if fast_bf16() else ["fp32"]
     m = machine_info()
     print(f"{m['cpu_model']}, {m['logical_cpus']} cores, {m['cpu_capability']}, torch {m['torch']}; "

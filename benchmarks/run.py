@@ -28,7 +28,7 @@ from .flops import bf16_skip_reason, machine_info, matmul_rate
 from .report import TRAINING_ONLY_NOTE, add_peak_shares, format_book, format_quality, format_table
 
 REPO = Path(__file__).resolve().parents[1]
-QUICK_MODELS = ("vae-mlp", "vae-cnn")
+QUICK_MODELS = registry.benchmark_models("quick")  # the registry's Benchmark(quick=True) entries
 QUICK_STEPS = 30
 
 

@@ -235,12 +235,13 @@ def compare(
     progress_bar: bool = False,
     overwrite: bool = False,
 ) -> dict:
-    """Print two models side by side (``vae-mlp vae-cnn`` or ``cvae cgan``): the shipped ones by default, or
-    trained at ``--profile`` (reusing OUT's or the cache's run of the same configuration).
+    """Print two models of one comparison group side by side (``vae-mlp vae-cnn`` or ``cvae cgan``; ``models``
+    lists the groups): the shipped ones by default, or trained at ``--profile`` (reusing OUT's or the cache's run
+    of the same configuration).
 
     Args:
-        first: first model (vae-mlp or cvae).
-        second: second model (vae-cnn or cgan).
+        first: first model (e.g. vae-mlp or cvae).
+        second: another model of its group (e.g. vae-cnn or cgan).
         profile: "shipped" (the course's weights, nothing trains) or a profile to train at.
         out: folder of checkpoints and metrics (default: the per-user cache; nothing is written for shipped).
         seed: random seed.
@@ -252,10 +253,8 @@ def compare(
     from . import reports
     from .files import save_json
 
+    registry.check_comparable([first, second])
     specs = [registry.get(first), registry.get(second)]
-    pair = {s.name for s in specs}
-    if pair not in ({"vae-mlp", "vae-cnn"}, {"cvae", "cgan"}):
-        raise ValueError("compare takes the two VAEs (vae-mlp vae-cnn) or the conditional pair (cvae cgan).")
     if profile == SHIPPED and (out is not None or retrain or overwrite):
         raise ValueError("--out, --retrain and --overwrite are for training; with the shipped weights nothing trains. "
                          "Pass --profile cpu (or smoke, full).")
@@ -276,13 +275,16 @@ def compare(
 
 
 def models() -> None:
-    """List the registered models: name, title, class, dataset, chapter, and whether weights are shipped."""
+    """List the registered models: name, title, class, dataset, chapter, comparison group, and whether weights
+    are shipped."""
     from .runs import has_shipped
 
-    print("| name | title | class | dataset | chapter | shipped weights |\n|---|---|---|---|---|---|")
+    print("| name | title | class | dataset | chapter | compared with | shipped weights |\n|---|---|---|---|---|---|---|")
+    groups = registry.compare_groups()
     for spec in registry.MODELS.values():
+        partners = " ".join(n for n in groups.get(spec.compare_group, ()) if n != spec.name) or "-"
         print(f"| {spec.name} | {spec.title} | {spec.model_class.__name__} | {spec.dataset} | {spec.chapter} | "
-              f"{'yes' if has_shipped(spec.name) else 'no'} |")
+              f"{partners} | {'yes' if has_shipped(spec.name) else 'no'} |")
 
 
 def show_profiles() -> None:
@@ -335,8 +337,8 @@ def seeds(out: Path = Path("runs/seeds"), models: Optional[list[ModelName]] = No
 
     Args:
         out: where the extra runs are kept (OUT/seed1/vae-mlp.pt ...).
-        models: which models (default: the two VAEs).
-        seeds: which seeds (default: 1 and 2).
+        models: which models (default: those with extra seeds in the registry, the two VAEs).
+        seeds: which seeds (default: each model's extra seeds in the registry, 1 and 2).
         data_dir: data folder (the real datasets; a fallback is refused).
         weights_dir: the manifest to update (default: the package's weights folder).
         note: a remark stored with each seed (e.g. that the machine was busy).
@@ -387,7 +389,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     # Exit codes (README): 0 done, 2 a bad request or bad data (one line saying what to change), 3 training
     # diverged, 130/143 stopped by SIGINT/SIGTERM (the previous run in --out is left whole). Never a traceback,
     # unless $FUNDAMENTALML_DEBUG asks for one.
-    debug = os.environ.get("FUNDAMENTALML_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+    from .identity import DEBUG_ENV, env_flag
+
+    debug = env_flag(DEBUG_ENV)
     try:
         CLI(commands, args=argv, as_positional=True, prog=PROG)
     except TrainingInterrupted as exc:
@@ -414,6 +418,6 @@ def main(argv: Optional[list[str]] = None) -> None:
         if debug:
             raise
         text = " ".join(str(exc).split())[:400]
-        print(f"{PROG}: error: {type(exc).__name__}: {text} (set FUNDAMENTALML_DEBUG=1 to see the traceback).",
+        print(f"{PROG}: error: {type(exc).__name__}: {text} (set {DEBUG_ENV}=1 to see the traceback).",
               file=sys.stderr)
         raise SystemExit(2) from None

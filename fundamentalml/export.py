@@ -193,7 +193,7 @@ def export_live(out_dir: str | os.PathLike, names: list[str] | None = None, warm
 # ============================================================================================ encoders
 
 
-WARMUP: dict[str, Any] = {"name": "vae-mlp", "profile": "cpu", "epochs": 1, "model_kwargs": {"latent_dim": 2}}
+WARMUP: dict[str, Any] = registry.WARMUP_RUN
 """The VAE chapter's 2-D warm-up run (book/vae.md trains it with exactly these ``get_run`` arguments; a test checks)."""
 WARMUP_TITLE = "2-D warm-up MLP VAE"
 CODES_FILE, DIGITS_FILE = "warmup-codes.bin", "digits.bin"

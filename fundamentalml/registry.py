@@ -1,9 +1,11 @@
 """The model registry: one entry per model, and the only place a model's name is branched on.
 
 An entry says what the model is (its class), what it trains on (its data), how long it trains under each
-profile (its budgets), how it is judged (its evaluation and headline metric), and what a page calls it. The
-CLI, the run path, the chapters, the benchmark and the tests all read this table, so adding a model means
-adding its class in ``models/`` and one entry here.
+profile (its budgets), how it is judged (its evaluation, headline metric and tolerances), what a page calls
+it, what it is compared with, which extra seeds it gets and what the benchmark does with it. The CLI, the run
+path, the shipping code, the chapters, the benchmark and the tests all read this table, so adding a model means
+adding its class in ``models/`` and one entry here; a test reads the package's syntax trees to check that no
+other module names a model.
 """
 
 from __future__ import annotations
@@ -25,6 +27,60 @@ DATASETS = ("mnist", "fashion-mnist", "cifar10")
 
 
 @dataclass(frozen=True)
+class Tolerance:
+    """How far a model's headline metric may move, for each reason it can move: the one table of tolerances.
+
+    Each is in the metric's own units (nats, a fraction of images), or a fraction of the value itself when
+    ``relative`` (the Fréchet distance, whose scale depends on the feature space).
+
+    Attributes:
+        recompute: the shipped weights measured again (``verify``, the shipped-weights tests) against the
+            number their manifest records: another machine, another library version.
+        half: the largest change that storing the weights in float16 may cause; ``ship`` keeps float32 otherwise.
+        reproduce: a retrain with the same seed and settings (``verify --runs``) against the manifest: machine
+            and library noise (seeds alone move the MLP VAE's -ELBO by about +-0.5 nats, and a GAN's numbers more).
+        relative: the three are fractions of the reference value instead of absolute amounts.
+    """
+
+    recompute: float
+    half: float
+    reproduce: float
+    relative: bool = False
+
+    def allowed(self, kind: str, reference: float) -> float:
+        """The largest difference from ``reference`` that ``kind`` (``"recompute"``, ``"half"``, ``"reproduce"``) allows."""
+        if kind not in ("recompute", "half", "reproduce"):
+            raise ValueError(f"unknown tolerance {kind!r}; known: recompute, half, reproduce.")
+        amount = getattr(self, kind)
+        return amount * max(abs(reference), 1e-9) if self.relative else amount
+
+    def close(self, kind: str, reference: float, value: float) -> bool:
+        """``True`` when ``value`` is within ``kind``'s tolerance of ``reference``."""
+        return abs(value - reference) <= self.allowed(kind, reference)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """What the benchmark (``python -m benchmarks``, outside the package) does with one model.
+
+    Attributes:
+        quick: measured by ``--quick`` (the short run a contributor does before and after a change); the first
+            quick model is also the whole-run benchmark's default.
+        layouts: measured by ``python -m benchmarks.layouts`` by default (memory-format and compile variants:
+            convolutional models, where the layout matters).
+        ratio_target: the project path's time per image over the bare loop's that the benchmark prints as the
+            target (never asserted: timings depend on the machine).
+        data_speedup_target: the speed-up of the in-memory data path over a plain DataLoader that is printed as
+            the target, or ``None`` for no target.
+    """
+
+    quick: bool = False
+    layouts: bool = False
+    ratio_target: float = 1.10
+    data_speedup_target: float | None = None
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything the package knows about one model.
 
@@ -37,12 +93,19 @@ class ModelSpec:
         budgets: the :class:`~fundamentalml.profiles.Budget` for each profile.
         evaluate: ``evaluate(model, test_set, judge)`` -> a :class:`~fundamentalml.metrics.Metrics` dataclass.
         needs_judge: ``True`` when evaluation needs the reference classifier.
-        headline: the metric field a shipped model is checked on, with ``tolerance`` (and ``better``:
-            ``"lower"`` or ``"higher"``).
+        headline: the metric field a shipped model is checked on (``better``: ``"lower"`` or ``"higher"``).
+        tolerance: how far the headline may move, for each reason it can move (a :class:`Tolerance`): the one
+            table of tolerances, read by shipping, ``verify`` and the tests.
         chapter: the book chapter that shows it.
         alternatives: other datasets the model can train on (``--dataset``).
         val_size: training images held out for validation (0 for a model with no validation loss, which then
             trains on the whole training split).
+        compare_group: models of the same (non-empty) group are compared side by side: ``python -m fundamentalml
+            compare`` takes two of one group, and :func:`compare_group` lists a group in registry order. ``""``:
+            compared with nothing.
+        extra_seeds: the seeds beyond the shipped one that ``python -m fundamentalml seeds`` trains by default
+            (their spread is the error bar of a chapter's verdict); ``()``: none by default.
+        benchmark: what the benchmark (``python -m benchmarks``) does with this model (a :class:`Benchmark`).
     """
 
     name: str
@@ -53,12 +116,15 @@ class ModelSpec:
     budgets: dict[str, Budget]
     evaluate: Callable[..., metrics.Metrics]
     headline: str
-    tolerance: float
+    tolerance: Tolerance
     better: str = "lower"
     needs_judge: bool = False
     chapter: str = ""
     alternatives: tuple[str, ...] = ()
     val_size: int = 5000
+    compare_group: str = ""
+    extra_seeds: tuple[int, ...] = ()
+    benchmark: Benchmark = Benchmark()
 
     def budget(self, profile: str | None = None, **overrides: Any) -> Budget:
         """The budget under ``profile`` (default :func:`~fundamentalml.profiles.default_profile`), with overrides.
@@ -140,6 +206,14 @@ def _evaluate_conditional(model, test: ImageSet, judge=None, seed: int = 0) -> m
 VAE_VAL_SIZE = 1000
 
 
+# The one table of tolerances (see Tolerance), one row per headline metric; the entries below pick theirs.
+NEG_ELBO_TOLERANCE = Tolerance(recompute=0.1, half=0.05, reproduce=1.0)  # nats per image
+FRECHET_TOLERANCE = Tolerance(recompute=0.05, half=0.01, reproduce=0.25, relative=True)
+CONDITIONING_TOLERANCE = Tolerance(recompute=0.01, half=0.002, reproduce=0.02)  # fraction of generated digits
+MNIST_ACCURACY_TOLERANCE = Tolerance(recompute=0.0005, half=0.002, reproduce=0.003)  # fraction of test images
+CIFAR_ACCURACY_TOLERANCE = Tolerance(recompute=0.002, half=0.002, reproduce=0.003)
+
+
 def _vae_budgets() -> dict[str, Budget]:
     return {
         "smoke": Budget(epochs=1, batch_size=128, train_size=2048, lr=1e-3, eval_size=1000),
@@ -153,13 +227,15 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec(
             name="vae-mlp", title="MLP VAE", model_class=MLPVAE, dataset="mnist", value_range="unit",
-            budgets=_vae_budgets(), evaluate=_evaluate_vae, headline="neg_elbo", tolerance=0.1,
-            chapter="vae", alternatives=("fashion-mnist",), val_size=VAE_VAL_SIZE,
+            budgets=_vae_budgets(), evaluate=_evaluate_vae, headline="neg_elbo", tolerance=NEG_ELBO_TOLERANCE,
+            chapter="vae", alternatives=("fashion-mnist",), val_size=VAE_VAL_SIZE, compare_group="vae",
+            extra_seeds=(1, 2), benchmark=Benchmark(quick=True, ratio_target=1.15, data_speedup_target=1.8),
         ),
         ModelSpec(
             name="vae-cnn", title="CNN VAE", model_class=ConvVAE, dataset="mnist", value_range="unit",
-            budgets=_vae_budgets(), evaluate=_evaluate_vae, headline="neg_elbo", tolerance=0.1,
-            chapter="vae", alternatives=("fashion-mnist",), val_size=VAE_VAL_SIZE,
+            budgets=_vae_budgets(), evaluate=_evaluate_vae, headline="neg_elbo", tolerance=NEG_ELBO_TOLERANCE,
+            chapter="vae", alternatives=("fashion-mnist",), val_size=VAE_VAL_SIZE, compare_group="vae",
+            extra_seeds=(1, 2), benchmark=Benchmark(quick=True, layouts=True),
         ),
         ModelSpec(
             name="dcgan", title="DCGAN", model_class=DCGAN, dataset="cifar10", value_range="symmetric",
@@ -170,13 +246,15 @@ MODELS: dict[str, ModelSpec] = {
                 # "auto": bf16-mixed where the hardware has fast bf16 (same quality here, 1.4x faster), else fp32.
                 "full": Budget(epochs=25, batch_size=128, train_size=None, lr=2e-4, precision="auto"),
             },
-            evaluate=_evaluate_gan, headline="frechet_distance", tolerance=0.05, chapter="dcgan",
+            evaluate=_evaluate_gan, headline="frechet_distance", tolerance=FRECHET_TOLERANCE, chapter="dcgan",
             val_size=0,  # a GAN has no validation loss: all 50,000 CIFAR-10 training images train it
+            benchmark=Benchmark(layouts=True),
         ),
         ModelSpec(
             name="cvae", title="cVAE", model_class=ConditionalVAE, dataset="mnist", value_range="unit",
             budgets=_vae_budgets(), evaluate=_evaluate_conditional, headline="conditioning_accuracy",
-            tolerance=0.01, better="higher", needs_judge=True, chapter="conditional", alternatives=("fashion-mnist",),
+            tolerance=CONDITIONING_TOLERANCE, better="higher", needs_judge=True, chapter="conditional",
+            alternatives=("fashion-mnist",), compare_group="conditional",
         ),
         ModelSpec(
             name="cgan", title="cGAN", model_class=ConditionalGAN, dataset="mnist", value_range="symmetric",
@@ -185,8 +263,9 @@ MODELS: dict[str, ModelSpec] = {
                 "cpu": Budget(epochs=3, batch_size=128, train_size=None, lr=2e-4),
                 "full": Budget(epochs=20, batch_size=128, train_size=None, lr=2e-4),
             },
-            evaluate=_evaluate_conditional, headline="conditioning_accuracy", tolerance=0.01, better="higher",
-            needs_judge=True, chapter="conditional", alternatives=("fashion-mnist",),
+            evaluate=_evaluate_conditional, headline="conditioning_accuracy", tolerance=CONDITIONING_TOLERANCE,
+            better="higher", needs_judge=True, chapter="conditional", alternatives=("fashion-mnist",),
+            compare_group="conditional",
         ),
         ModelSpec(
             name="classifier", title="reference classifier", model_class=MNISTClassifier, dataset="mnist",
@@ -196,7 +275,7 @@ MODELS: dict[str, ModelSpec] = {
                 "cpu": Budget(epochs=3, batch_size=128, train_size=None, lr=1e-3),
                 "full": Budget(epochs=5, batch_size=128, train_size=None, lr=1e-3),
             },
-            evaluate=_evaluate_classifier, headline="accuracy", tolerance=0.0005, better="higher", chapter="conditional",
+            evaluate=_evaluate_classifier, headline="accuracy", tolerance=MNIST_ACCURACY_TOLERANCE, better="higher", chapter="conditional",
         ),
         # The second MNIST judge, of another architecture (an MLP): conditioning accuracy read by both.
         ModelSpec(
@@ -207,7 +286,7 @@ MODELS: dict[str, ModelSpec] = {
                 "cpu": Budget(epochs=3, batch_size=128, train_size=None, lr=1e-3),
                 "full": Budget(epochs=8, batch_size=128, train_size=None, lr=1e-3),
             },
-            evaluate=_evaluate_classifier, headline="accuracy", tolerance=0.0005, better="higher", chapter="conditional",
+            evaluate=_evaluate_classifier, headline="accuracy", tolerance=MNIST_ACCURACY_TOLERANCE, better="higher", chapter="conditional",
         ),
         # The DCGAN's judge: its features are the space of the DCGAN's Fréchet distance.
         ModelSpec(
@@ -218,7 +297,7 @@ MODELS: dict[str, ModelSpec] = {
                 "cpu": Budget(epochs=2, batch_size=128, train_size=None, lr=1e-3, eval_size=2000),
                 "full": Budget(epochs=5, batch_size=128, train_size=None, lr=1e-3),
             },
-            evaluate=_evaluate_classifier, headline="accuracy", tolerance=0.002, better="higher", chapter="dcgan",
+            evaluate=_evaluate_classifier, headline="accuracy", tolerance=CIFAR_ACCURACY_TOLERANCE, better="higher", chapter="dcgan",
         ),
     )
 }
@@ -226,6 +305,9 @@ MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 JUDGE = "classifier"  # the model that judges the others (needs_judge=True)
 SECOND_JUDGE = "classifier-mlp"  # the MNIST judge of another architecture
 CIFAR_JUDGE = "cifar-classifier"  # the DCGAN's judge (its Fréchet distance's feature space)
+# The VAE chapter's 2-D warm-up run: book/vae.md trains it with exactly these get_run arguments (a test checks),
+# and the live export ships its encoder with the test digits' codes.
+WARMUP_RUN: dict[str, Any] = {"name": "vae-mlp", "profile": "cpu", "epochs": 1, "model_kwargs": {"latent_dim": 2}}
 
 
 def get(name: str) -> ModelSpec:
@@ -236,20 +318,63 @@ def get(name: str) -> ModelSpec:
 
 
 def spec_of(model: torch.nn.Module | type) -> ModelSpec:
-    """The registry entry of a model instance or class."""
+    """The registry entry of a model instance or class.
+
+    Two entries may share a class (the same network with other settings): then the class alone does not say
+    which entry it is, and this is an error; ask by name (:func:`get`) instead.
+    """
     cls = model if isinstance(model, type) else type(model)
-    for spec in MODELS.values():
-        if spec.model_class is cls:
-            return spec
-    raise ValueError(f"{cls.__name__} is not a registered model; registered: {', '.join(s.model_class.__name__ for s in MODELS.values())}.")
+    found = [spec for spec in MODELS.values() if spec.model_class is cls]
+    if len(found) > 1:
+        raise ValueError(f"{cls.__name__} is the class of several registry entries ({', '.join(s.name for s in found)}); "
+                         f"name the one you mean.")
+    if not found:
+        raise ValueError(f"{cls.__name__} is not a registered model; registered: "
+                         f"{', '.join(s.model_class.__name__ for s in MODELS.values())}.")
+    return found[0]
 
 
-def spec_by_class_name(class_name: str) -> ModelSpec:
-    """The registry entry whose class is called ``class_name`` (as stored in a checkpoint)."""
+def specs_by_class_name(class_name: str) -> tuple[ModelSpec, ...]:
+    """The registry entries whose class is called ``class_name`` (as stored in a checkpoint), in registry order.
+
+    Raises:
+        ValueError: no entry has that class.
+    """
+    found = tuple(spec for spec in MODELS.values() if spec.model_class.__name__ == class_name)
+    if not found:
+        raise ValueError(f"unknown model class {class_name!r}; known: {sorted({s.model_class.__name__ for s in MODELS.values()})}.")
+    return found
+
+
+def compare_groups() -> dict[str, tuple[str, ...]]:
+    """Each comparison group (:attr:`ModelSpec.compare_group`) and its models, in registry order."""
+    groups: dict[str, tuple[str, ...]] = {}
     for spec in MODELS.values():
-        if spec.model_class.__name__ == class_name:
-            return spec
-    raise ValueError(f"unknown model class {class_name!r}; known: {sorted(s.model_class.__name__ for s in MODELS.values())}.")
+        if spec.compare_group:
+            groups[spec.compare_group] = (*groups.get(spec.compare_group, ()), spec.name)
+    return groups
+
+
+def check_comparable(names: list[str] | tuple[str, ...]) -> str:
+    """The comparison group of ``names`` (two or more different models of one group), or a clear error."""
+    specs = [get(n) for n in names]
+    groups = {s.compare_group for s in specs}
+    if len(set(names)) != len(names) or len(names) < 2 or len(groups) != 1 or "" in groups:
+        choices = "; ".join(f"{g}: {' '.join(ns)}" for g, ns in compare_groups().items())
+        raise ValueError(f"compare takes two or more different models of one group, not {' '.join(names)}. Groups: {choices}.")
+    return groups.pop()
+
+
+def seed_study_models() -> tuple[str, ...]:
+    """The models with extra seeds by default (:attr:`ModelSpec.extra_seeds`), in registry order."""
+    return tuple(n for n, spec in MODELS.items() if spec.extra_seeds)
+
+
+def benchmark_models(kind: str) -> tuple[str, ...]:
+    """The models a benchmark measures by default: ``kind`` is a :class:`Benchmark` flag (``"quick"``, ``"layouts"``)."""
+    if kind not in ("quick", "layouts"):
+        raise ValueError(f"unknown benchmark set {kind!r}; known: quick, layouts.")
+    return tuple(n for n, spec in MODELS.items() if getattr(spec.benchmark, kind))
 
 
 def budget_table() -> str:

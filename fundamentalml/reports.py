@@ -162,13 +162,19 @@ class ConditionalComparison:
         keys = ["sharpness", "sharpness_sem", "high_frequency_share", "mean_diversity_pixels", "mean_diversity_features"]
         return table({name: s.to_dict() for name, s in self.sharpness.items()}, keys)
 
-    def sharpness_verdict(self, model: str = "cGAN", other: str = "cVAE") -> str:
+    def sharpness_verdict(self, model: str | None = None, other: str | None = None) -> str:
         """Markdown verdict on "``model`` is sharper and more varied than ``other``", from the measured numbers.
 
         Sharper: its mean gradient magnitude exceeds the other's by more than three combined standard errors.
         More varied (in pixels, and in the judge's features): a higher within-digit diversity on average over the
-        digits. Each is also set against real digits.
+        digits. Each is also set against real digits. Default: the last model compared (``model``) against the
+        first (``other``), by their titles in :func:`compare_models`.
         """
+        compared = [n for n in self.sharpness if not n.lower().startswith("real")]
+        model = model if model is not None else (compared[-1] if compared else "")
+        other = other if other is not None else (compared[0] if compared else "")
+        if model == other:
+            raise ValueError(f"sharpness_verdict compares two models; both are {model!r}.")
         if model not in self.sharpness or other not in self.sharpness:
             raise ValueError(f"no sharpness measured for {model!r} and {other!r}: got {list(self.sharpness)}.")
         a, b = self.sharpness[model], self.sharpness[other]
@@ -209,8 +215,7 @@ class ConditionalComparison:
 
 
 def compare_models(
-    cvae,
-    cgan,
+    models: Mapping[str, Any],
     classifier,
     test: ImageSet,
     *,
@@ -218,18 +223,20 @@ def compare_models(
     seed: int = 0,
     show: bool = True,
 ) -> ConditionalComparison:
-    """Compare a conditional VAE and a conditional GAN on everything the seed lists, and print it.
+    """Compare conditional models on everything the seed lists, and print it.
 
     For each model it generates ``n_per_class`` digits of every class and lets the reference classifier read
     them: conditioning accuracy (overall and per class), the confusion matrix, per-class quality (the
     classifier's confidence in the intended digit), diversity within each class (mean pairwise distance in the
     classifier's feature space) against real digits' diversity, a mode-collapse flag per class (diversity
     below half of the real digits'), and the Fréchet distance to real test digits in the classifier's feature
-    space. Also the cVAE's per-class reconstruction error, and the cGAN's training stability and per-class
-    discriminator accuracy.
+    space. Also, what each model's kind allows: the per-class reconstruction error of a model that reconstructs
+    (the cVAE, ``reconstruct``), and the training stability and per-class discriminator accuracy of a model with
+    a discriminator (the cGAN, ``discriminator_scores``).
 
     Args:
-        cvae, cgan: trained :class:`~fundamentalml.models.ConditionalVAE` and :class:`~fundamentalml.models.ConditionalGAN`.
+        models: title -> trained conditional model (``generate``), one or more, in the order the tables show
+            them: ``{"cVAE": cvae, "cGAN": cgan}``.
         classifier: the judge, a trained :class:`~fundamentalml.models.MNISTClassifier` (e.g.
             ``pretrained("classifier").model``). Nothing here trains one.
         test: the real MNIST test digits (``run.test_set()``).
@@ -239,6 +246,8 @@ def compare_models(
     """
     if classifier is None:
         raise ValueError("compare_models needs the judge: pass classifier=pretrained('classifier').model (or one you trained).")
+    if not isinstance(models, Mapping) or not models:
+        raise ValueError("compare_models takes {title: model}, e.g. {'cVAE': cvae, 'cGAN': cgan}, with at least one model.")
     notes: list[str] = []
     real = to_float_images(test.images)
     clf_acc = metrics.evaluate_classifier(classifier, real, test.labels).accuracy
@@ -254,7 +263,7 @@ def compare_models(
     confusion: dict[str, np.ndarray] = {}
     samples: dict[str, torch.Tensor] = {}
     sample_feats: dict[str, torch.Tensor] = {}
-    for name, model in (("cVAE", cvae), ("cGAN", cgan)):
+    for name, model in models.items():
         images, intended = metrics.generate_per_class(model, n_per_class, seed=seed)
         logits = torch.cat([classifier(images[i : i + 1000].to(classifier.device)).cpu() for i in range(0, len(images), 1000)])
         predicted = logits.argmax(1)
@@ -278,13 +287,17 @@ def compare_models(
             "diversity_ratio": float(np.mean(div / real_div)),
             "collapsed": float(per_class[name]["collapsed"].sum()),
         }
-    per_class["cVAE"]["recon_mse"] = metrics.per_class_reconstruction_error(cvae, real, real_labels).numpy()
-    d_acc = metrics.per_class_discriminator_accuracy(cgan, real, real_labels, n_per_class, seed=seed)
-    per_class["cGAN"]["d_acc_real"] = d_acc["real"].numpy()
-    per_class["cGAN"]["d_acc_fake"] = d_acc["fake"].numpy()
-    stability = metrics.gan_stability(cgan)
-    summary["cGAN"].update(stability)
-    summary["cVAE"]["recon_mse_test"] = float(per_class["cVAE"]["recon_mse"].mean())
+    # What a model's kind allows, asked of the model (never of its name): reconstruction, a discriminator.
+    for name, model in models.items():
+        if callable(getattr(model, "reconstruct", None)):
+            per_class[name]["recon_mse"] = metrics.per_class_reconstruction_error(model, real, real_labels).numpy()
+        if callable(getattr(model, "discriminator_scores", None)):
+            d_acc = metrics.per_class_discriminator_accuracy(model, real, real_labels, n_per_class, seed=seed)
+            per_class[name]["d_acc_real"] = d_acc["real"].numpy()
+            per_class[name]["d_acc_fake"] = d_acc["fake"].numpy()
+            summary[name].update(metrics.gan_stability(model))
+        if "recon_mse" in per_class[name]:
+            summary[name]["recon_mse_test"] = float(per_class[name]["recon_mse"].mean())
     n_real = min(n_per_class, int(torch.bincount(real_labels, minlength=10).min()))  # the offline fallback has fewer
     sharpness = {"real digits": metrics.sharpness_and_diversity(real, real_labels, real_feats, n_real)}
     for name, images in samples.items():

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from . import registry
-from .checkpoints import CheckpointError, load_checkpoint, model_from_payload, read_checkpoint, save_checkpoint
+from .checkpoints import CheckpointError, model_from_payload, read_checkpoint, save_checkpoint, spec_of_payload
 from .data import ImageDataModule, ImageSet
 from .files import FolderInUseError, acquire_lock, clean_stale_tmp, release_lock, save_json, sha256_file, user_cache_dir
 from .metrics import Metrics
@@ -704,9 +704,10 @@ def fast_bf16(accelerator: str = "auto") -> bool:
 
 def load_run(path: str | os.PathLike, expected: str | None = None) -> Run:
     """A run from a checkpoint file written by the run path (e.g. ``runs/full/dcgan.pt``)."""
-    model = load_checkpoint(path, expected)
+    payload = read_checkpoint(path)
+    name = spec_of_payload(payload, str(path), expected).name  # the stored registry name (or, in older files, the class's)
+    model = model_from_payload(payload, str(path), name)
     meta = getattr(model, "checkpoint_meta", {})
-    name = registry.spec_of(model).name
     return Run(name, model, str(meta.get("profile", "custom")), "loaded", meta=meta, checkpoint=Path(path))
 
 

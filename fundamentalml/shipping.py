@@ -2,7 +2,7 @@
 
 ``reproduce`` retrains every model at the ``full`` profile with seed 0 through the run path, then ``ship``
 evaluates each run on its whole test set, stores its weights in ``fundamentalml/weights/`` (half precision
-where that moves the headline metric by less than :data:`HALF_TOLERANCE`) and writes a manifest entry:
+where that moves the headline metric by less than its registry entry's ``tolerance.half``) and writes a manifest entry:
 sha256, class and arguments, profile, seed, data identity, command, commit, versions, machine, wall time,
 metrics and per-epoch history. ``verify`` recomputes the metrics from the shipped files (or compares a
 retrain with the manifest).
@@ -27,11 +27,6 @@ from .models import LossModule
 from .runs import (MANIFEST_NAME, WEIGHTS_DIR, ShippedWeightsError, get_run, load_run, manifest, manifest_entry,
                    pretrained, weights_folder)
 
-# Largest change of the headline metric that storing weights in float16 may cause (else they stay float32).
-HALF_TOLERANCE = {"neg_elbo": 0.05, "accuracy": 0.002, "conditioning_accuracy": 0.002, "frechet_distance_rel": 0.01}
-# How far a retrain (same seed, same settings, another machine or library version) may land from the manifest.
-# Seeds alone move the MLP VAE's -ELBO by about +-0.5 nats, and a GAN's numbers more.
-REPRODUCE_TOLERANCE = {"neg_elbo": 1.0, "accuracy": 0.003, "conditioning_accuracy": 0.02, "frechet_distance_rel": 0.25}
 N_FD = 2000  # images on each side of a Fréchet distance
 
 
@@ -71,17 +66,11 @@ def _half_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return half
 
 
-def _roundtrip(payload: dict[str, Any], where: str):
+def _roundtrip(payload: dict[str, Any], where: str, name: str):
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     buffer.seek(0)
-    return model_from_payload(torch.load(buffer, map_location="cpu", weights_only=True), where)
-
-
-def _close(key: str, a: float, b: float, tolerance: dict[str, float]) -> bool:
-    if key == "frechet_distance":
-        return abs(a - b) <= tolerance["frechet_distance_rel"] * max(abs(a), 1e-9)
-    return abs(a - b) <= tolerance[key]
+    return model_from_payload(torch.load(buffer, map_location="cpu", weights_only=True), where, name)
 
 
 def per_epoch_metrics(name: str, epochs_dir: Path, test: ImageSet, train: ImageSet, judge) -> dict[str, Any]:
@@ -136,7 +125,7 @@ def ship(
     the chapters print beside its provenance.
 
     Each run is evaluated on the whole test set of real data (a fallback is refused), stored in float16 when
-    that moves its headline metric by less than :data:`HALF_TOLERANCE` (else float32), and its manifest entry
+    that moves its headline metric by less than its ``tolerance.half`` (else float32), and its manifest entry
     is written after its file, so the manifest never names a file that is not there.
     """
     runs, folder = Path(runs), Path(weights_dir or WEIGHTS_DIR)  # writes go to the package's folder unless told
@@ -163,9 +152,9 @@ def ship(
         measured = spec.evaluate(run.model, test, judge).to_dict()
         payload = read_checkpoint(runs / f"{name}.pt")
         payload.pop("meta", None)
-        half = _roundtrip(_half_payload(payload), f"{name} (float16)")
+        half = _roundtrip(_half_payload(payload), f"{name} (float16)", name)
         measured_half = spec.evaluate(half, test, judge).to_dict()
-        use_half = _close(spec.headline, measured[spec.headline], measured_half[spec.headline], HALF_TOLERANCE)
+        use_half = spec.tolerance.close("half", measured[spec.headline], measured_half[spec.headline])
         stored = _half_payload(payload) if use_half else payload
         epochs_dir = runs / f"{name}.epochs"
         per_epoch = per_epoch_metrics(name, epochs_dir, test, train, judge) if epochs_dir.is_dir() else {}
@@ -241,24 +230,27 @@ def add_seeds(
     ``full`` and record their test metrics in the manifest entry's ``"seeds"`` list: the error bars of a verdict.
 
     Only the metrics, wall time and provenance of the extra seeds are kept; the shipped weights stay seed 0's.
-    The shipped seed itself is refused (its numbers are the entry's own).
+    The shipped seed itself is refused (its numbers are the entry's own). Default ``models``: the registry's
+    models with ``extra_seeds``; default ``seeds``: each model's ``extra_seeds``.
     """
     folder = Path(weights_dir or WEIGHTS_DIR)
     current = manifest(folder)
-    names = ship_order(list(models or ["vae-mlp", "vae-cnn"]))
-    seeds = list(seeds or [1, 2])
+    names = ship_order(list(models or registry.seed_study_models()))
     judge = None
     for name in names:
         entry = current["models"].get(name)
         if not entry:
             raise ValueError(f"{name} has no shipped weights to add seeds to: ship its seed-0 run first.")
-        if entry.get("seed") in seeds:
-            raise ValueError(f"seed {entry.get('seed')} is the shipped run of {name}; pick other seeds.")
         spec = registry.get(name)
+        model_seeds = list(seeds or spec.extra_seeds)
+        if not model_seeds:
+            raise ValueError(f"{name} has no extra seeds in the registry: say which with --seeds (e.g. --seeds [1,2]).")
+        if entry.get("seed") in model_seeds:
+            raise ValueError(f"seed {entry.get('seed')} is the shipped run of {name}; pick other seeds.")
         if spec.needs_judge and judge is None:
             judge = pretrained(registry.JUDGE, weights_dir=folder).model
         recorded = {int(r["seed"]): r for r in entry.get("seeds", [])}
-        for seed in seeds:
+        for seed in model_seeds:
             run = get_run(name, "full", seed=seed, out=Path(out) / f"seed{seed}", data_dir=data_dir, evaluate=False,
                           progress_bar=False)
             meta, prov = run.meta, run.meta.get("provenance", {})
@@ -347,9 +339,9 @@ def verify(runs: str | os.PathLike | None = None, *, data_dir: str | os.PathLike
     """Check the shipped weights, printing one line per model; ``True`` when all pass.
 
     Without ``runs``: every shipped file's sha256 and its headline metric recomputed on the test set, within
-    the registry's tolerance of the manifest (0.1 nats, 1 point, 0.05 points for the classifier). With ``runs``
-    (a folder from :func:`reproduce`): each retrain's metrics against the manifest, within
-    :data:`REPRODUCE_TOLERANCE` (seed and machine noise).
+    the registry entry's ``tolerance.recompute`` of the manifest (0.1 nats, 1 point, 0.05 points for the
+    classifier). With ``runs`` (a folder from :func:`reproduce`): each retrain's metrics against the manifest,
+    within its ``tolerance.reproduce`` (machine and library noise).
     """
     entries = manifest(weights_dir)["models"]
     if not entries:
@@ -373,15 +365,15 @@ def verify(runs: str | os.PathLike | None = None, *, data_dir: str | os.PathLike
                 got = run.evaluate(judge).to_dict()[spec.headline]
                 # The recomputed number must match what the manifest says of the stored weights, and the float32
                 # number the chapters quote (within the half-precision tolerance the shipping allowed).
-                scale = max(abs(want), 1e-9) if spec.headline == "frechet_distance" else 1.0
-                half = HALF_TOLERANCE.get(spec.headline, HALF_TOLERANCE.get(f"{spec.headline}_rel", 0.0))
-                good = abs(got - want) <= spec.tolerance * scale and abs(got - want_f32) <= (spec.tolerance + half) * scale
+                tol = spec.tolerance
+                good = (tol.close("recompute", want, got)
+                        and abs(got - want_f32) <= tol.allowed("recompute", want) + tol.allowed("half", want))
             else:
                 run = load_run(Path(runs) / f"{name}.pt", expected=name)
                 if spec.needs_judge and judge is None:
                     judge = load_run(Path(runs) / f"{registry.JUDGE}.pt").model
                 got = run.evaluate(judge).to_dict()[spec.headline]
-                good = _close(spec.headline, want, got, REPRODUCE_TOLERANCE)
+                good = spec.tolerance.close("reproduce", want, got)
         except (CheckpointError, OSError, ValueError) as exc:
             print(f"FAIL {name}: {exc}")
             ok = False

@@ -122,7 +122,8 @@ def test_smoke_training_of_the_conditional_models(smoke_models):
 
 def test_compare_models_reports_everything(smoke_models, capsys):
     test = load_mnist("test")
-    result = compare_models(smoke_models["cvae"], smoke_models["cgan"], smoke_models["classifier"], test, n_per_class=20)
+    pair = {"cVAE": smoke_models["cvae"], "cGAN": smoke_models["cgan"]}
+    result = compare_models(pair, smoke_models["classifier"], test, n_per_class=20)
     printed = capsys.readouterr().out
     assert "conditioning accuracy" in printed and "| digit | cVAE | cGAN |" in printed
     for name in ("cVAE", "cGAN"):
@@ -136,7 +137,9 @@ def test_compare_models_reports_everything(smoke_models, capsys):
     assert result.per_class["cGAN"]["d_acc_real"].shape == (10,)
     assert "g_loss_std" in result.summary["cGAN"]
     with pytest.raises(ValueError, match="needs the judge"):
-        compare_models(smoke_models["cvae"], smoke_models["cgan"], None, test)
+        compare_models(pair, None, test)
+    with pytest.raises(ValueError, match="takes {title: model}"):
+        compare_models([smoke_models["cvae"], smoke_models["cgan"]], smoke_models["classifier"], test)
     assert set(result.figures()) == {"samples", "confusion", "per_class", "sharpness"}
     assert set(result.sharpness) == {"real digits", "cVAE", "cGAN"} and result.sharpness["cGAN"].n_per_class == 20
 

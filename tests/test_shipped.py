@@ -47,8 +47,7 @@ def test_shipped_model_recomputes_its_headline_metric(name, data_dir):
     judge = pretrained(registry.JUDGE).model if spec.needs_judge else None
     got = run.evaluate(judge).to_dict()[spec.headline]
     want = ENTRIES[name]["metrics_as_stored"][spec.headline]
-    tolerance = spec.tolerance * want if spec.headline == "frechet_distance" else spec.tolerance
-    assert abs(got - want) <= tolerance, f"{name}: {spec.headline} {got} now, {want} in the manifest"
+    assert spec.tolerance.close("recompute", want, got), f"{name}: {spec.headline} {got} now, {want} in the manifest"
 
 
 def test_the_shipped_models_reach_the_quality_the_course_promises():
