@@ -116,14 +116,26 @@ def grade(folder: Path, *args: str, target: str = "exercises", env: dict[str, st
     return proc.returncode, json.loads(scores_path.read_text()), output
 
 
-def _chapters(**files: Path) -> list[str]:
-    return [f"--implementation={chapter}={path}" for chapter, path in files.items()]
+def _grade_files(folder: Path, *args: str, env: dict[str, str] | None = None,
+                 **files: tuple[str, str]) -> tuple[dict[str, Any], str]:
+    """Grade one file per chapter (``chapter=(name, source added after the references)``) with the short time
+    limit: the scores and output of a run that must fail."""
+    paths = {chapter: _write_module(folder, {}, inline=source, name=name) for chapter, (name, source) in files.items()}
+    returncode, scores, output = grade(folder, *[f"--implementation={c}={p}" for c, p in paths.items()],
+                                       "--exercise-timeout", LIMIT, *args, env=env)
+    assert returncode != 0, output[-4000:]
+    return scores, output
 
 
 def _score(scores: dict[str, Any], prefix: str) -> tuple[int, int]:
     """Points and total of the exercises whose key starts with ``prefix`` (a chapter or one exercise)."""
     chosen = [ex for key, ex in scores["exercises"].items() if key.startswith(prefix)]
     return sum(ex["score"] for ex in chosen), sum(ex["total"] for ex in chosen)
+
+
+def _n_checks(scores: dict[str, Any], prefix: str) -> int:
+    """How many checks the exercises whose key starts with ``prefix`` have."""
+    return sum(len(ex["checks"]) for key, ex in scores["exercises"].items() if key.startswith(prefix))
 
 
 def _full_marks_except(scores: dict[str, Any], *prefixes: str) -> list[str]:
@@ -379,11 +391,8 @@ def test_hanging_and_crashing_functions_fail_alone(tmp_path: Path) -> None:
     """A function that never returns is stopped by the time limit; one that crashes fails only its checks;
     a file that hangs when imported fails its chapter, with one message; the messages point at the learner's
     line; a KL in the wrong dtype loses the dtype point only, with the dtype's hint."""
-    module = _write_module(tmp_path, {}, inline=HANG_AND_CRASH)
-    hangs = _write_module(tmp_path, {}, inline=HANGS_AT_IMPORT, name="hangs_at_import")
-    returncode, scores, output = grade(tmp_path, *_chapters(vae=module, dcgan=module, conditional=hangs),
-                                       "--exercise-timeout", LIMIT)
-    assert returncode != 0
+    scores, output = _grade_files(tmp_path, vae=("graded", HANG_AND_CRASH), dcgan=("graded", HANG_AND_CRASH),
+                                  conditional=("hangs_at_import", HANGS_AT_IMPORT))
     exercises = scores["exercises"]
     assert exercises["vae.lerp"]["score"] == 0 and exercises["dcgan.generator_loss"]["score"] == 0
     assert _score(scores, "conditional.") == (0, CHAPTER_POINTS["conditional"])
@@ -398,8 +407,7 @@ def test_hanging_and_crashing_functions_fail_alone(tmp_path: Path) -> None:
     # The file that hangs when imported: stopped at the limit, where it was, once for the whole chapter.
     assert output.count(f"hangs_at_import.py to import within {LIMIT} s") == 1, output[-6000:]
     assert "at hangs_at_import.py line" in output
-    n_conditional = sum(len(ex["checks"]) for k, ex in exercises.items() if k.startswith("conditional."))
-    assert f"none of its {n_conditional} checks ran" in output
+    assert f"none of its {_n_checks(scores, 'conditional.')} checks ran" in output
 
 
 STATE_AT_IMPORT = """
@@ -424,18 +432,14 @@ def one_hot_maps(labels, num_classes=10, height=28, width=28):
 def test_files_that_do_not_import_cost_only_their_chapter(tmp_path: Path) -> None:
     """input() or SystemExit at the top of a file: that chapter gets 0 with one message, the others are scored;
     a file that changes torch's global settings, at import and in a function, costs no check anything."""
-    asks = _write_module(tmp_path, {}, inline="\nname = input('your name? ')\n", name="asks")
-    exits = _write_module(tmp_path, {}, inline="\nraise SystemExit('done')\n", name="exits")
-    settings = _write_module(tmp_path, {}, inline=STATE_IN_A_FUNCTION, name="settings")
-    returncode, scores, output = grade(tmp_path, *_chapters(vae=asks, dcgan=exits, conditional=settings),
-                                       "--exercise-timeout", LIMIT)
-    assert returncode != 0
+    scores, output = _grade_files(tmp_path, vae=("asks", "\nname = input('your name? ')\n"),
+                                  dcgan=("exits", "\nraise SystemExit('done')\n"),
+                                  conditional=("settings", STATE_IN_A_FUNCTION))
     assert _score(scores, "vae.") == (0, CHAPTER_POINTS["vae"]) and _score(scores, "dcgan.") == (0, CHAPTER_POINTS["dcgan"])
     assert _score(scores, "conditional.") == (CHAPTER_POINTS["conditional"],) * 2, output[-6000:]
     assert output.count("asks.py to import\n") == 1 and "got: input() at asks.py line" in output
     assert output.count("exits.py to import\n") == 1 and "got: SystemExit('done') at exits.py line" in output
-    n_vae, n_dcgan, n_conditional = (sum(len(ex["checks"]) for k, ex in scores["exercises"].items() if k.startswith(c))
-                                     for c in ("vae.", "dcgan.", "conditional."))
+    n_vae, n_dcgan, n_conditional = (_n_checks(scores, chapter) for chapter in ("vae.", "dcgan.", "conditional."))
     # One failure per broken chapter, the rest of its checks skipped: not one message per check.
     summary = f"2 failed, {n_conditional} passed, {n_vae + n_dcgan - 2} skipped"
     assert summary in output, output[-2000:]
@@ -444,11 +448,9 @@ def test_files_that_do_not_import_cost_only_their_chapter(tmp_path: Path) -> Non
 def test_in_process_grading_keeps_chapters_apart(tmp_path: Path) -> None:
     """--exercise-in-process (for --pdb): a syntax error fails its chapter with one message, and settings
     changed by another chapter's file leak into no check."""
-    settings = _write_module(tmp_path, {}, inline=STATE_AT_IMPORT, name="settings")
-    broken = _write_module(tmp_path, {}, inline="\ndef half_written(:\n    pass\n", name="broken")
-    returncode, scores, output = grade(tmp_path, *_chapters(vae=settings, dcgan=broken, conditional=settings),
-                                       "--exercise-in-process", "--exercise-timeout", LIMIT)
-    assert returncode != 0
+    scores, output = _grade_files(tmp_path, "--exercise-in-process", vae=("settings", STATE_AT_IMPORT),
+                                  dcgan=("broken", "\ndef half_written(:\n    pass\n"),
+                                  conditional=("settings", STATE_AT_IMPORT))
     assert _score(scores, "dcgan.") == (0, CHAPTER_POINTS["dcgan"])
     assert not _full_marks_except(scores, "dcgan."), output[-6000:]
     assert output.count("SyntaxError") == 1, output[-6000:]
@@ -494,11 +496,8 @@ def one_hot_maps(labels, num_classes=10, height=28, width=28):
 def test_code_the_time_limit_cannot_stop_is_ended_from_outside(tmp_path: Path) -> None:
     """A bare except that swallows the time limit, at import or in a function, and os._exit in a function: the
     grader ends the process, fails that chapter or check, and grades the rest in a new one."""
-    swallows = _write_module(tmp_path, {}, inline=SWALLOWS_AT_IMPORT, name="swallows")
-    module = _write_module(tmp_path, {}, inline=SWALLOWS_AND_EXITS)
-    returncode, scores, output = grade(tmp_path, *_chapters(vae=swallows, dcgan=module, conditional=module),
-                                       "--exercise-timeout", LIMIT)
-    assert returncode != 0
+    scores, output = _grade_files(tmp_path, vae=("swallows", SWALLOWS_AT_IMPORT), dcgan=("graded", SWALLOWS_AND_EXITS),
+                                  conditional=("graded", SWALLOWS_AND_EXITS))
     assert _score(scores, "vae.") == (0, CHAPTER_POINTS["vae"])
     assert _score(scores, "dcgan.generator_loss") == (4, 5) and _score(scores, "conditional.one_hot_maps") == (4, 5)
     others = _full_marks_except(scores, "vae.", "dcgan.generator_loss", "conditional.one_hot_maps")
@@ -525,11 +524,9 @@ def generator_loss(fake_logits):
 def test_time_limit_without_sigalrm(tmp_path: Path) -> None:
     """Where SIGALRM does not exist (Windows), the grader's wall-clock limit alone stops a file that hangs when
     imported and a function that hangs (simulated here with FUNDAMENTALML_GRADER_NO_ALARM=1)."""
-    hangs = _write_module(tmp_path, {}, inline=HANGS_AT_IMPORT, name="hangs_at_import")
-    module = _write_module(tmp_path, {}, inline=HANGS_ON_NON_FINITE)
-    returncode, scores, output = grade(tmp_path, *_chapters(vae=hangs, dcgan=module, conditional=module),
-                                       "--exercise-timeout", LIMIT, env={"FUNDAMENTALML_GRADER_NO_ALARM": "1"})
-    assert returncode != 0
+    scores, output = _grade_files(tmp_path, env={"FUNDAMENTALML_GRADER_NO_ALARM": "1"},
+                                  vae=("hangs_at_import", HANGS_AT_IMPORT), dcgan=("graded", HANGS_ON_NON_FINITE),
+                                  conditional=("graded", HANGS_ON_NON_FINITE))
     assert _score(scores, "vae.") == (0, CHAPTER_POINTS["vae"]) and _score(scores, "dcgan.generator_loss") == (4, 5)
     others = _full_marks_except(scores, "vae.", "dcgan.generator_loss")
     assert not others, f"exercises that lost points: {others}\n{output[-6000:]}"
