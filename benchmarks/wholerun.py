@@ -135,7 +135,7 @@ def measure_whole_run(name: str, seed: int = 0, data_dir: str | None = None, pro
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command line: print the split as a table and optionally write it as JSON."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.wholerun", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="vae-mlp", help="one registry name")
+    p.add_argument("--model", default=registry.benchmark_models("quick")[0], help="one registry name (default: the first quick one)")
     p.add_argument("--profile", default="full", help="smoke, cpu or full")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data_dir", "--data-dir", default=None)
