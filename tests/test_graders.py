@@ -12,38 +12,27 @@ reads the scores from ``--score-json``.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import grader_mutants  # tests/, on the path as for every test module here
 import pytest
+
+from fundamentalml.exercises import _grading as GRADING
 
 pytestmark = pytest.mark.slow  # subprocesses importing torch: minutes; plain `pytest` leaves it out, `pytest --all` (CI) runs it
 
 REPO = Path(__file__).resolve().parents[1]
-MUTANTS_FILE = Path(__file__).with_name("grader_mutants.py")
-
-
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GRADING = _load(REPO / "fundamentalml" / "exercises" / "_grading.py", "_exercises_grading_for_tests")
+MUTANTS_FILE = Path(grader_mutants.__file__)
 EXERCISES = GRADING.EXERCISES  # in order of rising difficulty
-_MUTANTS_MODULE = _load(MUTANTS_FILE, "_grader_mutants_for_tests")
-MUTANTS: dict[str, list[str]] = _MUTANTS_MODULE.MUTANTS
-ALTERNATIVES: dict[str, list[str]] = _MUTANTS_MODULE.ALTERNATIVES
-HINTS: dict[str, str] = _MUTANTS_MODULE.HINTS
+MUTANTS: dict[str, list[str]] = grader_mutants.MUTANTS
+ALTERNATIVES: dict[str, list[str]] = grader_mutants.ALTERNATIVES
+HINTS: dict[str, str] = grader_mutants.HINTS
 REFERENCES: dict[str, dict[str, str]] = GRADING.REFERENCES
 
 # Which exercise (the key of its ``exercise`` marker) grades each function.

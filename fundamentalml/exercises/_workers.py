@@ -171,18 +171,19 @@ class WorkerPool:
     def plan(self, plan: dict[str, str], sources: dict[str, str]) -> None:
         """The checks to run (node id -> chapter, in order) and what each chapter grades."""
         for nodeid, chapter in plan.items():
-            if nodeid not in self.chapter_of:
-                self.chapter_of[nodeid] = chapter
-                self.pending.append(nodeid)
+            self._add(nodeid, chapter)
         self.sources.update(sources)
+
+    def _add(self, nodeid: str, chapter: str) -> None:
+        if nodeid not in self.chapter_of:
+            self.chapter_of[nodeid] = chapter
+            self.pending.append(nodeid)
 
     # ---------------------------------------------------------------------------------------- public
 
     def outcome(self, nodeid: str, chapter: str) -> Outcome:
         """Wait for the outcome of check ``nodeid``, keeping the worker's limits meanwhile."""
-        if nodeid not in self.results and nodeid not in self.pending:  # not in the plan: run it too
-            self.chapter_of[nodeid] = chapter
-            self.pending.append(nodeid)
+        self._add(nodeid, chapter)  # not in the plan: run it too
         while nodeid not in self.results:
             if self.worker is None:
                 self._start()
@@ -261,10 +262,6 @@ class WorkerPool:
         except OSError:
             pass
 
-    def _replace(self) -> None:
-        """The worker ended with work left: the next one comes from a spare from now on."""
-        self.replaced += 1
-
     def _log_tail(self, worker: _Worker, limit: int = 3000) -> str:
         if worker.log_path is None or not worker.log_path.is_file():
             return "(its output went to the terminal)"
@@ -325,7 +322,7 @@ class WorkerPool:
         self._stop()
         if not self.pending:
             return
-        self._replace()
+        self.replaced += 1  # the next worker comes from a spare from now on
         if worker.phase in ("starting", "ready"):
             self._all_fail(Outcome(
                 "broken", f"the process that runs the checks ended before it imported the graded files "
@@ -361,7 +358,7 @@ class WorkerPool:
                               f"its output:\n{self._log_tail(worker)}"))
         elif now - worker.since > self.limit + grace(self.limit):
             self._stop()
-            self._replace()
+            self.replaced += 1
             if worker.phase == "importing" and worker.chapter is not None:
                 self._chapter_fails(worker.chapter, Outcome("import_failed", "", seconds=now - worker.since,
                                                             alarm=worker.alarm))
