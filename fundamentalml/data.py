@@ -37,17 +37,11 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .files import user_cache_dir
+from .identity import DATA_ENV, MNIST_FILES, MNIST_FOLDERS, cifar10_candidates, data_root, files_id, mnist_raw_dir
+from .identity import offline_requested  # noqa: F401 -- also part of this module's interface
+from .identity import sha256_file
 
-DATA_ENV = "FUNDAMENTALML_DATA"
-OFFLINE_ENV = "FUNDAMENTALML_OFFLINE"
 ValueRange = Literal["unit", "symmetric"]
-
-MNIST_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-_MNIST_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 _SPLIT_SEED = 20240601  # fixed: the train/validation split never depends on the training seed
 FALLBACK_TEST_SIZE = 1000
 
@@ -134,8 +128,6 @@ def _same_file_content(a: Path, b: Path) -> bool:
             return False
     except OSError:
         return False
-    from .files import sha256_file
-
     return sha256_file(a) == sha256_file(b)
 
 
@@ -176,23 +168,16 @@ class ImageSet:
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """Return the data directory: ``data_dir`` if given, else ``$FUNDAMENTALML_DATA``, else the user cache."""
-    if data_dir is not None:
-        path, where = Path(data_dir).expanduser(), "data_dir"
-    elif os.environ.get(DATA_ENV, "").strip():
-        path, where = Path(os.environ[DATA_ENV].strip()).expanduser(), f"${DATA_ENV}"
-    else:
-        return user_cache_dir()
+    where = "data_dir" if data_dir is not None else f"${DATA_ENV}" if os.environ.get(DATA_ENV, "").strip() else None
+    path = data_root(data_dir)
+    if where is None:
+        return path
     if path.is_file():
         raise DataError(
             f"{where} is {path}, which is a file, not a folder. Point it at the folder that holds the datasets "
             f"(the one with MNIST/raw and cifar10/ inside), e.g. {path.parent if path.parent != path else '/path/to/data'}."
         )
     return path
-
-
-def offline_requested() -> bool:
-    """``True`` when ``$FUNDAMENTALML_OFFLINE`` asks never to try a download."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 @contextlib.contextmanager
@@ -241,10 +226,10 @@ def load_mnist(
     import torchvision
 
     _check_split(split)
-    if dataset not in _MNIST_FOLDERS:
-        raise ValueError(f"Unknown dataset {dataset!r}: use one of {sorted(_MNIST_FOLDERS)}.")
+    if dataset not in MNIST_FOLDERS:
+        raise ValueError(f"Unknown dataset {dataset!r}: use one of {sorted(MNIST_FOLDERS)}.")
     root = resolve_data_dir(data_dir)
-    raw = root / _MNIST_FOLDERS[dataset] / "raw"
+    raw = mnist_raw_dir(root, dataset)
     all_files = [raw / f for pair in MNIST_FILES.values() for f in pair]
     present = [f for f in all_files if _is_file(f, dataset)]
     tv_class = torchvision.datasets.MNIST if dataset == "mnist" else torchvision.datasets.FashionMNIST
@@ -337,12 +322,6 @@ def _mnist_fallback(split: str, requested: str, looked_in: Path) -> ImageSet:
 
 
 # --------------------------------------------------------------------------------------------- CIFAR-10
-
-
-def cifar10_candidates(root: Path, split: str) -> list[Path]:
-    """Return the paths where a CIFAR-10 ``split`` is looked for under ``root``, in order."""
-    batches = ["test_batch"] if split == "test" else [f"data_batch_{i}" for i in range(1, 6)]
-    return [root / "cifar10" / f"{split}.npz"] + [root / "cifar-10-batches-py" / b for b in batches]
 
 
 def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None, download: bool = True) -> ImageSet:
@@ -493,13 +472,11 @@ def read_cifar_batch(path: Path) -> dict:
 
 
 def fingerprint(image_sets: Sequence[ImageSet]) -> str:
-    """Return a short hash identifying the data read: file paths, sizes and mtimes, or the fallback's name."""
+    """Return a short hash identifying the data read: the files' :func:`~fundamentalml.identity.files_id`
+    (paths, sizes, mtimes, as the book's build sees them), or the fallback's name and size."""
     h = hashlib.sha256()
     for s in image_sets:
-        h.update(f"{s.name}|{s.is_fallback}|{len(s)}".encode())
-        for f in s.files:
-            st = f.stat()
-            h.update(f"|{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+        h.update(f"{s.name}|{s.is_fallback}|{len(s)}|{files_id(s.files)}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -681,8 +658,8 @@ class MNISTDataModule(ImageDataModule):
 
     def __init__(self, *args, dataset: str = "mnist", **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if dataset not in _MNIST_FOLDERS:
-            raise ValueError(f"Unknown dataset {dataset!r}: use one of {sorted(_MNIST_FOLDERS)}.")
+        if dataset not in MNIST_FOLDERS:
+            raise ValueError(f"Unknown dataset {dataset!r}: use one of {sorted(MNIST_FOLDERS)}.")
         self.dataset = dataset
 
     def load_split(self, split: str) -> ImageSet:

@@ -1,4 +1,5 @@
-"""Writing files safely, and where the per-user cache lives: helpers every layer may use.
+"""Writing files safely and locking a run's folder: helpers every layer may use (the per-user cache folder and
+file hashes live in :mod:`fundamentalml.identity`; they are re-exported here).
 
 Every file the package writes (checkpoints, metrics, pictures, manifests) goes through :func:`atomic_write`,
 so a crash, a signal or a full disk never leaves a half-written file or destroys the previous one.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import re
@@ -17,15 +17,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .identity import DATA_ENV
+from .identity import sha256_file, user_cache_dir  # noqa: F401 -- re-exported: helpers every layer may use
+
 TMP_SUFFIX = ".tmp"
 STALE_TMP_S = 3600.0  # a temporary file older than this was left by a killed write
-CACHE_ENV = "XDG_CACHE_HOME"
-
-
-def user_cache_dir() -> Path:
-    """The package's per-user cache folder: ``$XDG_CACHE_HOME/fundamentalml`` or ``~/.cache/fundamentalml``."""
-    cache = os.environ.get(CACHE_ENV, "").strip() or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "fundamentalml"
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
@@ -92,15 +88,6 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """The hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------ locks
@@ -207,5 +194,5 @@ def portable(value: Any) -> Any:
     if isinstance(value, list):
         return [portable(item) for item in value]
     if isinstance(value, str):
-        return _DATA_DIR.sub(lambda m: "$FUNDAMENTALML_DATA/" + m.group(1), _OUT_DIR.sub(r"\1runs/\2", value))
+        return _DATA_DIR.sub(lambda m: f"${DATA_ENV}/" + m.group(1), _OUT_DIR.sub(r"\1runs/\2", value))
     return value

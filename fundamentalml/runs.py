@@ -26,18 +26,14 @@ import torch
 from . import registry
 from .checkpoints import CheckpointError, model_from_payload, read_checkpoint, save_checkpoint, spec_of_payload
 from .data import ImageDataModule, ImageSet
-from .files import FolderInUseError, acquire_lock, clean_stale_tmp, release_lock, save_json, sha256_file, user_cache_dir
+from .files import FolderInUseError, acquire_lock, clean_stale_tmp, release_lock, save_json
+from .identity import (MANIFEST_NAME, SHIPPED, WEIGHTS_DIR, WEIGHTS_ENV, checkpoint_dir, check_run_profile, code_fingerprint,
+                       sha256_file)
+from .identity import book_profile  # noqa: F401 -- the chapters' `from fundamentalml.runs import book_profile`
 from .metrics import Metrics
 from .models import HistoryModule
-from .profiles import PROFILES, check_profile, default_profile
+from .profiles import Budget, check_profile, default_profile
 from .registry import ModelSpec
-
-SHIPPED = "shipped"
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-WEIGHTS_ENV = "FUNDAMENTALML_WEIGHTS"  # another folder of shipped-format weights (a teacher's own set)
-MANIFEST_NAME = "manifest.json"
-CHECKPOINTS_ENV = "FUNDAMENTALML_CHECKPOINTS"
-BOOK_PROFILE_ENV = "FUNDAMENTALML_PROFILE"
 
 
 class ShippedWeightsError(CheckpointError):
@@ -240,47 +236,11 @@ def check_manifest_metrics(name: str, entry: dict[str, Any], file_meta: dict[str
 # ------------------------------------------------------------------------------------------ the run path
 
 
-def book_profile() -> str:
-    """What a chapter shows: ``$FUNDAMENTALML_PROFILE`` when set (train at that profile), else the shipped weights."""
-    value = os.environ.get(BOOK_PROFILE_ENV, "").strip()
-    return check_run_profile(value) if value else SHIPPED
-
-
-def check_run_profile(profile: str) -> str:
-    """``profile`` if it is ``"shipped"`` or a training profile; else a ``ValueError`` naming the choices."""
-    if profile == SHIPPED:
-        return profile
-    try:
-        return check_profile(profile)
-    except ValueError:
-        raise ValueError(f"Unknown profile {profile!r}: use {SHIPPED!r} (the course's trained weights) or one of "
-                         f"{', '.join(PROFILES)} (train here).") from None
-
-
-def default_checkpoint_dir() -> Path:
-    """Where runs without ``out`` are kept: ``$FUNDAMENTALML_CHECKPOINTS`` or the user cache's ``checkpoints``."""
-    from_env = os.environ.get(CHECKPOINTS_ENV, "").strip()
-    return Path(from_env).expanduser() if from_env else user_cache_dir() / "checkpoints"
-
-
-def training_source_hash() -> str:
-    """Hash of the code that decides what a trained model is: the models, training, data and the registry.
-
-    Part of every run's key, so editing a model retrains it instead of loading weights that the current code
-    would not produce. (Plots, metrics and widgets do not change the weights and are left out.)
-    """
-    root = Path(__file__).resolve().parent
-    files = sorted((root / "models").glob("*.py")) + [root / n for n in ("training.py", "data.py", "registry.py", "profiles.py")]
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def run_key(name: str, profile: str, budget: dict[str, Any], seed: int, data_fingerprint: str, dataset: str,
             model_kwargs: dict[str, Any]) -> str:
-    """A short key naming one training configuration and the code that trains it."""
-    blob = json.dumps([name, profile, budget, seed, data_fingerprint, dataset, model_kwargs, training_source_hash()],
+    """A short key naming one training configuration and the code that trains and evaluates it
+    (:func:`fundamentalml.identity.code_fingerprint`: editing a model, the training or a metric retrains)."""
+    blob = json.dumps([name, profile, budget, seed, data_fingerprint, dataset, model_kwargs, code_fingerprint()],
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -560,6 +520,10 @@ def get_run(
 ) -> Run:
     """Train model ``name`` at ``profile``, or load it if that exact run exists: the one path to a model.
 
+    Three steps: :func:`plan_run` decides what the run is (and refuses bad arguments before anything trains),
+    :func:`find_run` looks for that exact run, and :func:`train_and_save` trains, evaluates
+    (:func:`evaluate_model`) and writes it as one transaction.
+
     Args:
         name: a registry name (``python -m fundamentalml models`` lists them).
         profile: ``"shipped"`` loads the course's weights (nothing trains); ``"smoke"``, ``"cpu"`` or ``"full"``
@@ -591,7 +555,6 @@ def get_run(
             a folder of shipped weights.
         FolderInUseError: another live process is writing this run.
     """
-    spec = registry.get(name)
     profile = check_run_profile(profile) if profile is not None else default_profile()
     if profile == SHIPPED:
         changed = {k: v for k, v in dict(epochs=epochs, precision=precision, dataset=dataset, model_kwargs=model_kwargs).items() if v}
@@ -599,54 +562,138 @@ def get_run(
             raise ValueError(f"The shipped weights cannot be changed ({sorted(changed) or 'retrain'}): pick a profile "
                              f"to train (smoke, cpu or full).")
         return pretrained(name, data_dir=data_dir)
+    plan = plan_run(name, profile, seed=seed, data_dir=data_dir, out=out, epochs=epochs, precision=precision,
+                    dataset=dataset, model_kwargs=model_kwargs, accelerator=(trainer_kwargs or {}).get("accelerator", "auto"))
+    found = None if retrain else find_run(plan)
+    if found is not None:
+        return found
+    return train_and_save(plan, judge=judge, evaluate=evaluate, keep_epochs=keep_epochs, progress_bar=progress_bar,
+                          print_epochs=print_epochs, trainer_kwargs=trainer_kwargs, overwrite=overwrite,
+                          transaction=transaction)
+
+
+@dataclass
+class RunPlan:
+    """One training run, decided before anything trains: what it trains, on what, and where it is kept.
+
+    Attributes:
+        spec: the model's registry entry.
+        profile: ``"smoke"``, ``"cpu"`` or ``"full"``.
+        budget: the profile's budget with the overrides (epochs) and a concrete precision.
+        seed: the training seed.
+        dataset: the alternative dataset asked for, or ``None`` (the model's own).
+        model_kwargs: the model's arguments, checked against its class.
+        overrides: the explicit ``epochs`` and ``precision``, as recorded with the run.
+        data_dir: the data folder asked for (``None``: the default place).
+        datamodule: the data the run trains and is evaluated on.
+        key: :func:`run_key` of all of the above, the data's identity and the code's.
+        folder: where the run is kept (``out``, or the per-user checkpoint cache).
+        path: its checkpoint file (``NAME.pt`` in ``out``, ``NAME-PROFILE-KEY.pt`` in the cache).
+        in_out: ``True`` when ``folder`` is an explicit ``out`` (whose older run of other settings needs ``overwrite``).
+    """
+
+    spec: ModelSpec
+    profile: str
+    budget: Budget
+    seed: int
+    dataset: str | None
+    model_kwargs: dict[str, Any]
+    overrides: dict[str, Any]
+    data_dir: str | os.PathLike | None
+    datamodule: ImageDataModule
+    key: str
+    folder: Path
+    path: Path
+    in_out: bool
+
+    @property
+    def name(self) -> str:
+        """The registry name."""
+        return self.spec.name
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that make two runs the same run (:data:`SETTINGS_KEYS`)."""
+        return {"name": self.name, "profile": self.profile, "budget": self.budget.to_dict(), "seed": self.seed,
+                "dataset": self.dataset or self.spec.dataset, "model_kwargs": self.model_kwargs}
+
+
+def plan_run(name: str, profile: str, *, seed: int = 0, data_dir: str | os.PathLike | None = None,
+             out: str | os.PathLike | None = None, epochs: int | None = None, precision: str | None = None,
+             dataset: str | None = None, model_kwargs: dict[str, Any] | None = None,
+             accelerator: str = "auto") -> RunPlan:
+    """Check the arguments of a training run and decide what it is and where it is kept (see :func:`get_run`).
+
+    Nothing trains and nothing is written here, except that ``out`` is created and checked to be writable.
+    """
+    spec = registry.get(name)
+    profile = check_profile(profile)
     from .models.base import check_model_arguments
 
     model_kwargs = check_model_arguments(spec.model_class, dict(model_kwargs or {}))
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"epochs must be a whole number of at least 1, got {epochs!r}.")
     budget = spec.budget(profile, **({"epochs": epochs} if epochs else {}))
-    budget = resolve_precision(spec, budget, precision, (trainer_kwargs or {}).get("accelerator", "auto"))
+    budget = resolve_precision(spec, budget, precision, accelerator)
     datamodule = spec.datamodule(budget, data_dir, dataset=dataset)
     key = run_key(name, profile, budget.to_dict(), seed, datamodule.fingerprint(), dataset or spec.dataset, model_kwargs)
-    folder = check_out_dir(out) if out is not None else default_checkpoint_dir()
+    folder = check_out_dir(out) if out is not None else checkpoint_dir()
     path = folder / (f"{name}.pt" if out is not None else f"{name}-{profile}-{key}.pt")
-    if not retrain and path.is_file():
-        try:
-            payload = read_checkpoint(path)
-            if payload.get("meta", {}).get("run_key") == key:
-                model = model_from_payload(payload, str(path), expected=name)
-                return Run(name, model, profile, "loaded", meta=model.checkpoint_meta, checkpoint=path, data_dir=data_dir)
-        except CheckpointError as exc:
-            print(f"{name}: not reusing {path} ({exc}); training again.")
-    check_model_fits_data(spec, spec.build(budget, **model_kwargs), datamodule)
-    settings = {"name": name, "profile": profile, "budget": budget.to_dict(), "seed": seed,
-                "dataset": dataset or spec.dataset, "model_kwargs": model_kwargs}
+    overrides = {k: v for k, v in dict(epochs=epochs, precision=precision).items() if v}
+    return RunPlan(spec, profile, budget, seed, dataset, model_kwargs, overrides, data_dir, datamodule, key, folder,
+                   path, out is not None)
 
+
+def find_run(plan: RunPlan) -> Run | None:
+    """The run ``plan`` describes, if it was made before (its checkpoint carries the same key); else ``None``.
+
+    A checkpoint that cannot be read is reported and treated as absent (the run trains again and replaces it).
+    """
+    if not plan.path.is_file():
+        return None
+    try:
+        payload = read_checkpoint(plan.path)
+        if payload.get("meta", {}).get("run_key") != plan.key:
+            return None
+        model = model_from_payload(payload, str(plan.path), expected=plan.name)
+    except CheckpointError as exc:
+        print(f"{plan.name}: not reusing {plan.path} ({exc}); training again.")
+        return None
+    return Run(plan.name, model, plan.profile, "loaded", meta=model.checkpoint_meta, checkpoint=plan.path,
+               data_dir=plan.data_dir)
+
+
+def train_and_save(plan: RunPlan, *, judge: HistoryModule | None = None, evaluate: bool = True,
+                   keep_epochs: bool = False, progress_bar: bool = False, print_epochs: bool = True,
+                   trainer_kwargs: dict[str, Any] | None = None, overwrite: bool = False,
+                   transaction: "RunTransaction | None" = None) -> Run:
+    """Train the run ``plan`` describes, evaluate it (unless not ``evaluate``) and write it, as one transaction.
+
+    The weights, their metrics and the run's JSON are written into the transaction's staging folder and put in
+    place together by its commit (here, unless the caller passed its own ``transaction``). In the other
+    processes of a multi-process run nothing is evaluated or written. Arguments: see :func:`get_run`.
+    """
+    spec, path = plan.spec, plan.path
+    check_model_fits_data(spec, spec.build(plan.budget, **plan.model_kwargs), plan.datamodule)
     from .training import train  # the run path sits above training; imported here to keep `import runs` light
 
-    tx = transaction if transaction is not None else RunTransaction(folder, path.stem)
+    tx = transaction if transaction is not None else RunTransaction(plan.folder, path.stem)
     with contextlib.nullcontext(tx) if transaction is not None else tx:
-        if out is not None:
-            tx.check_settings(settings, overwrite)
+        if plan.in_out:
+            tx.check_settings(plan.settings(), overwrite)
         tx.phase = "training"
         trained = train(
-            spec, budget, profile=profile, data_dir=data_dir, seed=seed, dataset=dataset,
-            last_good_dir=folder, keep_epochs_dir=tx.staging / f"{name}.epochs" if keep_epochs else None,
-            progress_bar=progress_bar, print_epochs=print_epochs, trainer_kwargs=trainer_kwargs, model_kwargs=model_kwargs,
+            spec, plan.budget, profile=plan.profile, data_dir=plan.data_dir, seed=plan.seed, dataset=plan.dataset,
+            last_good_dir=plan.folder, keep_epochs_dir=tx.staging / f"{plan.name}.epochs" if keep_epochs else None,
+            progress_bar=progress_bar, print_epochs=print_epochs, trainer_kwargs=trainer_kwargs,
+            model_kwargs=plan.model_kwargs,
         )
-        meta = {**trained.meta, "run_key": key, "overrides": {k: v for k, v in dict(epochs=epochs, precision=precision).items() if v}}
-        run = Run(name, trained.model, profile, "trained", meta=meta, data_dir=data_dir)
+        meta = {**trained.meta, "run_key": plan.key, "overrides": plan.overrides}
+        run = Run(plan.name, trained.model, plan.profile, "trained", meta=meta, data_dir=plan.data_dir)
         if not trained.is_global_zero:  # another process of a multi-process run: rank zero writes and reports
             return run
         if evaluate:
             tx.phase = "evaluating"
-            if spec.needs_judge and judge is None and has_shipped(registry.JUDGE):
-                judge = pretrained(registry.JUDGE, data_dir=data_dir).model
-            if not spec.needs_judge or judge is not None:
-                meta["metrics"] = spec.evaluate(trained.model, datamodule.eval_set(), judge).to_dict()
-                meta["judge"] = getattr(judge, "checkpoint_meta", {}).get("sha256") if judge is not None else None
-            else:
-                print(f"{name}: not evaluated: it needs the reference classifier, and none was given or shipped.")
+            meta.update(evaluate_model(spec, trained.model, plan.datamodule, judge, plan.data_dir))
         # Written once, with the metrics, into the staging folder; the commit puts the whole run in place.
         tx.phase = "saving"
         staged = save_checkpoint(trained.model, tx.staging / path.name, **meta)
@@ -657,6 +704,22 @@ def get_run(
         if transaction is None:
             tx.commit()
     return run
+
+
+def evaluate_model(spec: ModelSpec, model: HistoryModule, datamodule: ImageDataModule,
+                   judge: HistoryModule | None = None, data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The metrics a run stores with its weights: ``{"metrics": ..., "judge": sha256 or None}``.
+
+    A conditional model is judged by ``judge``, else by the shipped reference classifier when the package has
+    one (evaluation never trains); without either it is not evaluated (``{}``, and a line says so).
+    """
+    if spec.needs_judge and judge is None and has_shipped(registry.JUDGE):
+        judge = pretrained(registry.JUDGE, data_dir=data_dir).model
+    if spec.needs_judge and judge is None:
+        print(f"{spec.name}: not evaluated: it needs the reference classifier, and none was given or shipped.")
+        return {}
+    return {"metrics": spec.evaluate(model, datamodule.eval_set(), judge).to_dict(),
+            "judge": getattr(judge, "checkpoint_meta", {}).get("sha256") if judge is not None else None}
 
 
 def check_model_fits_data(spec: ModelSpec, model: HistoryModule, datamodule: ImageDataModule) -> None:

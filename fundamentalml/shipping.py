@@ -21,11 +21,11 @@ import torch
 from . import registry
 from .checkpoints import CheckpointError, model_from_payload, read_checkpoint
 from .data import ImageSet, eval_indices, to_float_images
-from .files import atomic_write, portable, save_json, sha256_file
+from .files import atomic_write, portable, save_json
+from .identity import DATA_ENV, MANIFEST_NAME, WEIGHTS_DIR, file_records, sha256_file
 from .metrics import classifier_extractor, frechet_distance, random_conv_extractor
 from .models import LossModule
-from .runs import (MANIFEST_NAME, WEIGHTS_DIR, ShippedWeightsError, get_run, load_run, manifest, manifest_entry,
-                   pretrained, weights_folder)
+from .runs import ShippedWeightsError, get_run, load_run, manifest, manifest_entry, pretrained, weights_folder
 
 N_FD = 2000  # images on each side of a Fréchet distance
 
@@ -48,10 +48,9 @@ def ship_order(names: list[str]) -> list[str]:
 
 
 def data_identity(test: ImageSet, train_files: list[Path]) -> dict[str, Any]:
-    """What data a model saw: each file's name, size and sha256, and a note on the CIFAR-10 copy."""
-    files = {}
-    for f in sorted({*map(Path, train_files), *map(Path, test.files)}):
-        files[f.name] = {"bytes": f.stat().st_size, "sha256": sha256_file(f)}
+    """What data a model saw: each file's name, size and sha256 (:func:`~fundamentalml.identity.file_records`),
+    and a note on the CIFAR-10 copy."""
+    files = file_records([*train_files, *test.files])
     identity: dict[str, Any] = {"dataset": test.name, "source": test.source, "files": files}
     if any(name.endswith(".npz") for name in files):
         identity["note"] = ("CIFAR-10 here is the course's offline copy, decoded from a JPEG export: it looks like "
@@ -145,7 +144,7 @@ def ship(
         test, train = datamodule.test_set, datamodule.train_set
         datamodule.setup()
         if test.is_fallback or train.is_fallback:
-            raise ValueError("Shipping needs the real datasets, not the offline fallback: set FUNDAMENTALML_DATA.")
+            raise ValueError(f"Shipping needs the real datasets, not the offline fallback: set {DATA_ENV}.")
         if spec.needs_judge and judge is None:
             judge = pretrained(registry.JUDGE, weights_dir=folder).model
         print(f"{name}: evaluating ...", flush=True)
@@ -255,7 +254,7 @@ def add_seeds(
                           progress_bar=False)
             meta, prov = run.meta, run.meta.get("provenance", {})
             if run.test_set().is_fallback or meta.get("data_is_fallback"):
-                raise ValueError("Seeds are measured on the real datasets, not the offline fallback: set FUNDAMENTALML_DATA.")
+                raise ValueError(f"Seeds are measured on the real datasets, not the offline fallback: set {DATA_ENV}.")
             if (meta.get("budget") or {}).get("precision") != (entry.get("budget") or {}).get("precision"):
                 raise ValueError(f"{name} seed {seed} ran at precision {meta.get('budget', {}).get('precision')}, the "
                                  f"shipped run at {entry.get('budget', {}).get('precision')}: seeds must differ only by seed.")
@@ -307,7 +306,7 @@ def add_variant(
     run = get_run(name, "full", seed=0, out=out, data_dir=data_dir, model_kwargs=model_kwargs, evaluate=False,
                   progress_bar=False)
     if run.test_set().is_fallback or run.meta.get("data_is_fallback"):
-        raise ValueError("Variants are measured on the real datasets, not the offline fallback: set FUNDAMENTALML_DATA.")
+        raise ValueError(f"Variants are measured on the real datasets, not the offline fallback: set {DATA_ENV}.")
     judge = pretrained(registry.JUDGE, weights_dir=folder).model if spec.needs_judge else None
     record: dict[str, Any] = {"model_kwargs": dict(model_kwargs), "metrics": run.evaluate(judge).to_dict()}
     if spec.needs_judge:

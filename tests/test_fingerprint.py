@@ -1,12 +1,12 @@
 """The book's chapter fingerprints (book/_ext/fml_book.py): they follow what chapters execute and nothing else,
-and computing them reads files only (no torch, no package import), so a cached rebuild stays quick.
+and computing them reads files only (no torch; of the package only its torch-free ``identity`` module), so a
+cached rebuild stays quick.
 
 No book build here: the functions are called directly (the build itself is tested in test_book.py).
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import shutil
@@ -21,6 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 EXT = REPO / "book" / "_ext"
 sys.path.insert(0, str(EXT))
 import fml_book  # noqa: E402
+
+from fundamentalml import identity  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------- package source
@@ -196,7 +198,7 @@ def test_the_real_package_parses_and_leaves_out_cli_and_main() -> None:
 def _mnist(root: Path, folder: str = "MNIST", names: tuple[str, ...] | None = None) -> None:
     raw = root / folder / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    for name in names or [f for pair in fml_book.MNIST_FILES.values() for f in pair]:
+    for name in names or [f for pair in identity.MNIST_FILES.values() for f in pair]:
         (raw / name).write_bytes(b"idx" + name.encode())
 
 
@@ -205,94 +207,66 @@ def test_data_identity_follows_the_files(tmp_path: Path, monkeypatch: pytest.Mon
     data.mkdir()
     monkeypatch.setenv("FUNDAMENTALML_DATA", str(data))
     monkeypatch.setenv("FUNDAMENTALML_OFFLINE", "1")
-    assert fml_book.dataset_identity("mnist") == "absent (offline: fallback)"
+    assert identity.dataset_identity("mnist") == "absent (offline: fallback)"
     monkeypatch.delenv("FUNDAMENTALML_OFFLINE")
-    assert fml_book.dataset_identity("mnist") == "absent (download, else fallback)"
+    assert identity.dataset_identity("mnist") == "absent (download, else fallback)"
 
     _mnist(data, names=("train-images-idx3-ubyte",))
-    assert fml_book.dataset_identity("mnist").startswith("incomplete")
+    assert identity.dataset_identity("mnist").startswith("incomplete")
     _mnist(data)
-    full = fml_book.dataset_identity("mnist")
+    full = identity.dataset_identity("mnist")
     assert full.startswith("train: files ") and "test: files " in full
-    assert fml_book.dataset_identity("mnist") == full
+    assert identity.dataset_identity("mnist") == full
     os.utime(data / "MNIST" / "raw" / "t10k-images-idx3-ubyte", (1, 1))
-    touched = fml_book.dataset_identity("mnist")
+    touched = identity.dataset_identity("mnist")
     assert touched != full and touched.split(";")[0] == full.split(";")[0]  # only the test split moved
     # .gz downloads beside the files are not read by the loader
     (data / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").write_bytes(b"gz")
-    assert fml_book.dataset_identity("mnist") == touched
-    assert fml_book.dataset_identity("fashion-mnist").startswith("absent")
+    assert identity.dataset_identity("mnist") == touched
+    assert identity.dataset_identity("fashion-mnist").startswith("absent")
 
     # CIFAR-10: the npz copy first, then torchvision's batches, else the DCGAN's digits
-    cifar = fml_book.dataset_identity("cifar10")
+    cifar = identity.dataset_identity("cifar10")
     assert cifar.startswith("train: absent") and "; digits files " in cifar
     batches = data / "cifar-10-batches-py"
     batches.mkdir()
     for name in ["test_batch"] + [f"data_batch_{i}" for i in range(1, 6)]:
         (batches / name).write_bytes(name.encode())
-    assert fml_book.dataset_identity("cifar10").startswith("train: batches ")
+    assert identity.dataset_identity("cifar10").startswith("train: batches ")
     (data / "cifar10").mkdir()
     (data / "cifar10" / "train.npz").write_bytes(b"npz")
-    mixed = fml_book.dataset_identity("cifar10")
+    mixed = identity.dataset_identity("cifar10")
     assert mixed.startswith("train: npz ") and "test: batches " in mixed
     with pytest.raises(ValueError):
-        fml_book.dataset_identity("imagenet")
+        identity.dataset_identity("imagenet")
 
 
 def test_data_folder_is_found_like_the_package_finds_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FUNDAMENTALML_DATA", str(tmp_path / "d"))
-    assert fml_book.data_root() == tmp_path / "d"
+    assert identity.data_root() == tmp_path / "d"
     monkeypatch.delenv("FUNDAMENTALML_DATA")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert fml_book.data_root() == tmp_path / "xdg" / "fundamentalml"
+    assert identity.data_root() == tmp_path / "xdg" / "fundamentalml"
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert fml_book.data_root() == Path.home() / ".cache" / "fundamentalml"
-
-
-def _literals(path: Path) -> dict[str, object]:
-    out = {}
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                out[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                pass
-    return out
-
-
-def test_the_mirror_agrees_with_the_package_data_module() -> None:
-    """fml_book copies data.py's file names (it must not import it); this says when they part ways."""
-    data_py = _literals(REPO / "fundamentalml" / "data.py")
-    assert data_py["MNIST_FILES"] == fml_book.MNIST_FILES
-    assert data_py["_MNIST_FOLDERS"] == fml_book.MNIST_FOLDERS
-    assert (data_py["DATA_ENV"], data_py["OFFLINE_ENV"]) == (fml_book.DATA_ENV, fml_book.OFFLINE_ENV)
-    assert _literals(REPO / "fundamentalml" / "profiles.py")["PROFILE_ENV"] == fml_book.PROFILE_ENV
-    source = (REPO / "fundamentalml" / "data.py").read_text()
-    for layout in ('"cifar10" / f"{split}.npz"', '"cifar-10-batches-py"', 'f"data_batch_{i}" for i in range(1, 6)', '"test_batch"'):
-        assert layout in source, f"data.py no longer reads {layout}; update fml_book._cifar10_split"
+    assert identity.data_root() == Path.home() / ".cache" / "fundamentalml"
 
 
 # --------------------------------------------------------------------------------------------- profile
 
 
-def test_profile_is_the_environment_value_or_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = REPO / "fundamentalml"
+def test_profile_is_the_one_the_chapters_show(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build keys its cache on the profile the chapters' own ``book_profile()`` returns: one function."""
+    from fundamentalml import runs
+
+    assert runs.book_profile is identity.book_profile
     monkeypatch.setenv("FUNDAMENTALML_PROFILE", "smoke")
-    assert fml_book.book_profile(folder) == "smoke"
+    assert identity.book_profile() == "smoke"
     monkeypatch.setenv("FUNDAMENTALML_PROFILE", "turbo")
     with pytest.raises(ValueError, match="turbo"):
-        fml_book.book_profile(folder)
+        identity.book_profile()
     monkeypatch.delenv("FUNDAMENTALML_PROFILE")
-    assert fml_book.book_profile(folder) in ("cpu", "full")
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert fml_book.default_profile_guess() == "cpu"
-
-
-def test_default_profile_guess_agrees_with_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("FUNDAMENTALML_PROFILE", raising=False)
-    from fundamentalml.profiles import default_profile
-
-    assert fml_book.default_profile_guess() == default_profile()
+    assert identity.book_profile() == "shipped"
+    assert {fp["profile"] for fp in fml_book.chapter_fingerprints(fml_book.chapter_files(REPO), REPO).values()} == {"shipped"}
 
 
 def test_fingerprints_change_with_profile_and_data_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -355,12 +329,13 @@ def test_the_build_hooks_import_neither_torch_nor_the_package(tmp_path: Path) ->
         fml_book.launch_table(root, "https://github.com/o/n", "main")
         print(json.dumps({{
             "seconds": time.perf_counter() - started,
-            "heavy": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "fundamentalml", "torchvision", "pytorch_lightning", "numpy")),
+            "heavy": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "fundamentalml", "torchvision", "pytorch_lightning", "numpy")
+                            and m not in ("fundamentalml", "fundamentalml.identity")),
             "chapters": len(fps),
         }}))
         """
     )
-    for profile in ("smoke", None):  # None: the default profile is guessed without torch too
+    for profile in ("smoke", None):  # None: the shipped weights
         env = {k: v for k, v in os.environ.items() if k != "FUNDAMENTALML_PROFILE"}
         if profile:
             env["FUNDAMENTALML_PROFILE"] = profile

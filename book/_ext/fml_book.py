@@ -7,10 +7,11 @@ Loaded by Jupyter Book through ``_config.yml`` (``sphinx.local_extensions``). Wh
    anything is read, every chapter gets a *fingerprint*: a hash of the package code chapters run (its
    modules as syntax trees without docstrings or comments; the CLI, the benchmark and what only they import
    left out) and of every other package file byte for byte (the shipped weights in
-   ``fundamentalml/weights/``), the profile (``$FUNDAMENTALML_PROFILE`` or the default's), and the identity
-   of each dataset the chapter declares in its front matter (``fundamentalml: {datasets: [...]}``; paths,
-   sizes and mtimes of the files the loaders would read, or ``absent``). It only reads and hashes files:
-   torch and the package are never imported here, which keeps a cached rebuild quick. Fingerprints are
+   ``fundamentalml/weights/``), the profile the chapters show (``fundamentalml.identity.book_profile``), and
+   the identity of each dataset the chapter declares in its front matter (``fundamentalml: {datasets: [...]}``;
+   ``fundamentalml.identity.dataset_identity``: paths, sizes and mtimes of the files the loaders would read,
+   or ``absent``). It only reads and hashes files, through the package's torch-free ``fundamentalml.identity``
+   (the one module of the package the build process imports), which keeps a cached rebuild quick. Fingerprints are
    stored beside the cache
    (``fundamentalml-fingerprints.json``). A chapter whose fingerprint changed loses its cache records and
    is re-read, so it executes again; nothing changed means nothing is re-read or executed.
@@ -40,7 +41,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -52,16 +52,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from fundamentalml import identity  # torch-free: the package's paths, environment names, code and data identities
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHAPTER_DIR = "book"
 FINGERPRINT_FILE = "fundamentalml-fingerprints.json"
 FINGERPRINT_FORMAT = 2  # 2: package hashed as syntax trees, data seen without loading it
 DEFAULT_DATASETS = ("mnist",)
-KNOWN_DATASETS = ("mnist", "fashion-mnist", "cifar10")
 INSTALL_BEGIN = "# --- fundamentalml set-up (generated from _config.yml by book/_ext/fml_book.py sync) ---"
 INSTALL_END = "# --- end of set-up ---"
 REPORT_PREFIX = "fundamentalml-book:"
-HEAVY_MODULES = ("torch", "fundamentalml")  # what the build process must not import (it costs seconds)
+HEAVY_MODULES = ("torch",)  # what the build process must not import (it costs seconds)
+LIGHT_MODULES = ("fundamentalml", "fundamentalml.identity")  # the package's modules it may import (no torch)
 
 
 # ============================================================================================ settings
@@ -92,7 +94,7 @@ def repository(config: dict[str, Any]) -> tuple[str, str]:
 
 REPOSITORY_ENV = "GITHUB_REPOSITORY"
 SHA_ENV = "GITHUB_SHA"
-LAUNCH_REF_ENV = "FUNDAMENTALML_LAUNCH_REF"
+LAUNCH_REF_ENV = identity.LAUNCH_REF_ENV
 LAUNCH_BRANCH = "launch"  # where the Pages workflow publishes the pinned notebooks
 _OWNER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
 
@@ -189,107 +191,31 @@ def chapter_datasets(md_path: Path) -> list[str]:
     """The datasets a chapter reads, from its front matter ``fundamentalml: {datasets: [...]}``."""
     meta = front_matter(md_path).get("fundamentalml", {}) or {}
     datasets = list(meta.get("datasets", DEFAULT_DATASETS))
-    unknown = sorted(set(datasets) - set(KNOWN_DATASETS))
+    unknown = sorted(set(datasets) - set(identity.KNOWN_DATASETS))
     if unknown:
-        raise ValueError(f"{md_path.name}: unknown dataset(s) {unknown} in front matter; known: {KNOWN_DATASETS}.")
+        raise ValueError(f"{md_path.name}: unknown dataset(s) {unknown} in front matter; known: {identity.KNOWN_DATASETS}.")
     return datasets
 
 
 # ============================================================================================ fingerprints
 #
-# Everything here reads files and hashes them; nothing imports torch or the package (that alone took seconds
-# and made every cached rebuild slow). What a chapter's outputs depend on, and so what its fingerprint covers:
+# Everything here reads files and hashes them; nothing imports torch or the package beyond its torch-free
+# ``identity`` module (importing torch alone took seconds and made every cached rebuild slow). What a
+# chapter's outputs depend on, and so what its fingerprint covers:
 #
 # * the package code the kernel runs: every ``fundamentalml/**/*.py`` except the entry points no chapter
 #   runs (``NOT_RUN_BY_CHAPTERS``) and the modules only they import (``chapter_modules``), each hashed as its
 #   syntax tree without docstrings, so editing a docstring or a comment executes nothing again;
 # * every other file of the package byte for byte, above all the shipped weights in ``fundamentalml/weights/``;
-# * the profile: ``$FUNDAMENTALML_PROFILE``, or the default the package would pick (see ``book_profile``);
-# * the identity of each dataset the chapter declares: paths, sizes and mtimes of the files the package's
-#   loaders would read (mirroring ``fundamentalml/data.py``), or ``absent`` when they would fall back.
+# * the profile the chapters show: ``identity.book_profile()`` (``$FUNDAMENTALML_PROFILE``, else shipped);
+# * the identity of each dataset the chapter declares: ``identity.dataset_identity`` (paths, sizes and mtimes
+#   of the files the package's loaders would read, from the layout they read it by), or ``absent``.
 
 # The package's entry points that no chapter runs: the command line and the benchmark. They, and the modules
 # only they import (``shipping.py``, say), are left out of the fingerprint, unless a chapter names one (an
 # import, ``python -m fundamentalml``, a ``!fundamentalml`` shell line) or a module that stays in imports it.
 NOT_RUN_BY_CHAPTERS = ("__main__.py", "cli.py", "bench.py")
-WEIGHTS_DIR = "weights"
-# Mirrors fundamentalml/data.py (the layouts its loaders read); the test suite checks the two agree.
-DATA_ENV = "FUNDAMENTALML_DATA"
-OFFLINE_ENV = "FUNDAMENTALML_OFFLINE"
-PROFILE_ENV = "FUNDAMENTALML_PROFILE"
-MNIST_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-MNIST_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
-
-
-def package_dir() -> Path:
-    """The folder of the ``fundamentalml`` package that ``import fundamentalml`` finds (what kernels run).
-
-    ``find_spec`` of a top-level name locates the package without importing it.
-    """
-    spec = importlib.util.find_spec("fundamentalml")
-    if spec is None or not spec.origin:
-        raise RuntimeError("The fundamentalml package is not importable; install it: pip install -e .")
-    return Path(spec.origin).resolve().parent
-
-
-def normalised_source(path: Path, tree=None) -> bytes:
-    """What a module does, without its docstrings and comments: the dump of its syntax tree.
-
-    Line numbers are not part of the dump, so moving code down by a comment line changes nothing either.
-    A file that does not parse is taken byte for byte (the chapter will fail on it anyway). ``tree``: the
-    module already parsed (it is changed in place).
-    """
-    if tree is None:
-        tree = _parse(path)
-    if tree is None:
-        return b"unparsed\0" + path.read_bytes()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                del body[0]
-    return ast.dump(tree).encode()
-
-
-def _parse(path: Path):
-    """The syntax tree of a Python file, or ``None`` when it does not parse."""
-    try:
-        return ast.parse(path.read_bytes(), filename=str(path))
-    except (SyntaxError, ValueError):
-        return None
-
-
-def _imported_files(tree, rel: str, files: set[str]) -> set[str]:
-    """The package files (relative paths) that a module's imports name, anywhere in it (also inside functions)."""
-    package = rel.split("/")[:-1]  # the module's package, as path parts below the package folder
-
-    def candidates(parts: list[str]) -> list[str]:
-        stem = "/".join(parts)
-        return [p for p in (f"{stem}.py", f"{stem}/__init__.py" if stem else "__init__.py") if p in files]
-
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                parts = alias.name.split(".")
-                if parts[0] == "fundamentalml":
-                    found.update(candidates(parts[1:]))
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package[: len(package) - (node.level - 1)] if node.level > 1 else list(package)
-            elif (node.module or "").split(".")[0] == "fundamentalml":
-                base = []
-            else:
-                continue
-            parts = base + ([p for p in (node.module or "").split(".") if p] if node.level else node.module.split(".")[1:])
-            found.update(candidates(parts))
-            for alias in node.names:  # ``from . import cli`` names a module
-                found.update(candidates(parts + [alias.name]))
-    return found
+WEIGHTS_DIR = identity.WEIGHTS_DIR.name  # "weights": the shipped weights, hashed byte for byte
 
 
 def _mentioned_modules(chapter_texts: list[str]) -> set[str]:
@@ -312,25 +238,15 @@ def _mentioned_modules(chapter_texts: list[str]) -> set[str]:
 def package_parts(folder: Path | None = None, chapter_texts: list[str] | None = None) -> dict[str, bytes]:
     """What the fingerprint hashes of the package: relative path -> the bytes that stand for the file.
 
-    ``.py`` files become their docstring-free syntax tree (``normalised_source``), except the modules no
-    chapter runs (``chapter_modules``). Every other file (the weights and manifest in ``weights/``, any data
-    file) is taken byte for byte.
+    ``.py`` files become their docstring-free syntax tree (``identity.normalised_source``), except the
+    modules no chapter runs (``chapter_modules``). Every other file (the weights and manifest in ``weights/``,
+    any data file) is taken byte for byte.
     """
-    folder = folder or package_dir()
-    files = {
-        p.relative_to(folder).as_posix(): p
-        for p in folder.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
-    }
-    parts: dict[str, bytes] = {}
-    imports: dict[str, set[str]] = {}
-    for rel, path in files.items():
-        if rel.endswith(".py") and rel.split("/")[0] != WEIGHTS_DIR:
-            tree = _parse(path)
-            imports[rel] = _imported_files(tree, rel, set(files)) if tree is not None else set()
-            parts[rel] = normalised_source(path, tree)
-        else:
-            parts[rel] = path.read_bytes()
+    folder = folder or identity.PACKAGE_DIR
+    modules = {rel: facts for rel, facts in identity.module_facts(folder).items() if rel.split("/")[0] != WEIGHTS_DIR}
+    parts = {rel: modules[rel][0] if rel in modules else path.read_bytes()
+             for rel, path in identity.package_files(folder).items()}
+    imports = {rel: set(facts[1]) for rel, facts in modules.items()}
     return {rel: parts[rel] for rel in sorted(chapter_modules(set(parts), imports, chapter_texts))}
 
 
@@ -358,14 +274,8 @@ def chapter_modules(files: set[str], imports: dict[str, set[str]], chapter_texts
         if not more:
             break
         left_out |= more
-    kept = files - left_out
-    todo = list(kept)
-    while todo:  # a module that stays in brings back what it imports
-        for target in imports.get(todo.pop(), ()):
-            if target not in kept:
-                kept.add(target)
-                todo.append(target)
-    return kept
+    kept = files - left_out  # and a module that stays in brings back what it imports
+    return (kept - set(imports)) | identity.import_closure(kept, imports)
 
 
 def package_hash(folder: Path | None = None, chapter_texts: list[str] | None = None) -> str:
@@ -374,112 +284,6 @@ def package_hash(folder: Path | None = None, chapter_texts: list[str] | None = N
     for rel, data in package_parts(folder, chapter_texts).items():
         h.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
     return h.hexdigest()[:16]
-
-
-def data_root() -> Path:
-    """Where the package looks for datasets: ``$FUNDAMENTALML_DATA``, else the per-user cache folder."""
-    from_env = os.environ.get(DATA_ENV, "").strip()
-    if from_env:
-        return Path(from_env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "fundamentalml"
-
-
-def _files_id(files: list[Path]) -> str:
-    h = hashlib.sha256()
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
-
-
-def _absent() -> str:
-    offline = os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-    return "absent (offline: fallback)" if offline else "absent (download, else fallback)"
-
-
-def _mnist_split(root: Path, dataset: str, split: str) -> str:
-    raw = root / MNIST_FOLDERS[dataset] / "raw"
-    every = [raw / f for pair in MNIST_FILES.values() for f in pair]
-    present = [f for f in every if f.is_file()]
-    if len(present) == len(every):
-        return "files " + _files_id([raw / f for f in MNIST_FILES[split]])
-    if present:
-        return "incomplete: " + ", ".join(f.name for f in every if f not in present)
-    return _absent()
-
-
-def _cifar10_split(root: Path, split: str) -> str:
-    batches = ["test_batch"] if split == "test" else [f"data_batch_{i}" for i in range(1, 6)]
-    npz, paths = root / "cifar10" / f"{split}.npz", [root / "cifar-10-batches-py" / b for b in batches]
-    if npz.is_file():
-        return "npz " + _files_id([npz])
-    if all(p.is_file() for p in paths):
-        return "batches " + _files_id(paths)
-    # The DCGAN's data module falls back to MNIST digits (after trying a download unless offline).
-    return _absent() + "; digits " + _mnist_split(root, "mnist", split)
-
-
-def dataset_identity(name: str) -> str:
-    """Which files a dataset would be read from (paths, sizes, mtimes), or that it is absent (fallback).
-
-    Mirrors the loaders of ``fundamentalml/data.py`` (which files, in which order of preference) by looking
-    at the files only: nothing is loaded, nothing imported.
-    """
-    root = data_root()
-    if name in MNIST_FOLDERS:
-        splits = {s: _mnist_split(root, name, s) for s in ("train", "test")}
-    elif name == "cifar10":
-        splits = {s: _cifar10_split(root, s) for s in ("train", "test")}
-    else:
-        raise ValueError(f"Unknown dataset {name!r}.")
-    if len(set(splits.values())) == 1 and not splits["train"].startswith(("files", "npz", "batches")):
-        return splits["train"]
-    return "; ".join(f"{s}: {v}" for s, v in splits.items())
-
-
-def _profiles_of(folder: Path) -> tuple[str, ...] | None:
-    """The ``PROFILES`` tuple of ``fundamentalml/profiles.py``, read from its syntax tree (None if not found)."""
-    try:
-        tree = ast.parse((folder / "profiles.py").read_bytes())
-    except (OSError, SyntaxError, ValueError):
-        return None
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "PROFILES" for t in node.targets):
-            try:
-                return tuple(ast.literal_eval(node.value))
-            except ValueError:
-                return None
-    return None
-
-
-def default_profile_guess() -> str:
-    """The profile ``fundamentalml.profiles.default_profile()`` picks when ``$FUNDAMENTALML_PROFILE`` is unset
-    (``full`` where torch sees a GPU, else ``cpu``), guessed without importing torch: ``full`` where the
-    installed torch is a CUDA or ROCm build and this machine shows such a device."""
-    import importlib.metadata
-
-    try:
-        version = importlib.metadata.version("torch")
-    except importlib.metadata.PackageNotFoundError:
-        return "cpu"
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if "+cpu" in version or sys.platform == "darwin" or (visible is not None and visible.strip() in ("", "-1")):
-        return "cpu"
-    if "rocm" in version:
-        return "full" if Path("/dev/kfd").exists() else "cpu"
-    return "full" if any(Path("/dev").glob("nvidia[0-9]*")) else "cpu"
-
-
-def book_profile(folder: Path | None = None) -> str:
-    """The profile the chapters' kernels will use: ``$FUNDAMENTALML_PROFILE``, else the default's guess."""
-    from_env = os.environ.get(PROFILE_ENV, "").strip()
-    if not from_env:
-        return default_profile_guess()
-    known = _profiles_of(folder or package_dir())
-    if known and from_env not in known:
-        raise ValueError(f"Unknown profile {from_env!r} in ${PROFILE_ENV}. Choose one of {', '.join(known)}.")
-    return from_env
 
 
 def _digest(parts: dict[str, Any]) -> str:
@@ -491,16 +295,15 @@ def chapter_fingerprints(chapters: list[Path], root: Path = REPO_ROOT) -> dict[s
 
     Relative keys keep a cache valid when the checkout moves (another CI runner path, a copied tree).
     """
-    folder = package_dir()
-    pkg = package_hash(folder, [md.read_text() for md in chapters])
-    profile = book_profile(folder)
+    pkg = package_hash(identity.PACKAGE_DIR, [md.read_text() for md in chapters])
+    profile = identity.book_profile()
     identities: dict[str, str] = {}
     result = {}
     for md in chapters:
         datasets = chapter_datasets(md)
         for name in datasets:
             if name not in identities:
-                identities[name] = dataset_identity(name)
+                identities[name] = identity.dataset_identity(name)
         parts = {"package": pkg, "profile": profile, "data": {n: identities[n] for n in datasets}}
         result[md.resolve().relative_to(root.resolve()).as_posix()] = {"fingerprint": _digest(parts), **parts}
     return result
@@ -521,7 +324,7 @@ def refingerprint_data(fingerprints: dict[str, dict[str, Any]], chapters: list[s
         data = {}
         for name in fp["data"]:
             if name not in identities:
-                identities[name] = dataset_identity(name)
+                identities[name] = identity.dataset_identity(name)
             data[name] = identities[name]
         parts = {"package": fp["package"], "profile": fp["profile"], "data": data}
         out[rel] = {"fingerprint": _digest(parts), **parts}
@@ -745,7 +548,7 @@ CARDS_SOURCES = ("weights/manifest.json", "cards.py", "registry.py")
 
 def cards_key(folder: Path | None = None) -> str:
     """A hash of what the model cards are written from: the manifest and the code that writes them."""
-    folder = folder or package_dir()
+    folder = folder or identity.PACKAGE_DIR
     h = hashlib.sha256()
     for rel in CARDS_SOURCES:
         path = folder / rel
@@ -757,7 +560,7 @@ def model_cards_text(cache: Path, folder: Path | None = None) -> str:
     """The cards' Markdown, from ``cache`` when the manifest and card code are unchanged, else written now."""
     import subprocess
 
-    folder = folder or package_dir()
+    folder = folder or identity.PACKAGE_DIR
     key = cards_key(folder)
     cached = cache / f"model-cards-{key}.md"
     if cached.is_file():
@@ -929,7 +732,8 @@ def _on_build_finished(app, exception) -> None:
         "cache_reset": state["reset"],
         "fingerprint_seconds": state["fingerprint_seconds"],
         # The build process itself never needs these (kernels are other processes); a test asserts [].
-        "imported_in_build_process": [m for m in HEAVY_MODULES if m in sys.modules],
+        "imported_in_build_process": sorted(m for m in sys.modules if m.split(".")[0] in HEAVY_MODULES
+                                            or (m.split(".")[0] == "fundamentalml" and m not in LIGHT_MODULES)),
     }
     out = Path(app.outdir).parent / ".fundamentalml"
     out.mkdir(parents=True, exist_ok=True)
@@ -1148,7 +952,7 @@ EXERCISE_CATALOGUE = "fundamentalml/exercises/_grading.py"
 # course's first exercise's, on its stub, shows what a report looks like.
 GRADE_SKIP_TAGS = ("skip-execution",)
 EXECUTED_GRADE_CELL = 1  # the number of the exercise whose grade cell the build runs
-SCORE_HISTORY_ENV = "FUNDAMENTALML_SCORE_HISTORY"  # "0": graded runs are not added to the learner's history
+SCORE_HISTORY_ENV = identity.SCORE_HISTORY_ENV  # "0": graded runs are not added to the learner's history
 STARS = {1: "★", 2: "★★", 3: "★★★"}
 
 

@@ -11,8 +11,9 @@ Loaded by Jupyter Book through ``_config.yml`` (``sphinx.local_extensions``). At
    and one test digit per class.
 
 The export runs in a separate process (``python -m fundamentalml.export``) only when its inputs changed: the
-files are cached in ``_build/.fundamentalml/live/<key>/``, keyed on the sha256 of the shipped weights and of the
-export and model code, so a cached rebuild neither exports again nor imports torch in the build process.
+files are cached in ``_build/.fundamentalml/live/<key>/``, keyed on the sha256 of the shipped weights and on the
+code fingerprint of the export (``fundamentalml.identity.code_fingerprint``: ``export.py`` and every package module
+it imports, the run path included), so a cached rebuild neither exports again nor imports torch in the build process.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fundamentalml import identity  # torch-free: the package's folder and code identity
+
 STATIC_DIR = Path(__file__).resolve().parents[1] / "_static"  # book/_static: fml-live.js, fml-live.css
 RUNTIME_DIR = "onnxruntime-web"  # under book/_vendor, served at the site's root by html_extra_path
 RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")  # what a panel fetches
@@ -34,15 +37,16 @@ SITE_DIR = "fml-live"  # under the site's _static
 MANIFEST = "models.json"
 
 
+EXPORT_CODE_ROOTS = ("export.py",)  # the export, and through its imports the run path (the warm-up model trains)
+
+
 def export_key(package: Path) -> str:
-    """The cache key of the exported files: sha256 of the shipped weights and of the code that exports them
-    (and that trains the warm-up model, whose run the export loads or repeats)."""
-    digest = hashlib.sha256()
-    trains = [package / n for n in ("training.py", "data.py", "profiles.py", "registry.py")]
-    parts = sorted((package / "weights").glob("*.pt")) + [package / "export.py"] + sorted((package / "models").glob("*.py")) + trains
-    for path in parts:
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"absent")
+    """The cache key of the exported files: sha256 of the shipped weights, and the code fingerprint of the
+    export (the modules that export them, and that train the warm-up model, whose run the export loads or
+    repeats)."""
+    digest = hashlib.sha256(identity.code_fingerprint(EXPORT_CODE_ROOTS, package).encode())
+    for path in sorted((package / "weights").glob("*.pt")):
+        digest.update(path.name.encode() + b"\0" + identity.sha256_file(path).encode())
     return digest.hexdigest()[:20]
 
 
@@ -117,12 +121,9 @@ def _on_build_finished(app, exception) -> None:
         return
     from sphinx.util import logging
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import fml_book  # the sibling extension: finds the package without importing it
-
     log = logging.getLogger("fml_live")
     root = Path(app.srcdir)
-    folder = exported(Path(app.outdir).parent / ".fundamentalml" / "live", fml_book.package_dir(), log.info)
+    folder = exported(Path(app.outdir).parent / ".fundamentalml" / "live", identity.PACKAGE_DIR, log.info)
     manifest = publish(folder, Path(app.outdir) / "_static", root / "book" / "_vendor" / RUNTIME_DIR)
     log.info(f"fml_live: {len(manifest['models'])} model(s) and {len(manifest_files(manifest))} file(s) in _static/{SITE_DIR} "
              f"({sum(e['bytes'] for e in manifest_files(manifest)):,} bytes); runtime {manifest['runtime']['bytes']:,} bytes")

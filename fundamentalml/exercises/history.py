@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..files import user_cache_dir
+from ..identity import SCORE_HISTORY_ENV
 
 HISTORY_FILE = "scores.jsonl"
-HISTORY_ENV = "FUNDAMENTALML_SCORE_HISTORY"  # "0": record nothing (the book build sets it for its grade cell)
+HISTORY_ENV = SCORE_HISTORY_ENV  # "0": record nothing (the book build sets it for its grade cell)
 
 
 def history_path() -> Path:
