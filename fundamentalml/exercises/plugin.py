@@ -177,7 +177,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 tbstyle=config.getoption("tbstyle"), capture=config.getoption("capture") != "no",
                 extra_args=["--hint-level", str(config.getoption("hint_level")),
                             "--exercise-frontend", config.getoption("exercise_frontend")],
-                preload=["torch", *dict.fromkeys(t.split(":")[0] for ch in REFERENCES.values() for t in ch.values())],
+                preload=["torch", *dict.fromkeys(e.module for e in EXERCISES)],
             )
 
 
