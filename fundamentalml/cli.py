@@ -383,6 +383,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     from .training import TrainingDiverged, TrainingInterrupted
 
     os.environ.setdefault("PYTHONWARNINGS", "default")
+    global ModelName  # the choices are the registry's entries now (one may have been added since the import)
+    ModelName = Literal[registry.MODEL_NAMES]  # type: ignore[valid-type]
     commands = {"train": train, "compare": compare, "models": models, "profiles": show_profiles,
                 "reproduce": reproduce, "ship": ship, "seeds": seeds, "verify": verify}
     commands["scores"] = scores  # the learner's exercise score history

@@ -301,7 +301,6 @@ MODELS: dict[str, ModelSpec] = {
         ),
     )
 }
-MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 JUDGE = "classifier"  # the model that judges the others (needs_judge=True)
 SECOND_JUDGE = "classifier-mlp"  # the MNIST judge of another architecture
 CIFAR_JUDGE = "cifar-classifier"  # the DCGAN's judge (its Fréchet distance's feature space)
@@ -310,10 +309,18 @@ CIFAR_JUDGE = "cifar-classifier"  # the DCGAN's judge (its Fréchet distance's f
 WARMUP_RUN: dict[str, Any] = {"name": "vae-mlp", "profile": "cpu", "epochs": 1, "model_kwargs": {"latent_dim": 2}}
 
 
+def __getattr__(attribute: str) -> Any:
+    """``MODEL_NAMES``: the registered names in registry order, read from :data:`MODELS` when asked for, so an
+    entry added to :data:`MODELS` later (a test's throwaway model, a teacher's own) is in every list of choices."""
+    if attribute == "MODEL_NAMES":
+        return tuple(MODELS)
+    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+
+
 def get(name: str) -> ModelSpec:
     """The registry entry of model ``name``; an unknown name is an error that lists the known ones."""
     if name not in MODELS:
-        raise ValueError(f"Unknown model {name!r}. Choose one of {', '.join(MODEL_NAMES)}.")
+        raise ValueError(f"Unknown model {name!r}. Choose one of {', '.join(MODELS)}.")
     return MODELS[name]
 
 

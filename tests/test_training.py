@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,9 @@ import torch
 
 from fundamentalml import registry
 from fundamentalml.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from fundamentalml.metrics import evaluate_vae
-from fundamentalml.models import ConvVAE, MLPVAE
+from fundamentalml.metrics import Metrics, evaluate_vae
+from fundamentalml.models import ConvVAE, LossModule, MLPVAE
+from fundamentalml.profiles import Budget
 from fundamentalml.reports import run_row
 from fundamentalml.runs import get_run
 from fundamentalml.training import TrainingDiverged, flush_denormals, flush_denormals_enabled
@@ -132,6 +135,46 @@ def test_nan_weights_are_never_written_or_loaded(tmp_path):
         load_checkpoint(tmp_path / "forged.pt")
 
 
+REPO = Path(__file__).resolve().parents[1]
+# Where model names must not be written: the package, the benchmark and the book's build extensions.
+NAMELESS = ("fundamentalml", "benchmarks", "book/_ext")
+REGISTRY_FILE = Path("fundamentalml") / "registry.py"
+# The exercise checks are keyed by chapter, and a chapter is named by the registry's `chapter` field; the
+# DCGAN chapter and the DCGAN model share the name "dcgan". In the exercises package a string that is a
+# registered chapter's name is therefore read as a chapter key; anywhere else it is a model name.
+CHAPTER_KEYED = Path("fundamentalml") / "exercises"
+
+
+def docstring_nodes(tree: ast.AST) -> set[int]:
+    """The ids of the nodes that are docstrings (a module's, a class's or a function's first statement)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                found.add(id(first.value))
+    return found
+
+
+def model_name_literals(root: Path, names: set[str], chapters: set[str]) -> list[str]:
+    """Every string constant equal to a model name in the modules under ``root``'s :data:`NAMELESS` folders,
+    outside the registry and docstrings, as ``path:line: 'name'``."""
+    hits = []
+    for folder in NAMELESS:
+        for path in sorted((root / folder).rglob("*.py")):
+            rel = path.relative_to(root)
+            if rel == REGISTRY_FILE:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(rel))
+            docs = docstring_nodes(tree)
+            chapter_keyed = CHAPTER_KEYED in rel.parents
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names
+                        and id(node) not in docs and not (chapter_keyed and node.value in chapters)):
+                    hits.append(f"{rel}:{node.lineno}: {node.value!r}")
+    return hits
+
+
 def test_registry_is_the_one_place_models_are_named():
     for name, spec in registry.MODELS.items():
         assert spec.name == name and set(spec.budgets) == {"smoke", "cpu", "full"}
@@ -140,6 +183,126 @@ def test_registry_is_the_one_place_models_are_named():
         registry.get("vae-rnn")
     with pytest.raises(ValueError, match="takes no argument.*latnet_dim"):
         registry.get("vae-mlp").build(latnet_dim=3)
+    names, chapters = set(registry.MODELS), {s.chapter for s in registry.MODELS.values()}
+    assert names & chapters == {"dcgan"}, "a chapter and a model share a name: say so in CHAPTER_KEYED's comment"
+    scanned = [p for f in NAMELESS for p in (REPO / f).rglob("*.py")]
+    assert len(scanned) > 40 and (REPO / REGISTRY_FILE).is_file()
+    assert model_name_literals(REPO, names, chapters) == []
+
+
+def test_the_name_scan_finds_a_name_wherever_code_writes_it(tmp_path):
+    """The scan itself: a name in code is found (in a call, a set, a default, an f-string part), a docstring is not."""
+    module = tmp_path / "fundamentalml" / "cli.py"
+    module.parent.mkdir()
+    module.write_text('"""vae-mlp"""\n'
+                      'def compare(first="vae-mlp"):\n'
+                      '    """cvae"""\n'
+                      '    return first in ({"cvae", "cgan"},) or f"vae-cnn{first}" == "dcgan"\n')
+    exercise = tmp_path / "fundamentalml" / "exercises" / "checks.py"
+    exercise.parent.mkdir()
+    exercise.write_text('CHAPTER = "dcgan"\nJUDGE = "classifier"\n')
+    hits = model_name_literals(tmp_path, set(registry.MODELS), {"dcgan", "vae"})
+    assert sorted(hits) == ["fundamentalml/cli.py:2: 'vae-mlp'", "fundamentalml/cli.py:4: 'cgan'", "fundamentalml/cli.py:4: 'cvae'",
+                            "fundamentalml/cli.py:4: 'dcgan'", "fundamentalml/cli.py:4: 'vae-cnn'",
+                            "fundamentalml/exercises/checks.py:2: 'classifier'"]
+
+
+def test_the_tolerances_are_one_table():
+    """Each entry's headline tolerances; the Fréchet distance's are fractions of the value, the rest absolute."""
+    vae, dcgan = registry.get("vae-mlp").tolerance, registry.get("dcgan").tolerance
+    assert vae.close("recompute", 100.0, 100.09) and not vae.close("recompute", 100.0, 100.11)
+    assert dcgan.relative and dcgan.close("reproduce", 40.0, 49.9) and not dcgan.close("reproduce", 40.0, 50.1)
+    assert dcgan.allowed("half", 40.0) == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="unknown tolerance 'seed'"):
+        vae.allowed("seed", 1.0)
+    for spec in registry.MODELS.values():
+        t = spec.tolerance
+        assert 0 < t.recompute <= t.reproduce and 0 < t.half <= t.reproduce, spec.name
+
+
+class ToyAutoencoder(LossModule):
+    """The throwaway model: a one-layer autoencoder of MNIST digits (a few thousand weights)."""
+
+    def __init__(self, code: int = 4, lr: float = 1e-2) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.lr = lr
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, code), torch.nn.Linear(code, 784))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(x)).view_as(x)
+
+    def batch_loss(self, batch):
+        x = batch[0]
+        return {"loss": torch.nn.functional.mse_loss(self(x), x)}
+
+    def make_optimizers(self, total_steps=None):
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+@dataclass
+class ToyMetrics(Metrics):
+    recon_mse: float
+    n_images: int
+
+
+def _evaluate_toy(model, test, judge=None, seed: int = 0) -> ToyMetrics:
+    x = test.images[:2000].float().div(255)
+    with torch.no_grad():
+        return ToyMetrics(torch.nn.functional.mse_loss(model(x), x).item(), len(x))
+
+
+def _toy_spec(name: str, epochs: int) -> registry.ModelSpec:
+    budget = Budget(epochs=epochs, batch_size=64, train_size=512, lr=1e-2, eval_size=500)
+    return registry.ModelSpec(
+        name=name, title=name.replace("-", " "), model_class=ToyAutoencoder, dataset="mnist", value_range="unit",
+        budgets={"smoke": budget, "cpu": budget, "full": budget}, evaluate=_evaluate_toy, headline="recon_mse",
+        tolerance=registry.Tolerance(recompute=1e-3, half=1e-3, reproduce=1e-2), chapter="toy", compare_group="toy",
+        val_size=256,
+    )
+
+
+def test_a_new_model_is_one_class_and_one_registry_entry(monkeypatch, tmp_path, capsys):
+    """A throwaway model registered in a test trains, saves, loads by name, is listed, is a CLI choice and a
+    compare partner; and a second entry of the same class stays a separate model (checkpoints keep the name)."""
+    from fundamentalml.checkpoints import read_checkpoint
+    from fundamentalml.cli import main
+    from fundamentalml.runs import load_run
+
+    monkeypatch.setitem(registry.MODELS, "toy-ae", _toy_spec("toy-ae", epochs=1))
+    monkeypatch.setitem(registry.MODELS, "toy-ae-long", _toy_spec("toy-ae-long", epochs=2))  # the same class
+    out = tmp_path / "runs"
+    run = get_run("toy-ae", "smoke", out=out, **QUIET)
+    longer = get_run("toy-ae-long", "smoke", out=out, **QUIET)
+    assert run.source == longer.source == "trained" and isinstance(run.model, ToyAutoencoder)
+    assert len(run.history["train_loss"]) == 1 and len(longer.history["train_loss"]) == 2
+    torch.manual_seed(0)
+    untrained = _evaluate_toy(ToyAutoencoder(), run.datamodule().eval_set())
+    assert 0 < run.metrics["recon_mse"] < untrained.recon_mse  # it learned, and the registry's evaluation measured it
+    assert read_checkpoint(out / "toy-ae.pt")["name"] == "toy-ae"
+    again = get_run("toy-ae", "smoke", out=out, **QUIET)
+    assert again.source == "loaded" and again.history == run.history
+    assert load_run(out / "toy-ae-long.pt").name == "toy-ae-long"  # its class alone would not say which
+    with pytest.raises(CheckpointError, match="holds a toy-ae-long .*not the toy-ae"):
+        load_checkpoint(out / "toy-ae-long.pt", expected="toy-ae")
+    with pytest.raises(ValueError, match="several registry entries"):
+        registry.spec_of(ToyAutoencoder)
+    payload = read_checkpoint(out / "toy-ae.pt")
+    del payload["name"]  # as written before checkpoints kept the registry name (the shipped weights)
+    torch.save(payload, out / "old.pt")
+    with pytest.raises(CheckpointError, match="class of toy-ae, toy-ae-long, and does not say which"):
+        load_checkpoint(out / "old.pt")
+    assert type(load_checkpoint(out / "old.pt", expected="toy-ae")) is ToyAutoencoder
+
+    main(["models"])
+    listing = capsys.readouterr().out
+    assert "| toy-ae | toy ae | ToyAutoencoder | mnist | toy | toy-ae-long | no |" in listing
+    assert registry.compare_groups()["toy"] == ("toy-ae", "toy-ae-long")
+    main(["compare", "toy-ae", "toy-ae-long", "--profile", "smoke", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "| metric | toy ae | toy ae long |" in printed  # both runs loaded from OUT: nothing trained
+    with pytest.raises(ValueError, match="compare takes two or more different models of one group.*toy: toy-ae toy-ae-long"):
+        registry.check_comparable(["toy-ae", "vae-mlp"])
 
 
 # ------------------------------------------------------------------------------------------ checkpoints

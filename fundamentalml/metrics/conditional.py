@@ -18,7 +18,7 @@ from .results import ClassifierMetrics, ConditionalMetrics
 @torch.no_grad()
 def evaluate_classifier(classifier, images: torch.Tensor, labels: torch.Tensor) -> ClassifierMetrics:
     """Accuracy of ``classifier`` on ``images`` (floats in [0, 1]) with true ``labels``."""
-    check_model(classifier, "predict", "classifier")
+    check_model(classifier, "predict", "the classifier")
     images = check_unit_images(images)
     labels = check_labels(labels, getattr(classifier, "num_classes", 10), n=len(images))
     predicted = classifier.predict(images)
