@@ -61,12 +61,12 @@ class Tolerance:
 
 @dataclass(frozen=True)
 class Benchmark:
-    """What the benchmark (``python -m benchmarks``, outside the package) does with one model.
+    """What the benchmark (outside the package, which never imports it) does with one model.
 
     Attributes:
         quick: measured by ``--quick`` (the short run a contributor does before and after a change); the first
             quick model is also the whole-run benchmark's default.
-        layouts: measured by ``python -m benchmarks.layouts`` by default (memory-format and compile variants:
+        layouts: measured by the layouts benchmark by default (memory-format and compile variants:
             convolutional models, where the layout matters).
         ratio_target: the project path's time per image over the bare loop's that the benchmark prints as the
             target (never asserted: timings depend on the machine).
@@ -105,7 +105,7 @@ class ModelSpec:
             compared with nothing.
         extra_seeds: the seeds beyond the shipped one that ``python -m fundamentalml seeds`` trains by default
             (their spread is the error bar of a chapter's verdict); ``()``: none by default.
-        benchmark: what the benchmark (``python -m benchmarks``) does with this model (a :class:`Benchmark`).
+        benchmark: what the benchmark does with this model (a :class:`Benchmark`).
     """
 
     name: str
