@@ -10,7 +10,6 @@ The module also holds the small tables the chapters print beside their figures
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -67,19 +66,23 @@ def to_numpy_images(images: Any, value_range: ValueRange = (0.0, 1.0)) -> np.nda
 
 
 def make_grid(images: Any, ncols: int = 8, pad: int = 1, value_range: ValueRange = (0.0, 1.0)) -> np.ndarray:
-    """Tile images into one array (``(H', W')`` grey or ``(H', W', 3)`` RGB), ``ncols`` per row, white gaps."""
+    """Tile images into one array (``(H', W')`` grey or ``(H', W', 3)`` RGB), ``ncols`` per row, white gaps.
+
+    torchvision's ``make_grid`` does the tiling; its outer border is cut off, so gaps lie only between images.
+    """
+    import torch
+    from torchvision.utils import make_grid as tile
+
     arr = to_numpy_images(images, value_range)
     if len(arr) == 0:
         raise ValueError("make_grid needs at least one image.")
-    n, h, w = arr.shape[:3]
-    ncols = max(1, min(ncols, n))
-    nrows = math.ceil(n / ncols)
-    shape = (nrows * (h + pad) - pad, ncols * (w + pad) - pad) + arr.shape[3:]
-    grid = np.ones(shape, dtype=np.float32)
-    for i, img in enumerate(arr):
-        r, c = divmod(i, ncols)
-        grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = img
-    return grid
+    if len(arr) == 1:
+        return arr[0]  # torchvision returns a lone image as it is, unpadded
+    grey = arr.ndim == 3
+    batch = torch.from_numpy(arr[:, None] if grey else arr.transpose(0, 3, 1, 2))
+    grid = tile(batch, nrow=max(1, ncols), padding=pad, pad_value=1.0)
+    grid = grid[:, pad : grid.shape[1] - pad, pad : grid.shape[2] - pad]
+    return grid[0].numpy() if grey else grid.permute(1, 2, 0).numpy()
 
 
 def _show(ax: plt.Axes, image: np.ndarray) -> None:
@@ -315,15 +318,12 @@ def architecture_table(models: Mapping[str, Any], parts: Sequence[str] = ("encod
 
 def plot_current_state(model: Any, n: int = 64, ncols: int = 8, title: str | None = None) -> Figure:
     """What the generator makes of its fixed latent batch right now (comparable across epochs and runs)."""
-    import torch
+    from .models.base import eval_mode
 
     n = min(n, model.fixed_noise.shape[0])
     labels = model.fixed_labels()
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model):
         images = model.generate_from(model.fixed_noise[:n], None if labels is None else labels[:n])
-    model.train(was_training)
     epochs = len(model.history.get("epoch", []))
     return plot_image_grid(images, ncols=ncols, value_range=(-1.0, 1.0), title=title or f"fixed latent batch after {epochs} epoch(s)")
 
@@ -389,7 +389,7 @@ def interpolate_latent_space(model: Any, n_rows: int = 4, steps: int = 10, seed:
         za, zb = torch.randn(2, model.latent_dim, generator=gen)
         rows.append(model.interpolate(za, zb, steps=steps, method=method).cpu())
     images = torch.cat(rows)
-    return plot_image_grid(images, ncols=steps, value_range=(-1.0, 1.0), title=f"{method} interpolation between random latents")
+    return plot_image_grid(images, ncols=steps, title=f"{method} interpolation between random latents")
 
 
 def save_samples(model: Any, filename: str, n: int = 64, ncols: int = 8, scale: int = 8, seed: int | None = 0) -> str:
@@ -408,8 +408,8 @@ def save_samples(model: Any, filename: str, n: int = 64, ncols: int = 8, scale: 
         raise ValueError(f"save_samples writes PNG files; give a name ending in .png, got {filename!r}.")
     if not isinstance(scale, int) or scale < 1:
         raise ValueError(f"scale must be a positive int, got {scale!r}.")
-    images = model.sample(n, seed=seed).cpu()
-    grid = make_grid(images, ncols=ncols, pad=2, value_range=(-1.0, 1.0))
+    images = model.sample(n, seed=seed).cpu()  # in [0, 1], like every model's samples
+    grid = make_grid(images, ncols=ncols, pad=2)
     pixels = (grid * 255).round().astype(np.uint8)
     picture = Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.NEAREST)
     from PIL.PngImagePlugin import PngInfo
@@ -723,16 +723,15 @@ def plot_latent_plane(model: Any, n: int = 15, low: float = 0.05, high: float = 
     """
     import torch
 
+    from .models.base import eval_mode
+
     if getattr(model, "latent_dim", None) != 2:
         raise ValueError(f"plot_latent_plane needs a model with a 2-D code, got latent_dim={getattr(model, 'latent_dim', None)}.")
     values = latent_grid_values(n, low, high)
     z1, z2 = torch.meshgrid(values, values.flip(0), indexing="xy")  # row 0 at the top: the largest z_2
     z = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model):
         images = model.decode(z.to(model.device)).cpu()
-    model.train(was_training)
     grid = make_grid(images, ncols=n, pad=0)
     fig, ax = plt.subplots(figsize=(6, 6))
     h, w = grid.shape[:2]

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .models.base import eval_mode
 from .models.latent import interpolate_latents
 from .plots import ValueRange, make_grid, to_numpy_images
 
@@ -277,6 +278,12 @@ class LatentModel(Protocol):
     def decode(self, z: torch.Tensor) -> torch.Tensor: ...  # noqa: D102
 
 
+def _inference(model: LatentModel) -> Any:
+    """:func:`~fundamentalml.models.base.eval_mode` for a torch model (its mode restored after); for any other
+    object with ``encode``/``decode``, only no gradients."""
+    return eval_mode(model) if isinstance(model, torch.nn.Module) else torch.no_grad()
+
+
 class InterpolationWidget(LiveWidget):
     """Walk through a model's latent space between the codes of two test digits.
 
@@ -350,13 +357,11 @@ class InterpolationWidget(LiveWidget):
     def _on_change(self, _change: dict) -> None:
         self.update()
 
-    @torch.no_grad()
     def _codes(self, model: LatentModel) -> tuple[torch.Tensor, torch.Tensor]:
         device = next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
-        if hasattr(model, "eval"):
-            model.eval()
         pair = torch.stack([self.images[self.start.value], self.images[self.end.value]]).to(device)
-        mu, _ = model.encode(pair)
+        with _inference(model):
+            mu, _ = model.encode(pair)
         return mu[0], mu[1]
 
     @torch.no_grad()
@@ -372,11 +377,12 @@ class InterpolationWidget(LiveWidget):
         path = interpolate_latents(za, zb, 201, self.method.value)
         return path[round(t * 200)]
 
-    @torch.no_grad()
     def current(self) -> torch.Tensor:
         """The image the widget shows: the current code decoded by the chosen model, ``(1, C, H, W)``."""
         model = self.models[self.model.value]
-        return model.decode(self.latent().unsqueeze(0)).detach().cpu()
+        z = self.latent().unsqueeze(0)
+        with _inference(model):
+            return model.decode(z).detach().cpu()
 
     def update(self) -> None:
         """Redraw the views from the controls (called on every change)."""
@@ -385,12 +391,12 @@ class InterpolationWidget(LiveWidget):
             torch.stack([self.images[self.start.value], self.images[self.end.value]]), scale=self.scale
         )
 
-    @torch.no_grad()
     def path(self, model_name: str | None = None) -> torch.Tensor:
         """``steps`` images decoded along the whole path for ``model_name`` (default: the chosen model)."""
         model = self.models[model_name or self.model.value]
         za, zb = self._codes(model)
-        return model.decode(interpolate_latents(za, zb, self.steps, self.method.value)).detach().cpu()
+        with _inference(model):
+            return model.decode(interpolate_latents(za, zb, self.steps, self.method.value)).detach().cpu()
 
     def live_html(self) -> str:
         """A live panel for the same models, its slider starting between the codes of the chosen pair."""
@@ -593,10 +599,8 @@ def draw_panel(
     raw = digits.numpy() if isinstance(digits, torch.Tensor) else np.asarray(digits)
     inputs = torch.from_numpy(np.stack([drawing.preprocess(drawing.from_digit(d)) for d in raw]))[:, None]
     outputs: dict[str, torch.Tensor] = {}
-    modes = {name: model.training for name, model in models.items()}
-    with torch.no_grad():
+    with eval_mode(*models.values()):
         for name, model in models.items():
-            model.eval()  # its training mode is restored below
             dev = next(model.parameters()).device
             if conditional:
                 k = model.live_inputs(1)["label"].shape[1]
@@ -607,8 +611,6 @@ def draw_panel(
             else:
                 mu, _ = model.encode(inputs.to(dev))
                 outputs[name] = model.live_decode(mu).cpu()
-    for name, model in models.items():
-        model.train(modes[name])
     ticks = [f"test {d}" for d in labels]
     if conditional:
         name = next(iter(outputs))

@@ -25,7 +25,7 @@ def test_dcgan_shapes_ranges_and_initialisation():
     torch.manual_seed(0)
     model = DCGAN()
     images = model.sample(6, seed=1)
-    assert images.shape == (6, 3, 32, 32) and images.min() >= -1 and images.max() <= 1
+    assert images.shape == (6, 3, 32, 32) and images.min() >= 0 and images.max() <= 1  # [0, 1], like every model
     assert model.discriminate(images).shape == (6,)
     convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     weights = torch.cat([m.weight.flatten() for m in convs])

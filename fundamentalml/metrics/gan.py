@@ -22,7 +22,7 @@ def evaluate_gan(model, real: torch.Tensor, n: int = 2000, seed: int = 0) -> GAN
     check_model(model, "sample", "model")
     real = check_unit_images(real, "real images")
     n = min(n, len(real))
-    fake = (model.sample(n, seed=seed).cpu() + 1) / 2
+    fake = model.sample(n, seed=seed).cpu()  # in [0, 1], like every model's samples
     extractor = random_conv_extractor(channels=real.shape[1])
     return GANMetrics(frechet_distance=frechet_distance(real[:n], fake, extractor), feature_space="random conv net", n_images=n)
 

@@ -10,11 +10,11 @@ from typing import Iterable
 import torch
 import torch.nn.functional as F
 
+from ..models.base import eval_mode
 from ..models.vae import VAE, kl_divergence, reparameterize
 from .results import Metrics, VAEMetrics
 
 
-@torch.no_grad()
 def evaluate_vae(model: VAE, loader: Iterable, seed: int = 0) -> VAEMetrics:
     """Test-set numbers of a VAE: negative ELBO, its two terms, and reconstruction MSE.
 
@@ -23,26 +23,22 @@ def evaluate_vae(model: VAE, loader: Iterable, seed: int = 0) -> VAEMetrics:
         loader: an iterable of ``(images, labels)`` batches in [0, 1] (e.g. a DataModule's ``test_dataloader()``).
         seed: seeds the single posterior sample of the ELBO estimate, so the number is repeatable.
     """
-    was_training = model.training
-    model.eval()
     gen = torch.Generator(device=model.device).manual_seed(seed)
     totals = {"bce": 0.0, "kl": 0.0, "sq_err": 0.0}
     n = 0
     pixels = 1
-    for x, *_ in loader:
-        x = x.to(model.device)
-        mu, logvar = model.encode(x)
-        z = reparameterize(mu, logvar, generator=gen)
-        logits = model.decode_logits(z)
-        b = x.shape[0]
-        totals["bce"] += torch.nn.functional.binary_cross_entropy_with_logits(
-            logits.reshape(b, -1), x.reshape(b, -1), reduction="sum"
-        ).item()
-        totals["kl"] += kl_divergence(mu, logvar).sum().item()
-        totals["sq_err"] += (model.decode(mu) - x).pow(2).sum().item()
-        n += b
-        pixels = x[0].numel()
-    model.train(was_training)
+    with eval_mode(model):
+        for x, *_ in loader:
+            x = x.to(model.device)
+            mu, logvar = model.encode(x)
+            z = reparameterize(mu, logvar, generator=gen)
+            logits = model.decode_logits(z)
+            b = x.shape[0]
+            totals["bce"] += F.binary_cross_entropy_with_logits(logits.reshape(b, -1), x.reshape(b, -1), reduction="sum").item()
+            totals["kl"] += kl_divergence(mu, logvar).sum().item()
+            totals["sq_err"] += (model.decode(mu) - x).pow(2).sum().item()
+            n += b
+            pixels = x[0].numel()
     if n == 0:
         raise ValueError("evaluate_vae got an empty loader.")
     bce, kl = totals["bce"] / n, totals["kl"] / n
@@ -125,23 +121,21 @@ def importance_log_weights(vae: VAE, x: torch.Tensor, k: int, seed: int = 0, chu
     k = int(k)
     if k < 1:
         raise ValueError(f"k must be a positive number of samples, got {k}.")
-    was_training = vae.training
-    vae.eval()
     gen = torch.Generator(device=vae.device).manual_seed(seed)
     x = x.to(vae.device)
-    mu, logvar = vae.encode(x)
     out = torch.empty(x.shape[0], k, dtype=torch.float64)
     per_chunk = max(1, chunk // x.shape[0])  # samples per image in one decoder call
-    for start in range(0, k, per_chunk):
-        m = min(per_chunk, k - start)
-        eps = torch.randn(m, *mu.shape, generator=gen, device=vae.device)
-        z = mu + eps * (0.5 * logvar).exp()  # (m, B, d)
-        logits = vae.decode_logits(z.reshape(-1, mu.shape[1])).reshape(m, x.shape[0], -1)
-        target = x.reshape(1, x.shape[0], -1).expand_as(logits)
-        log_px_z = -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
-        log_w = log_px_z + _normal_log_density(z) - _normal_log_density(z, mu, logvar)
-        out[:, start : start + m] = log_w.T.double().cpu()
-    vae.train(was_training)
+    with eval_mode(vae):
+        mu, logvar = vae.encode(x)
+        for start in range(0, k, per_chunk):
+            m = min(per_chunk, k - start)
+            eps = torch.randn(m, *mu.shape, generator=gen, device=vae.device)
+            z = mu + eps * (0.5 * logvar).exp()  # (m, B, d)
+            logits = vae.decode_logits(z.reshape(-1, mu.shape[1])).reshape(m, x.shape[0], -1)
+            target = x.reshape(1, x.shape[0], -1).expand_as(logits)
+            log_px_z = -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
+            log_w = log_px_z + _normal_log_density(z) - _normal_log_density(z, mu, logvar)
+            out[:, start : start + m] = log_w.T.double().cpu()
     return out
 
 

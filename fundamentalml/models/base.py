@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
 import numbers
 import time
 import typing
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -26,22 +27,32 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
-def evaluating(method: Callable) -> Callable:
-    """Decorator for inference helpers: no gradients, eval mode inside, and the caller's mode restored after.
+@contextlib.contextmanager
+def eval_mode(*modules: nn.Module) -> Iterator[None]:
+    """Context for inference: no gradients, ``modules`` in eval mode inside, and each one's mode restored after,
+    also when the body raises.
 
-    (A helper that called ``self.eval()`` and left it so would silently turn off dropout and batch-norm
+    (A helper that called ``model.eval()`` and left it so would silently turn off dropout and batch-norm
     updates in the caller's training loop.)
     """
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+
+
+def evaluating(method: Callable) -> Callable:
+    """Decorator for inference helpers: the method runs under :func:`eval_mode` of its model."""
 
     @functools.wraps(method)
     def wrapper(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                return method(self, *args, **kwargs)
-        finally:
-            self.train(was_training)
+        with eval_mode(self):
+            return method(self, *args, **kwargs)
 
     return wrapper
 

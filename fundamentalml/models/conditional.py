@@ -263,7 +263,8 @@ class ConditionalGAN(_Conditional, GAN):
 
     Generator: [z, one-hot(y)] -> Linear -> 7x7x(2 ngf) -> 14x14x(ngf) -> 28x28x1, tanh.
     Discriminator: [image, one-hot maps of y] (11 channels) -> 14x14x(ndf) -> 7x7x(2 ndf) -> 1 logit.
-    ``generate`` maps the tanh output back to [0, 1], like the cVAE's. Base width 32 rather than the
+    ``generate`` and ``sample`` map the tanh output to [0, 1] (:meth:`~fundamentalml.models.dcgan.GAN.to_output`),
+    like the cVAE's. Base width 32 rather than the
     DCGAN's 64: digits need less capacity than CIFAR-10, and a step costs about 4 times less on a CPU.
     """
 
@@ -325,7 +326,7 @@ class ConditionalGAN(_Conditional, GAN):
 
     def _decode_labels(self, z: torch.Tensor, soft_labels: torch.Tensor) -> torch.Tensor:
         z = self._check_latent(z)
-        return (self.generate_from(z, soft_labels) + 1) / 2
+        return self.to_output(self.generate_from(z, soft_labels))
 
     @evaluating
     def discriminator_scores(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -152,13 +152,18 @@ class GAN(HistoryModule):
         """Generator output in [-1, 1] for latents ``z`` (and labels, for conditional models)."""
         raise NotImplementedError
 
+    def to_output(self, generated: torch.Tensor) -> torch.Tensor:
+        """What the public methods return for the generator's output: its tanh range [-1, 1] mapped to the
+        [0, 1] of every model's images (the 2-D warm-up's points stay as they are)."""
+        return (generated + 1) / 2
+
     @evaluating
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """``n`` samples of the generator from fresh noise (images in [-1, 1]; points for the 2-D toy GAN);
-        ``seed`` makes them repeatable."""
+        """``n`` samples of the generator from fresh noise (images in [0, 1], like every model's samples;
+        points for the 2-D toy GAN); ``seed`` makes them repeatable."""
         n = check_count(n)
         gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
-        return self.generate_from(torch.randn(n, self.latent_dim, generator=gen, device=self.device))
+        return self.to_output(self.generate_from(torch.randn(n, self.latent_dim, generator=gen, device=self.device)))
 
     def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
         """Discriminator logits, shape ``(B,)``."""
@@ -254,7 +259,7 @@ class GAN(HistoryModule):
 
 
 class DCGAN(GAN):
-    """DCGAN for ``image_channels`` x 32 x 32 images in [-1, 1].
+    """DCGAN for ``image_channels`` x 32 x 32 images: it trains on [-1, 1] (tanh), its public methods speak [0, 1].
 
     Generator: z (100) -> 4x4x256 -> 8x8x128 -> 16x16x64 -> 32x32x3, tanh.
     Discriminator: 32x32x3 -> 16x16x64 -> 8x8x128 -> 4x4x256 -> 1 logit.
@@ -320,22 +325,23 @@ class DCGAN(GAN):
         return {"z": torch.zeros(check_count(n, "n"), self.latent_dim)}
 
     def live_decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The generator alone, as the book's live panels run it: images in [0, 1] (not [-1, 1]), ``(B, C, 32, 32)``."""
-        return (self.generate_from(self._check_latent(z)) + 1) / 2
+        """The generator alone, as the book's live panels run it: images in [0, 1], ``(B, C, 32, 32)``."""
+        return self.to_output(self.generate_from(self._check_latent(z)))
 
     @evaluating
     def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """Images in [-1, 1] for given latents ``(B, latent_dim)`` (shape-checked)."""
-        return self.generate_from(self._check_latent(z))
+        """Images in [0, 1] for given latents ``(B, latent_dim)`` (shape-checked)."""
+        return self.to_output(self.generate_from(self._check_latent(z)))
 
     @evaluating
     def interpolate(self, z_a: torch.Tensor, z_b: torch.Tensor, steps: int = 10, method: str = "slerp") -> torch.Tensor:
-        """Images along the path between two latents (each ``(latent_dim,)``): ``(steps, C, 32, 32)``."""
+        """Images in [0, 1] along the path between two latents (each ``(latent_dim,)``): ``(steps, C, 32, 32)``."""
         za = self._check_latent(z_a.reshape(1, -1))[0]
         zb = self._check_latent(z_b.reshape(1, -1))[0]
         return self.generate(interpolate_latents(za, zb, steps, method))
 
     @evaluating
     def discriminator_scores(self, x: torch.Tensor) -> torch.Tensor:
-        """Probabilities ``D(x)`` for images in [-1, 1] (shape-checked)."""
-        return torch.sigmoid(self.discriminate(check_images(x, self.image_shape, value_range=(-1.0, 1.0)).to(self.device)))
+        """Probabilities ``D(x)`` for images in [0, 1], as ``sample`` and ``generate`` return them (shape-checked)."""
+        x = check_images(x, self.image_shape).to(self.device) * 2 - 1  # the discriminator sees the tanh range
+        return torch.sigmoid(self.discriminate(x))

@@ -112,6 +112,10 @@ class RingGAN(GAN):
         """Points ``(B, 2)`` for noise ``(B, latent_dim)``."""
         return self.generator(z)
 
+    def to_output(self, generated: torch.Tensor) -> torch.Tensor:
+        """Points, as the generator makes them (no tanh, so no image range to map): what ``sample`` returns."""
+        return generated
+
     def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``(B,)`` that the points ``x`` ``(B, 2)`` are real."""
         return self.discriminator(x)
