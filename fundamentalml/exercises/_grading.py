@@ -32,7 +32,6 @@ CHECKS_DIR = Path(__file__).resolve().parent / "checks"  # the graded checks, sh
 # ------------------------------------------------------------------------------------------ the exercises
 
 CHAPTER_NAMES = {"vae": "VAE", "dcgan": "DCGAN", "conditional": "conditional"}
-LEVEL_NAMES = {1: "warm-up", 2: "core", 3: "challenge"}
 MAX_HINT_LEVEL = 3
 DEFAULT_TIMEOUT_S = 10.0  # the time limit of one check (--exercise-timeout, grade(timeout=...))
 

@@ -66,7 +66,7 @@ from fundamentalml.exercises._grading import (
     time_limit,
     torch_state,
 )
-from fundamentalml.exercises._workers import Outcome, WorkerPool, grace
+from fundamentalml.exercises._workers import Outcome, WorkerPool
 from fundamentalml.exercises.history import append_records, make_record
 
 # The global torch settings every check starts from: those of a fresh process, before any learner code ran.
