@@ -21,6 +21,7 @@ from typing import Any, Mapping
 from . import registry
 from .files import portable  # noqa: F401  (re-exported: the cards and their tests use it)
 from .runs import manifest as read_manifest
+from .tables import markdown_table
 
 # Licences of what the repository holds (the files at the repository's root and weights/README.md say the same).
 CODE_LICENCE = "MIT"
@@ -202,13 +203,11 @@ def model_card(name: str, entry: Mapping[str, Any]) -> str:
     ]
     if entry.get("note"):
         lines.append(f"Note recorded with it: {_text(entry['note'])}")
-    lines += ["", "**Test metrics** (measured right after training, on the whole test set):", "",
-              "| metric | value |", "|---|---|"]
-    for key, value in _scalar_metrics(metrics):
-        lines.append(f"| {'**' + key + '** (headline)' if key == headline else key} | {_fmt(value)} |")
+    rows = [["**" + key + "** (headline)" if key == headline else key, _fmt(value)] for key, value in _scalar_metrics(metrics)]
     if isinstance(metrics.get("feature_space"), str):
-        lines.append(f"| feature space | {metrics['feature_space']} |")
-    lines.append("")
+        rows.append(["feature space", metrics["feature_space"]])
+    lines += ["", "**Test metrics** (measured right after training, on the whole test set):", "",
+              markdown_table(["metric", "value"], rows), ""]
     meaning = METRIC_MEANING.get(headline)
     if meaning:
         lines.append(f"The headline, `{headline}`, is the {meaning}.")

@@ -279,12 +279,15 @@ def models() -> None:
     are shipped."""
     from .runs import has_shipped
 
-    print("| name | title | class | dataset | chapter | compared with | shipped weights |\n|---|---|---|---|---|---|---|")
+    from .tables import markdown_table
+
     groups = registry.compare_groups()
+    rows = []
     for spec in registry.MODELS.values():
         partners = " ".join(n for n in groups.get(spec.compare_group, ()) if n != spec.name) or "-"
-        print(f"| {spec.name} | {spec.title} | {spec.model_class.__name__} | {spec.dataset} | {spec.chapter} | "
-              f"{partners} | {'yes' if has_shipped(spec.name) else 'no'} |")
+        rows.append([spec.name, spec.title, spec.model_class.__name__, spec.dataset, spec.chapter, partners,
+                     "yes" if has_shipped(spec.name) else "no"])
+    print(markdown_table(["name", "title", "class", "dataset", "chapter", "compared with", "shipped weights"], rows))
 
 
 def show_profiles() -> None:

@@ -21,6 +21,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from .tables import markdown_table
+
 PACKAGE_ROOT = Path(__file__).resolve().parent  # .../fundamentalml
 _STYLE = "friendly"  # a light Pygments style with enough contrast on its own background (set below)
 _BACKGROUND = "#f8f8f8"
@@ -227,19 +229,10 @@ def shape_table(steps: Sequence[ShapeStep], notes: dict[str, str] | None = None)
     if unknown:
         raise KeyError(f"notes for layers that did not run: {sorted(unknown)}; names are {[s.name for s in steps]}.")
     has_notes = bool(notes)
-    head = "| layer | what | output shape | parameters |" + (" why |" if has_notes else "")
-    rule = "|---|---|---|---:|" + ("---|" if has_notes else "")
-    rows = [head, rule]
+    rows = []
     for i, s in enumerate(steps):
         shape = "(" + ", ".join(str(d) for d in s.shape) + ")"
         what = s.layer if i == 0 else f"`{s.layer}`"  # the first row is the input, described in words
-        row = f"| `{s.name}` | {_cell(what)} | {shape} | {s.parameters:,} |"
-        if has_notes:
-            row += f" {_cell(notes.get(s.name, ''))} |"
-        rows.append(row)
-    return "\n".join(rows)
-
-
-def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell (a ``|`` would end the cell)."""
-    return text.replace("|", "\\|")
+        rows.append([f"`{s.name}`", what, shape, f"{s.parameters:,}"] + ([notes.get(s.name, "")] if has_notes else []))
+    header = ["layer", "what", "output shape", "parameters"] + (["why"] if has_notes else [])
+    return markdown_table(header, rows, "lllr" + ("l" if has_notes else ""))

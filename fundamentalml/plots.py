@@ -303,13 +303,11 @@ def architecture_table(models: Mapping[str, Any], parts: Sequence[str] = ("encod
     def count(module: Any) -> int:
         return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
-    header = "| part | " + " | ".join(models) + " |"
-    lines = [header, "|---|" + "---:|" * len(models)]
-    for part in parts:
-        cells = [f"{count(getattr(m, part)):,}" if hasattr(m, part) else "-" for m in models.values()]
-        lines.append(f"| {part} | " + " | ".join(cells) + " |")
-    lines.append("| **total** | " + " | ".join(f"**{count(m):,}**" for m in models.values()) + " |")
-    return "\n".join(lines)
+    from .tables import markdown_table
+
+    rows = [[part, *(f"{count(getattr(m, part)):,}" if hasattr(m, part) else "-" for m in models.values())] for part in parts]
+    rows.append(["**total**", *(f"**{count(m):,}**" for m in models.values())])
+    return markdown_table(["part", *models], rows, "l" + "r" * len(models))
 
 
 # --------------------------------------------------------------------------------------------- GANs

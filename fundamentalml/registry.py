@@ -22,6 +22,7 @@ from .data import CIFAR10DataModule, ImageDataModule, ImageSet, MNISTDataModule,
 from .models import (CIFARClassifier, ConditionalGAN, ConditionalVAE, ConvVAE, DCGAN, HistoryModule, MLPVAE,
                      MNISTClassifier, MNISTMLPClassifier)
 from .profiles import PROFILES, Budget, check_profile, default_profile
+from .tables import markdown_table
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 
@@ -386,13 +387,10 @@ def benchmark_models(kind: str) -> tuple[str, ...]:
 
 def budget_table() -> str:
     """The budget table as Markdown: one row per model and profile."""
-    lines = [
-        "| model | profile | epochs | batch | training images | lr | precision |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for spec in MODELS.values():
         for profile in PROFILES:
             b = spec.budgets[profile]
             size = "all" if b.train_size is None else f"{b.train_size:,}"
-            lines.append(f"| {spec.name} | {profile} | {b.epochs} | {b.batch_size} | {size} | {b.lr:g} | {b.precision} |")
-    return "\n".join(lines)
+            rows.append([spec.name, profile, b.epochs, b.batch_size, size, f"{b.lr:g}", b.precision])
+    return markdown_table(["model", "profile", "epochs", "batch", "training images", "lr", "precision"], rows)

@@ -1,8 +1,9 @@
 """Side-by-side reports that chapters and the CLI print: metrics (numbers) laid out as tables, and figures.
 
 Nothing here trains: pass in trained models (from :func:`fundamentalml.runs.get_run`), and for conditional
-models the judge, a trained reference classifier. One table formatter, :func:`table`, serves every page and
-the command line, so a number reads the same everywhere.
+models the judge, a trained reference classifier. :func:`table` lays out every metrics table a page or the
+command line prints, with :func:`fundamentalml.tables.markdown_table`, the one table formatter, so a number
+reads the same everywhere.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 
 from . import metrics
 from .data import ImageSet, to_float_images
+from .tables import markdown_table
 
 DIGITS = list(range(10))
 
@@ -72,11 +74,9 @@ def table(rows: Mapping[str, Mapping[str, Any]], keys: list[str] | None = None) 
     if keys is None:
         present = {k for r in rows.values() for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         keys = [k for k in FIELDS if k in present] + sorted(present - set(FIELDS))
-    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for key in keys:
-        label = FIELDS.get(key, (key.replace("_", " "), ""))[0]
-        lines.append(f"| {label} | " + " | ".join(format_value(key, rows[n].get(key)) for n in names) + " |")
-    return "\n".join(lines)
+    labels = [FIELDS.get(key, (key.replace("_", " "), ""))[0] for key in keys]
+    return markdown_table(["metric", *names], ([label, *(format_value(key, rows[n].get(key)) for n in names)]
+                                               for key, label in zip(keys, labels)), "l" + "r" * len(names))
 
 
 def run_row(run: Any, measured: metrics.Metrics | Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -125,10 +125,7 @@ class ConditionalComparison:
     def per_class_table(self, key: str) -> str:
         """One per-class quantity (e.g. ``"accuracy"``) as a Markdown table, digits as rows."""
         names = [n for n in self.per_class if key in self.per_class[n]]
-        lines = ["| digit | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-        for d in DIGITS:
-            lines.append(f"| {d} | " + " | ".join(f"{self.per_class[n][key][d]:.3f}" for n in names) + " |")
-        return "\n".join(lines)
+        return self.per_class_columns({n: (n, key) for n in names})
 
     def per_class_columns(self, columns: Mapping[str, tuple[str, str]], digits: str = "digit") -> str:
         """Several per-class quantities in one Markdown table, digits as rows and every column named.
@@ -141,10 +138,8 @@ class ConditionalComparison:
         if missing:
             raise ValueError(f"no per-class numbers for column(s) {missing}; known: "
                              + ", ".join(f"{n}: {sorted(v)}" for n, v in self.per_class.items()))
-        lines = [f"| {digits} | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
-        for d in DIGITS:
-            lines.append(f"| {d} | " + " | ".join(f"{self.per_class[n][k][d]:.3f}" for n, k in columns.values()) + " |")
-        return "\n".join(lines)
+        rows = ([d, *(f"{self.per_class[n][k][d]:.3f}" for n, k in columns.values())] for d in DIGITS)
+        return markdown_table([digits, *columns], rows, "l" + "r" * len(columns))
 
     def figures(self) -> dict[str, Any]:
         """The comparison's figures: digit grids, confusion matrices, per-class bars."""
@@ -256,7 +251,7 @@ def compare_models(
     real_labels = test.labels
     extractor = metrics.classifier_extractor(classifier)
     real_feats = classifier.features(real).cpu()
-    real_div = np.array([metrics.pairwise_diversity(real_feats[real_labels == d][:n_per_class]) for d in DIGITS])
+    real_div = metrics.class_diversity(real_feats, real_labels, n_per_class=n_per_class)
 
     summary: dict[str, dict[str, float]] = {}
     per_class: dict[str, dict[str, np.ndarray]] = {}
@@ -270,13 +265,13 @@ def compare_models(
         confidence = logits.softmax(1)[torch.arange(len(intended)), intended]
         overall, acc = metrics.conditioning_accuracy(intended, predicted)
         feats = sample_feats[name] = classifier.features(images).cpu()
-        div = np.array([metrics.pairwise_diversity(feats[intended == d]) for d in DIGITS])
+        div = metrics.class_diversity(feats, intended)
         per_class[name] = {
             "accuracy": acc.numpy(),
             "confidence": np.array([confidence[intended == d].mean().item() for d in DIGITS]),
             "diversity": div,
             "diversity_ratio": div / real_div,
-            "collapsed": (div < 0.5 * real_div).astype(float),
+            "collapsed": metrics.is_collapsed(div, real_div).astype(float),
         }
         confusion[name] = metrics.confusion(intended, predicted)
         samples[name] = images
