@@ -50,7 +50,7 @@ class Shape:
 
 @pytest.fixture
 def pkg(tmp_path: Path) -> Path:
-    """A small package laid out like fundamentalml: modules chapters run, plus the CLI and the benchmark."""
+    """A small package laid out like fundamentalml: modules chapters run, plus the CLI."""
     root = tmp_path / "fundamentalml"
     (root / "models").mkdir(parents=True)
     files = {
@@ -58,7 +58,6 @@ def pkg(tmp_path: Path) -> Path:
         "__main__.py": "from .cli import main\n\nmain()\n",
         "cli.py": "from . import shipping\n\n\ndef main():\n    return shipping.ship()\n",
         "shipping.py": "from .core import area\n\n\ndef ship():\n    return area(0)\n",
-        "bench.py": "from .core import area\n\n\ndef run():\n    return area(1)\n",
         "core.py": CORE,
         "models/__init__.py": "from .vae import VAE\n",
         "models/vae.py": "class VAE:\n    latent = 2\n",
@@ -112,7 +111,6 @@ def test_modules_chapters_never_run_are_left_out(pkg: Path) -> None:
     before = fml_book.package_hash(pkg, CHAPTERS)
     edit(pkg / "cli.py", "return shipping.ship()", "return shipping.ship() + 1")
     edit(pkg / "__main__.py", "main()", "raise SystemExit(main())")
-    edit(pkg / "bench.py", "area(1)", "area(2)")
     edit(pkg / "shipping.py", "area(0)", "area(3)")  # only the command line imports it
     assert fml_book.package_hash(pkg, CHAPTERS) == before
     assert set(fml_book.package_parts(pkg, CHAPTERS)) == {"__init__.py", "core.py", "models/__init__.py", "models/vae.py"}
@@ -135,18 +133,19 @@ def test_a_left_out_module_comes_back_when_a_chapter_or_a_hashed_module_uses_it(
         return set(fml_book.package_parts(pkg, CHAPTERS + list(texts)))
 
     # named by a chapter
-    assert "bench.py" in kept("from fundamentalml.bench import run\nrun()")
-    assert "bench.py" in kept("from fundamentalml import bench, core")
+    assert "cli.py" in kept("from fundamentalml.cli import main\nmain()")
+    assert "cli.py" in kept("from fundamentalml import cli, core")
     assert {"cli.py", "__main__.py", "shipping.py"} <= kept("!python -m fundamentalml train vae-mlp")
     assert "cli.py" in kept("!fundamentalml train vae-mlp")
     assert "shipping.py" in kept("from fundamentalml.shipping import ship")
-    # imported by a module that is hashed (relative, absolute, inside a function), with what it imports
+    # imported by a module that is hashed (absolute, relative, inside a function), with what it imports
+    (pkg / "models" / "vae.py").write_text("from fundamentalml.shipping import ship\n")
+    assert "shipping.py" in kept() and "cli.py" not in kept()
+    (pkg / "models" / "vae.py").write_text("from ..shipping import ship\n")
+    assert "shipping.py" in kept() and "cli.py" not in kept()
+    (pkg / "models" / "vae.py").write_text("class VAE:\n    latent = 2\n")
     edit(pkg / "core.py", "import math\n", "import math\n\n\ndef helper():\n    from . import cli\n    return cli\n")
     assert {"cli.py", "shipping.py"} <= kept()
-    (pkg / "models" / "vae.py").write_text("from fundamentalml.bench import run\n")
-    assert "bench.py" in kept()
-    (pkg / "models" / "vae.py").write_text("from ..bench import run\n")
-    assert "bench.py" in kept()
 
 
 def test_weights_are_hashed_by_content_and_may_be_absent(pkg: Path) -> None:

@@ -214,7 +214,7 @@ def chapter_datasets(md_path: Path) -> list[str]:
 # The package's entry points that no chapter runs: the command line and the benchmark. They, and the modules
 # only they import (``shipping.py``, say), are left out of the fingerprint, unless a chapter names one (an
 # import, ``python -m fundamentalml``, a ``!fundamentalml`` shell line) or a module that stays in imports it.
-NOT_RUN_BY_CHAPTERS = ("__main__.py", "cli.py", "bench.py")
+NOT_RUN_BY_CHAPTERS = ("__main__.py", "cli.py")
 WEIGHTS_DIR = identity.WEIGHTS_DIR.name  # "weights": the shipped weights, hashed byte for byte
 
 
