@@ -11,7 +11,6 @@ holds another model, does not fit, or holds non-finite weights.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -167,8 +166,3 @@ def load_checkpoint(path: str | os.PathLike, expected: str | type | None = None)
 
         expected = spec_of(expected).name
     return model_from_payload(read_checkpoint(path), str(path), expected)
-
-
-def finite(value: Any) -> bool:
-    """``True`` for a finite real number."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

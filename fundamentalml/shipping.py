@@ -380,11 +380,3 @@ def verify(runs: str | os.PathLike | None = None, *, data_dir: str | os.PathLike
         ok &= good
         print(f"{'ok  ' if good else 'FAIL'} {name}: {spec.headline} {got:.4f}, manifest {want:.4f} (float32 {want_f32:.4f})")
     return ok
-
-
-def total_size(weights_dir: str | os.PathLike | None = None) -> int:
-    """Bytes of all shipped weight files."""
-    folder = Path(weights_dir or WEIGHTS_DIR)
-    return sum((folder / e["file"]).stat().st_size for e in manifest(folder)["models"].values() if (folder / e["file"]).is_file())
-
-
