@@ -598,20 +598,19 @@ def _on_cards_outdated(app, env, added, changed, removed) -> list[str]:
 
 def launch_table(root: Path, url: str, branch: str) -> str:
     """A Markdown table: one row per chapter twin, with Colab, Kaggle and Binder badges."""
-    rows = ["| chapter | Colab | Kaggle | Binder |", "|---|---|---|---|"]
+    from fundamentalml.tables import markdown_table  # the package's one table formatter (torch-free)
+
+    rows = []
     for md in chapter_files(root):
         twin = md.with_suffix(".ipynb")
         if not twin.exists():
             continue
         title = front_matter(md).get("short_title") or md.stem
         links = launch_urls(url, branch, twin.relative_to(root).as_posix())
-        rows.append(
-            f"| [{title}]({md.stem}.md) "
-            f"| [![Open in Colab](images/badge-colab.svg)]({links['colab']}) "
-            f"| [![Open in Kaggle](images/badge-kaggle.svg)]({links['kaggle']}) "
-            f"| [![Launch Binder](images/badge-binder.svg)]({links['binder']}) |"
-        )
-    return "\n".join(rows)
+        rows.append([f"[{title}]({md.stem}.md)", f"[![Open in Colab](images/badge-colab.svg)]({links['colab']})",
+                     f"[![Open in Kaggle](images/badge-kaggle.svg)]({links['kaggle']})",
+                     f"[![Launch Binder](images/badge-binder.svg)]({links['binder']})"])
+    return markdown_table(["chapter", "Colab", "Kaggle", "Binder"], rows)
 
 
 def _on_builder_inited(app) -> None:
