@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from . import metrics
+from . import metrics, registry
 from .data import ImageSet, to_float_images
 from .tables import markdown_table
 
@@ -240,7 +240,7 @@ def compare_models(
         show: print the tables.
     """
     if classifier is None:
-        raise ValueError("compare_models needs the judge: pass classifier=pretrained('classifier').model (or one you trained).")
+        raise ValueError(f"compare_models needs the judge: pass classifier=pretrained({registry.JUDGE!r}).model (or one you trained).")
     if not isinstance(models, Mapping) or not models:
         raise ValueError("compare_models takes {title: model}, e.g. {'cVAE': cvae, 'cGAN': cgan}, with at least one model.")
     notes: list[str] = []
