@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from fundamentalml.tables import text_row, text_table
+
 TRAINING_ONLY_NOTE = (
     "Training only: the project path runs the package's train()/fit() with limit_val_batches=0, so no "
     "validation loop is timed; the bare loop has none either."
@@ -96,7 +98,7 @@ def _cells(name: str, r: dict[str, Any], bf16: bool) -> list[str]:
 
 
 def _line(cells: list[str], columns: tuple[tuple[str, int], ...]) -> str:
-    return "".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, (_, w)) in enumerate(zip(cells, columns)))
+    return text_row(cells, [w for _, w in columns])  # the package's table formatter, fixed-width text
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -155,23 +157,21 @@ def format_quality(report: dict[str, Any]) -> str:
     """``--quality``: one row per model: the headline metric at fp32 and bf16-mixed, their difference, the time ratio."""
     if report.get("skipped"):
         return f"bf16 quality check: skipped: {report['skipped']}."
-    head = f"{'model':<11}{'metric':<24}{'fp32':>10}{'bf16':>10}{'bf16-fp32':>11}{'better':>8}{'time bf16/fp32':>16}{'epochs':>8}"
-    lines = [f"bf16-mixed vs fp32, {report['profile']} profile budgets, seed {report['seed']}, validation off:", head, "-" * len(head)]
-    notes = []
+    rows, notes = [], []
     for name, e in report["models"].items():
         fp32, b16 = (e["precisions"].get(p, {}) for p in ("32-true", "bf16-mixed"))
-        lines.append(
-            f"{name:<11}{e['headline']:<24}{fmt(fp32.get('value'), '.4f', 10)}{fmt(b16.get('value'), '.4f', 10)}"
-            f"{fmt(e.get('difference_bf16_minus_fp32'), '+.4f', 11)}{e['better']:>8}"
-            f"{fmt(e.get('time_ratio_bf16_over_fp32'), '.2f', 16)}{e['budget']['epochs']:>8}"
-        )
+        rows.append([name, e["headline"], fmt(fp32.get("value"), ".4f", 0), fmt(b16.get("value"), ".4f", 0),
+                     fmt(e.get("difference_bf16_minus_fp32"), "+.4f", 0), e["better"],
+                     fmt(e.get("time_ratio_bf16_over_fp32"), ".2f", 0), e["budget"]["epochs"]])
         for precision, row in e["precisions"].items():
             for key in ("error", "note"):
                 if row.get(key):
                     notes.append(f"Note ({name}, {precision}): {row[key]}")
     if report.get("judge"):
         notes.append(f"Conditional models judged by the reference classifier {report['judge']}.")
-    return "\n".join(lines + notes)
+    header = ["model", "metric", "fp32", "bf16", "bf16-fp32", "better", "time bf16/fp32", "epochs"]
+    title = f"bf16-mixed vs fp32, {report['profile']} profile budgets, seed {report['seed']}, validation off:"
+    return "\n".join([title, text_table(header, rows, (11, 24, 10, 10, 11, 8, 16, 8), "llrrrrrr"), *notes])
 
 
 def format_book(report: dict[str, Any]) -> str:
