@@ -102,7 +102,7 @@ class ModelSpec:
         val_size: training images held out for validation (0 for a model with no validation loss, which then
             trains on the whole training split).
         compare_group: models of the same (non-empty) group are compared side by side: ``python -m fundamentalml
-            compare`` takes two of one group, and :func:`compare_group` lists a group in registry order. ``""``:
+            compare`` takes two of one group, and :func:`compare_groups` lists each group in registry order. ``""``:
             compared with nothing.
         extra_seeds: the seeds beyond the shipped one that ``python -m fundamentalml seeds`` trains by default
             (their spread is the error bar of a chapter's verdict); ``()``: none by default.
