@@ -285,29 +285,60 @@ def test_fingerprints_change_with_profile_and_data_only(tmp_path: Path, monkeypa
 # --------------------------------------------------------------------------------------------- cache side file
 
 
-def test_an_executed_chapter_records_the_data_it_downloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A chapter that downloaded its data while executing must not execute again on the next build."""
+def test_the_cache_key_follows_package_profile_and_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     chapters = fml_book.chapter_files(REPO)
-    data, cache = tmp_path / "data", tmp_path / "cache"
+    monkeypatch.setenv("FUNDAMENTALML_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("FUNDAMENTALML_PROFILE", "smoke")
+    smoke = fml_book.cache_key(fml_book.chapter_fingerprints(chapters, REPO))
+    assert fml_book.CACHE_KEY_RE.fullmatch(smoke)
+    assert fml_book.cache_key(fml_book.chapter_fingerprints(chapters, REPO)) == smoke
+    monkeypatch.setenv("FUNDAMENTALML_PROFILE", "cpu")
+    cpu = fml_book.cache_key(fml_book.chapter_fingerprints(chapters, REPO))
+    _mnist(tmp_path / "data")
+    assert len({smoke, cpu, fml_book.cache_key(fml_book.chapter_fingerprints(chapters, REPO))}) == 3
+
+
+def test_a_build_that_downloaded_its_data_keeps_its_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chapters that downloaded their data while executing must not execute again on the next build."""
+    chapters = fml_book.chapter_files(REPO)
+    data, base = tmp_path / "data", tmp_path / "cache"
     monkeypatch.setenv("FUNDAMENTALML_DATA", str(data))
     monkeypatch.setenv("FUNDAMENTALML_PROFILE", "smoke")
     before = fml_book.chapter_fingerprints(chapters, REPO)
-    stale, reset = fml_book.refresh_cache(cache, before, print)
-    assert stale == set(before) and not reset
+    key = fml_book.cache_key(before)
+    folder, reset = fml_book.prepare_cache(base, key, print)
+    assert folder == base / key and not reset
+    folder.mkdir(parents=True)
+    (folder / "executed").mkdir()  # stands for the outputs the build wrote
     _mnist(data)  # what a download during execution leaves behind
-    first = next(iter(before))
-    fml_book.store_fingerprints(cache, fml_book.refingerprint_data(before, [first]))
-    after = fml_book.chapter_fingerprints(chapters, REPO)
-    stale, _ = fml_book.refresh_cache(cache, after, print)
-    assert first not in stale
-    assert fml_book.stored_fingerprints(cache)[first] == after[first]
+    new_key = fml_book.cache_key(before)  # the build's end: the same chapters, the data now there
+    assert new_key != key and fml_book.rekey_cache(base, key, new_key)
+    assert fml_book.cache_key(fml_book.chapter_fingerprints(chapters, REPO)) == new_key  # what the next build uses
+    assert (base / new_key / "executed").is_dir() and not (base / key).exists()
+    assert not fml_book.rekey_cache(base, new_key, new_key)
 
 
-def test_a_side_file_of_another_format_counts_as_none(tmp_path: Path) -> None:
-    (tmp_path / fml_book.FINGERPRINT_FILE).write_text(json.dumps({"format": 1, "chapters": {"book/a.md": {}}}))
-    assert fml_book.stored_fingerprints(tmp_path) == {}
-    (tmp_path / fml_book.FINGERPRINT_FILE).write_text("{not json")
-    assert fml_book.stored_fingerprints(tmp_path) == {}
+def test_the_cache_key_does_not_depend_on_the_chapters_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUNDAMENTALML_PROFILE", "smoke")
+    chapters = fml_book.chapter_files(REPO)
+    assert len(chapters) > 1
+    one = fml_book.chapter_fingerprints(chapters[:1], REPO)
+    assert fml_book.cache_key(one) == fml_book.cache_key(fml_book.chapter_fingerprints(chapters, REPO))
+
+
+def test_the_cache_keeps_only_the_current_keys_folder(tmp_path: Path) -> None:
+    base, key = tmp_path / "cache", "fedcba9876543210"
+    for old in ("0123456789abcdef", "executed", key):
+        (base / old).mkdir(parents=True)
+    (base / "global.db").write_bytes(b"the cache before keyed folders")
+    (base / "notes.txt").write_text("not the cache's")
+    folder, reset = fml_book.prepare_cache(base, key, print)
+    assert (folder, reset) == (base / key, False)
+    assert sorted(p.name for p in base.iterdir()) == sorted([key, "notes.txt"])
+    (folder / "global.db").write_bytes(b"garbage")
+    messages: list[str] = []
+    assert fml_book.prepare_cache(base, key, messages.append) == (folder, True)
+    assert not folder.exists() and "cannot be trusted" in messages[0]
 
 
 # --------------------------------------------------------------------------------------------- no heavy imports
@@ -324,7 +355,7 @@ def test_the_build_hooks_import_neither_torch_nor_the_package(tmp_path: Path) ->
         import fml_book
         root = Path({str(REPO)!r})
         fps = fml_book.chapter_fingerprints(fml_book.chapter_files(root), root)
-        fml_book.refresh_cache(Path({str(tmp_path / 'cache')!r}), fps, print)
+        fml_book.prepare_cache(Path({str(tmp_path / 'cache')!r}), fml_book.cache_key(fps), print)
         fml_book.launch_table(root, "https://github.com/o/n", "main")
         print(json.dumps({{
             "seconds": time.perf_counter() - started,

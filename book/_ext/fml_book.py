@@ -11,14 +11,15 @@ Loaded by Jupyter Book through ``_config.yml`` (``sphinx.local_extensions``). Wh
    the identity of each dataset the chapter declares in its front matter (``fundamentalml: {datasets: [...]}``;
    ``fundamentalml.identity.dataset_identity``: paths, sizes and mtimes of the files the loaders would read,
    or ``absent``). It only reads and hashes files, through the package's torch-free ``fundamentalml.identity``
-   (the one module of the package the build process imports), which keeps a cached rebuild quick. Fingerprints are
-   stored beside the cache
-   (``fundamentalml-fingerprints.json``). A chapter whose fingerprint changed loses its cache records and
-   is re-read, so it executes again; nothing changed means nothing is re-read or executed.
+   (the one module of the package the build process imports), which keeps a cached rebuild quick. The
+   execution cache is keyed on them: jupyter-cache gets one folder per key (``_build/.jupyter_cache/<key>/``,
+   ``cache_key``), so changed code, profile or data means a new, empty folder and every chapter executes again
+   (Sphinx re-reads them because MyST-NB's ``nb_execution_cache_path`` changed); the folders of other keys are
+   deleted. Nothing changed means nothing is re-read or executed. No record of the cache is ever edited.
 2. **A damaged cache** (unreadable database, missing version file, a database written by another
    jupyter-cache version, a record whose notebook is gone) is reported and removed; every chapter is then
    re-read and executed, so no page keeps outputs the cache can no longer vouch for.
-   (Checkpoints need nothing here: ``runs.get_run`` keys them on the training code's own hash.)
+   (Checkpoints need nothing here: ``runs.get_run`` keys them on ``identity.code_fingerprint``.)
 3. **Report.** At the end it prints ``fundamentalml-book: N notebook(s) executed ...`` (and writes
    ``_build/.fundamentalml/last-build.json``); tests assert on that count.
 4. **Launch links.** Adds Kaggle to the header's rocket menu (the theme provides Binder and Colab) and
@@ -56,8 +57,6 @@ from fundamentalml import identity  # torch-free: the package's paths, environme
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHAPTER_DIR = "book"
-FINGERPRINT_FILE = "fundamentalml-fingerprints.json"
-FINGERPRINT_FORMAT = 2  # 2: package hashed as syntax trees, data seen without loading it
 DEFAULT_DATASETS = ("mnist",)
 INSTALL_BEGIN = "# --- fundamentalml set-up (generated from _config.yml by book/_ext/fml_book.py sync) ---"
 INSTALL_END = "# --- end of set-up ---"
@@ -309,29 +308,29 @@ def chapter_fingerprints(chapters: list[Path], root: Path = REPO_ROOT) -> dict[s
     return result
 
 
-def refingerprint_data(fingerprints: dict[str, dict[str, Any]], chapters: list[str]) -> dict[str, dict[str, Any]]:
-    """The fingerprints of ``chapters`` with their data identities taken again (package and profile kept).
-
-    For chapters that just executed: one that downloaded its dataset computed its outputs from the files now
-    there, not from the ``absent`` seen before the build, so the next build must not execute it again.
-    """
-    identities: dict[str, str] = {}
-    out = {}
-    for rel in chapters:
-        if rel not in fingerprints:
-            continue
-        fp = fingerprints[rel]
-        data = {}
-        for name in fp["data"]:
-            if name not in identities:
-                identities[name] = identity.dataset_identity(name)
-            data[name] = identities[name]
-        parts = {"package": fp["package"], "profile": fp["profile"], "data": data}
-        out[rel] = {"fingerprint": _digest(parts), **parts}
-    return out
-
-
 # ============================================================================================ the cache
+#
+# jupyter-cache matches a notebook by its code cells and kernelspec only. Rather than editing its records, the
+# build gives it one folder per fingerprint: ``<cache>/<key>/``, where the key (``cache_key``) covers the package
+# code chapters run, the profile and the data of every chapter. A changed key is a new, empty folder (MyST-NB's
+# ``nb_execution_cache_path`` points there), so every chapter executes again; and because that setting is one
+# Sphinx re-reads documents for, a changed key also makes Sphinx read every chapter again. The folders of other
+# keys are deleted, so the cache holds one set of outputs.
+
+CACHE_KEY_RE = re.compile(r"[0-9a-f]{16}")
+OLD_LAYOUT = ("global.db", "__version__.txt", "executed", "fundamentalml-fingerprints.json")  # before keyed folders
+
+
+def cache_key(fingerprints: dict[str, dict[str, Any]]) -> str:
+    """The execution cache's folder name: a hash of the package code chapters run and the profile (from
+    ``chapter_fingerprints``), and of the identity of every dataset the package reads, taken now.
+
+    Every dataset, not only those the chapters declare, so that the key does not depend on which chapters the
+    table of contents lists (a build of one chapter finds the outputs of a build of all of them).
+    """
+    return _digest({"package": sorted({fp["package"] for fp in fingerprints.values()}),
+                    "profile": sorted({fp["profile"] for fp in fingerprints.values()}),
+                    "data": {name: identity.dataset_identity(name) for name in identity.KNOWN_DATASETS}})
 
 
 def inspect_cache(path: Path) -> str | None:
@@ -344,9 +343,7 @@ def inspect_cache(path: Path) -> str | None:
     db = path / "global.db"
     version_file = path / "__version__.txt"
     if not db.exists():
-        # Our own side file alone is no cache yet (a build that executed nothing leaves just that).
-        others = [p for p in path.iterdir() if p.name != FINGERPRINT_FILE]
-        return "it has files but no database (global.db)" if others else None
+        return "it has files but no database (global.db)" if any(path.iterdir()) else None
     if not version_file.exists():
         return "it has no __version__.txt, so its format is unknown"
     found = version_file.read_text().strip()
@@ -377,55 +374,33 @@ def cache_records(path: Path) -> list[tuple[int, str, str]]:
     return [(r.pk, r.uri, str(r.created)) for r in get_cache(str(path)).list_cache_records()]
 
 
-def record_chapter(uri: str, chapters: set[str]) -> str | None:
-    """Which chapter (relative path) a cache record belongs to: its notebook path ends with that path."""
-    uri = Path(uri).as_posix()
-    return next((rel for rel in chapters if uri == rel or uri.endswith("/" + rel)), None)
-
-
-def stored_fingerprints(cache_path: Path) -> dict[str, dict[str, Any]]:
-    """The chapter fingerprints stored beside the cache ({} when none, unreadable, or of another format)."""
-    side = cache_path / FINGERPRINT_FILE
-    try:
-        stored = json.loads(side.read_text()) if side.exists() else {}
-    except (OSError, ValueError):
-        return {}
-    return stored.get("chapters", {}) if isinstance(stored, dict) and stored.get("format") == FINGERPRINT_FORMAT else {}
-
-
-def store_fingerprints(cache_path: Path, fingerprints: dict[str, dict[str, Any]]) -> None:
-    """Store ``fingerprints`` beside the cache, keeping those of other chapters."""
-    cache_path.mkdir(parents=True, exist_ok=True)
-    merged = {**stored_fingerprints(cache_path), **fingerprints}
-    (cache_path / FINGERPRINT_FILE).write_text(
-        json.dumps({"format": FINGERPRINT_FORMAT, "chapters": merged}, indent=2, sort_keys=True)
-    )
-
-
-def refresh_cache(cache_path: Path, fingerprints: dict[str, dict[str, Any]], log) -> tuple[set[str], bool]:
-    """Reset a damaged cache and drop the records of chapters whose fingerprint changed.
-
-    Returns ``(chapters, as relative paths, that must execute again; whether the whole cache was reset)``.
+def prepare_cache(base: Path, key: str, log) -> tuple[Path, bool]:
+    """The cache folder for ``key`` under ``base``, after deleting the folders of other keys (and a cache of the
+    layout before keyed folders); a damaged one is reported and deleted. Returns ``(folder, whether it was reset)``.
     """
-    from jupyter_cache import get_cache
+    folder = base / key
+    if base.is_dir():
+        for entry in base.iterdir():
+            if entry != folder and (CACHE_KEY_RE.fullmatch(entry.name) or entry.name in OLD_LAYOUT):
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+    problem = inspect_cache(folder)
+    if problem is not None:
+        log(f"The execution cache at {folder} cannot be trusted: {problem}. Deleting it and starting clean: every "
+            f"chapter executes again.")
+        shutil.rmtree(folder, ignore_errors=True)
+    return folder, problem is not None
 
-    problem = inspect_cache(cache_path)
-    reset = problem is not None
-    if reset:
-        log(
-            f"The execution cache at {cache_path} cannot be trusted: {problem}. Deleting it and starting "
-            f"clean: every chapter executes again."
-        )
-        shutil.rmtree(cache_path, ignore_errors=True)
-    old = stored_fingerprints(cache_path)
-    stale = {uri for uri, fp in fingerprints.items() if old.get(uri, {}).get("fingerprint") != fp["fingerprint"]}
-    if (cache_path / "global.db").exists():
-        cache = get_cache(str(cache_path))
-        for record in cache.list_cache_records():
-            if record_chapter(record.uri, set(fingerprints)) in stale:
-                cache.remove_cache(record.pk)
-    store_fingerprints(cache_path, fingerprints)
-    return stale, reset
+
+def rekey_cache(base: Path, key: str, new_key: str) -> bool:
+    """Move the cache of ``key`` to ``new_key`` (when that has none yet); ``True`` when it moved.
+
+    For a build in which every chapter executed while its data changed (a chapter downloaded its dataset): the
+    outputs were computed from the files now there, so the next build, whose key sees them, must find them.
+    """
+    if new_key == key or not (base / key).is_dir() or (base / new_key).exists():
+        return False
+    os.replace(base / key, base / new_key)
+    return True
 
 
 # ============================================================================================ Sphinx hooks
@@ -435,11 +410,6 @@ def _logger():
     from sphinx.util import logging
 
     return logging.getLogger("fml_book")
-
-
-def _cache_path(app) -> Path:
-    configured = app.config["nb_execution_cache_path"] if "nb_execution_cache_path" in app.config else ""
-    return Path(configured).resolve() if configured else Path(app.outdir).parent.joinpath(".jupyter_cache").resolve()
 
 
 def _on_config_inited(app, config) -> None:
@@ -613,40 +583,46 @@ def launch_table(root: Path, url: str, branch: str) -> str:
     return markdown_table(["chapter", "Colab", "Kaggle", "Binder"], rows)
 
 
-def _on_builder_inited(app) -> None:
-    """Check the cache, drop stale records, and remember the state for the later hooks."""
+def _on_config_inited_cache(app, config) -> None:
+    """Key the execution cache on the chapters' fingerprints (``cache_key``): point MyST-NB's cache at the
+    key's folder before Sphinx compares this configuration with the last build's (so a new key re-reads every
+    chapter), delete the folders of other keys, and remember the state for the later hooks."""
     log = _logger()
     root = Path(app.srcdir)
     started = time.perf_counter()
-    chapters = chapter_files(root)
-    fingerprints = chapter_fingerprints(chapters, root)
+    fingerprints = chapter_fingerprints(chapter_files(root), root)
+    key = cache_key(fingerprints)
     fingerprint_seconds = round(time.perf_counter() - started, 3)
     # Kernels inherit this process's environment; a non-interactive MPLBACKEND (Agg) there would stop
     # the inline backend from putting any figure into the pages.
     os.environ.pop("MPLBACKEND", None)
-    cache_path = _cache_path(app)
-    stale, reset = refresh_cache(cache_path, fingerprints, lambda msg: log.warning(msg, type="fml_book", subtype="cache"))
+    configured = config["nb_execution_cache_path"] if "nb_execution_cache_path" in config else ""
+    base = Path(configured or Path(app.outdir).parent / ".jupyter_cache").resolve()
+    cache_path, reset = prepare_cache(base, key, lambda msg: log.warning(msg, type="fml_book", subtype="cache"))
+    config.nb_execution_cache_path = str(cache_path)
+    records = set(cache_records(cache_path))
     app.fml_state = {
+        "cache_base": base,
+        "cache_key": key,
         "cache_path": cache_path,
-        "stale_uris": stale,
         "reset": reset,
-        "records_before": set(cache_records(cache_path)),
+        "records_before": records,
         "fingerprints": fingerprints,
         "fingerprint_seconds": fingerprint_seconds,
-        "started": time.time(),
     }
     profiles = sorted({fp["profile"] for fp in fingerprints.values()})
     log.info(
         f"{REPORT_PREFIX} profile {', '.join(profiles) or '-'}; package {next(iter(fingerprints.values()))['package'] if fingerprints else '-'}; "
-        f"{len(stale)} of {len(fingerprints)} chapter(s) must execute again (fingerprints took {fingerprint_seconds:.2f} s)"
+        f"execution cache {key} ({len(records)} record(s); fingerprints took {fingerprint_seconds:.2f} s)"
         + (" (cache was reset)" if reset else "")
     )
 
 
 def _on_env_get_outdated(app, env, added, changed, removed) -> list[str]:
-    """Re-read chapters whose fingerprint changed (so they execute), and every chapter after a reset."""
+    """After a damaged cache was reset, re-read every chapter (so it executes); a new cache key needs nothing
+    here (the changed ``nb_execution_cache_path`` makes Sphinx re-read everything)."""
     state = getattr(app, "fml_state", None)
-    if not state:
+    if not state or not state["reset"]:
         return []
     out = []
     for docname in env.found_docs:
@@ -656,7 +632,7 @@ def _on_env_get_outdated(app, env, added, changed, removed) -> list[str]:
             source = Path(env.doc2path(docname)).resolve().relative_to(Path(app.srcdir).resolve()).as_posix()
         except ValueError:
             continue
-        if source in state["stale_uris"] or (state["reset"] and source in state["fingerprints"]):
+        if source in state["fingerprints"]:
             out.append(docname)
     return out
 
@@ -721,8 +697,8 @@ def _on_build_finished(app, exception) -> None:
             return uri
 
     executed = [rel(uri) for _, uri, _ in new]
-    if executed:
-        store_fingerprints(cache_path, refingerprint_data(state["fingerprints"], executed))
+    if set(executed) >= set(state["fingerprints"]):  # every chapter ran now: key its outputs by the data now there
+        rekey_cache(state["cache_base"], state["cache_key"], cache_key(state["fingerprints"]))
     report = {
         "executed": len(executed),
         "executed_notebooks": executed,
@@ -747,7 +723,7 @@ def _on_build_finished(app, exception) -> None:
 def setup(app) -> dict[str, Any]:
     """Register the hooks (Sphinx entry point)."""
     app.connect("config-inited", _on_config_inited)
-    app.connect("builder-inited", _on_builder_inited)
+    app.connect("config-inited", _on_config_inited_cache)
     app.connect("env-get-outdated", _on_env_get_outdated)
     app.connect("source-read", _on_source_read)
     app.connect("doctree-read", _on_doctree_read)
