@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 
 from fundamentalml.models import GAN
-from fundamentalml.training import flush_denormals
+from fundamentalml.training import flush_denormals, no_gpu_probing
 
 from .flops import sync
 
@@ -73,11 +73,12 @@ def run_bare(model: torch.nn.Module, loader: Iterable, steps: int, device: torch
     """Train ``model`` for up to ``steps`` batches of ``loader``; return ``(seconds, images)``.
 
     The clock covers what ``fit``'s covers for the same work: making the optimisers, the loader's iterator and
-    every step, inside :func:`fundamentalml.training.flush_denormals` as ``fit`` runs.
+    every step, inside :func:`fundamentalml.training.flush_denormals` and
+    :func:`~fundamentalml.training.no_gpu_probing` as ``fit`` runs.
     """
     model.to(device).train()
     images = 0
-    with flush_denormals():
+    with flush_denormals(), no_gpu_probing():
         start = time.perf_counter()
         step = bare_step(model, total_steps=steps)
         for batch in batches(loader, steps, device):

@@ -34,7 +34,7 @@ from pytorch_lightning.callbacks import Callback
 
 from fundamentalml import registry
 from fundamentalml.runs import get_run
-from fundamentalml.training import flush_denormals
+from fundamentalml.training import flush_denormals, no_gpu_probing
 
 from .bare import bare_step, batches
 from .flops import machine_info
@@ -98,7 +98,7 @@ def measure_whole_run(name: str, seed: int = 0, data_dir: str | None = None, pro
     steps = budget.epochs * len(loader)
     pl.seed_everything(seed, verbose=False)
     model = spec.build(budget).train()
-    with flush_denormals():  # as fit runs; one warm-up epoch of the bare loop first
+    with flush_denormals(), no_gpu_probing():  # as fit runs; one warm-up epoch of the bare loop first
         warm_step = bare_step(spec.build(budget).train(), total_steps=len(loader))
         for batch in batches(loader, len(loader), "cpu"):
             warm_step(batch)

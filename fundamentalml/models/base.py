@@ -233,7 +233,7 @@ class HistoryModule(pl.LightningModule):
         super().__init__()
         self.history: dict[str, list[float]] = {}
         self.step_history: dict[str, list[float]] = {}
-        self._sums: dict[str, dict[str, torch.Tensor]] = {}
+        self._sums: dict[str, dict[str, Any]] = {}  # per stage: {"keys": names, "total": their weighted sums}
         self._counts: dict[str, list[int]] = {}
         self._step_buffer: dict[str, list[torch.Tensor]] = {}
         self._fit_started = 0.0
@@ -241,11 +241,20 @@ class HistoryModule(pl.LightningModule):
 
     # ---- accumulation
     def accumulate(self, stage: str, batch_size: int, **values: torch.Tensor) -> None:
-        """Add batch-mean ``values`` (weighted by ``batch_size``) to this epoch's running sums for ``stage``."""
-        sums = self._sums.setdefault(stage, {})
-        for key, value in values.items():
-            v = value.detach().float() * batch_size
-            sums[key] = sums[key] + v if key in sums else v
+        """Add batch-mean ``values`` (weighted by ``batch_size``) to this epoch's running sums for ``stage``.
+
+        The values are stacked into one tensor and added with one fused multiply-add: two tensor operations a
+        step whatever the number of values (one per value, per step, cost a measurable share of a small step).
+        """
+        keys = tuple(values)
+        stacked = torch.stack([v.detach() for v in values.values()]).float()
+        sums = self._sums.get(stage)
+        if sums is None or sums["keys"] != keys:
+            if sums is not None:  # another set of values in the same epoch: keep what was summed so far
+                raise ValueError(f"accumulate({stage!r}) got values {keys}, earlier in this epoch {sums['keys']}.")
+            self._sums[stage] = {"keys": keys, "total": stacked * batch_size}
+        else:
+            sums["total"].add_(stacked, alpha=batch_size)
         counts = self._counts.setdefault(stage, [0])
         counts[0] += batch_size  # a Python int: no tensor op per step
 
@@ -265,15 +274,13 @@ class HistoryModule(pl.LightningModule):
         count = self._counts.pop(stage, [0])[0]
         if not sums:
             return {}
-        sums["_n"] = torch.tensor(float(count), device=next(iter(sums.values())).device)
-        keys = sorted(sums)
-        stacked = torch.stack([sums[k] for k in keys])
+        total = sums["total"]
+        stacked = torch.cat([total, total.new_tensor([float(count)])])
         gathered = self.all_gather(stacked)  # sums over DDP ranks; a no-op on one device
         if gathered.ndim > stacked.ndim:
             gathered = gathered.sum(0)
-        totals = dict(zip(keys, gathered.tolist()))
-        n = totals.pop("_n")
-        return {f"{stage}_{k}": v / n for k, v in totals.items()}
+        *totals, n = gathered.tolist()
+        return {f"{stage}_{k}": v / n for k, v in sorted(zip(sums["keys"], totals))}
 
     # ---- Lightning hooks
     def on_fit_start(self) -> None:  # noqa: D102
@@ -332,10 +339,16 @@ class HistoryModule(pl.LightningModule):
 
 
 class LossModule(HistoryModule):
-    """A model trained by one loss with automatic optimisation (the VAEs and the classifier).
+    """A model trained by one loss (the VAEs and the classifiers).
 
     Subclasses implement :meth:`batch_loss`; the training and validation steps are that loss plus bookkeeping.
+    The training step is written out (Lightning's manual optimisation): loss, ``zero_grad``, ``backward``,
+    ``step``, the plain loop's four calls. Lightning's automatic optimisation would do the same through a
+    closure and half a dozen more hooks a step, which cost the MLP VAE, whose step is about 10 ms on two CPU
+    cores, a measurable share of its run (see ``benchmarks/wholerun.py``).
     """
+
+    automatic_optimization = False
 
     def batch_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The loss of one batch and its parts as batch means: ``{"loss": ..., ...}``.
@@ -345,9 +358,25 @@ class LossModule(HistoryModule):
         raise NotImplementedError
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:  # noqa: D102
+        optimizer = self.optimizers()
         losses = self.batch_loss(batch)
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(losses["loss"])  # Lightning's backward: mixed precision and DDP's gradient sync
+        optimizer.step()
+        self._step_schedules("step")
         self.accumulate("train", batch[0].shape[0], **losses)
         return losses["loss"]
+
+    def on_train_epoch_end(self) -> None:  # noqa: D102
+        super().on_train_epoch_end()
+        self._step_schedules("epoch")
+
+    def _step_schedules(self, interval: str) -> None:
+        """Step the learning-rate schedules that step every ``interval`` (``"step"`` or ``"epoch"``), as automatic
+        optimisation would (the classifier's one-cycle steps every batch)."""
+        for config in self.trainer.lr_scheduler_configs:
+            if config.interval == interval and (interval == "step" or (self.current_epoch + 1) % config.frequency == 0):
+                config.scheduler.step()
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:  # noqa: D102
         self.accumulate("val", batch[0].shape[0], **self.batch_loss(batch))
