@@ -62,7 +62,7 @@ INSTALL_BEGIN = "# --- fundamentalml set-up (generated from _config.yml by book/
 INSTALL_END = "# --- end of set-up ---"
 REPORT_PREFIX = "fundamentalml-book:"
 HEAVY_MODULES = ("torch",)  # what the build process must not import (it costs seconds)
-LIGHT_MODULES = ("fundamentalml", "fundamentalml.identity")  # the package's modules it may import (no torch)
+LIGHT_MODULES = ("fundamentalml", "fundamentalml.identity", "fundamentalml.tables")  # torch-free: the build may import them
 
 
 # ============================================================================================ settings
