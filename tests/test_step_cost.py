@@ -70,3 +70,22 @@ def test_no_gpu_probing_lifts_the_nvml_check_only_inside_and_only_without_a_gpu(
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with no_gpu_probing():
         assert os.environ[NVML_CHECK_ENV] == "1"  # a GPU machine keeps Lightning's fork-safe check
+
+
+def test_the_dcgan_keeps_its_convolutions_channels_last_with_the_same_outputs():
+    """The DCGAN's weights are NHWC (faster convolutions on a CPU); its generator and discriminator compute the
+    same numbers as in the default NCHW layout, and take NCHW images as given."""
+    from fundamentalml.models import DCGAN
+
+    torch.manual_seed(0)
+    model = DCGAN().eval()
+    convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+    nchw = DCGAN().eval()
+    nchw.load_state_dict(model.state_dict())
+    nchw.to(memory_format=torch.contiguous_format)
+    z = torch.randn(4, model.latent_dim)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1  # NCHW, as the data module serves it
+    with torch.no_grad():
+        torch.testing.assert_close(model.generate_from(z), nchw.generator(z), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(model.discriminate(x), nchw.discriminator(x), rtol=1e-4, atol=1e-5)

@@ -311,6 +311,9 @@ class DCGAN(GAN):
             nn.Flatten(0),
         )
         self.apply(init_dcgan_weights)
+        # Channels-last (NHWC) weights: oneDNN's convolutions are faster in that layout on a CPU (a bf16 DCGAN
+        # step about 1.2x, see benchmarks/layouts.py), as are a GPU's tensor cores. Same convolutions, same math.
+        self.to(memory_format=torch.channels_last)
 
     def generate_from(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images in [-1, 1], ``(B, C, 32, 32)``, for latents ``(B, latent_dim)``."""
@@ -318,7 +321,7 @@ class DCGAN(GAN):
 
     def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``(B,)`` that ``x`` is real."""
-        return self.discriminator(x)
+        return self.discriminator(x.contiguous(memory_format=torch.channels_last))
 
     def live_inputs(self, n: int = 1) -> dict[str, torch.Tensor]:
         """Example inputs of :meth:`live_decode` for ``n`` images, by name: ``{"z": (n, latent_dim)}``."""
