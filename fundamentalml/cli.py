@@ -1,4 +1,4 @@
-"""Command line: ``python -m fundamentalml train|compare|models|profiles|reproduce|ship|seeds|verify ...``.
+"""Command line: ``python -m fundamentalml train|compare|models|profiles|reproduce|ship|seeds|verify|costs ...``.
 
 Arguments are parsed by jsonargparse (the parser behind LightningCLI) from the functions' type hints and
 docstrings, so ``--help`` is always in step with the code, and ``--config FILE`` can hold the arguments.
@@ -351,6 +351,30 @@ def seeds(out: Path = Path("runs/seeds"), models: Optional[list[ModelName]] = No
     add_seeds(out, models=models, seeds=seeds, data_dir=data_dir, weights_dir=weights_dir, note=note)
 
 
+def costs(runs: Optional[Path] = None, models: Optional[list[ModelName]] = None, data_dir: Optional[Path] = None,
+          weights_dir: Optional[Path] = None, note: str = "") -> None:
+    """Print what training each shipped model at full costs (by precision, with the bf16 quality check); with
+    --runs, first record the full runs kept there (RUNS/MODEL.pt, e.g. trained with --precision bf16-mixed).
+
+    Args:
+        runs: a folder of full runs (train MODEL --profile full --out RUNS) to record beside the shipped ones.
+        models: only these (default: every model with a run in RUNS).
+        data_dir: data folder.
+        weights_dir: the manifest to update (default: the package's weights folder).
+        note: a remark stored with each recorded cost.
+    """
+    from .reports import cost_table
+    from .shipping import record_cost
+
+    if runs is not None:
+        names = list(models or [n for n in registry.MODEL_NAMES if (Path(runs) / f"{n}.pt").is_file()])
+        if not names:
+            raise ValueError(f"no runs to record in {runs}: it holds no MODEL.pt of a registered model.")
+        for name in names:
+            record_cost(name, runs, weights_dir=weights_dir, data_dir=data_dir, note=note)
+    print(cost_table(weights_dir))
+
+
 def verify(runs: Optional[Path] = None, data_dir: Optional[Path] = None) -> None:
     """Check the shipped weights: each file's sha256, and its headline metric recomputed against the manifest.
     With --runs, compare a retrain's metrics with the manifest instead (seed-noise tolerances).
@@ -389,7 +413,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     global ModelName  # the choices are the registry's entries now (one may have been added since the import)
     ModelName = Literal[registry.MODEL_NAMES]  # type: ignore[valid-type]
     commands = {"train": train, "compare": compare, "models": models, "profiles": show_profiles,
-                "reproduce": reproduce, "ship": ship, "seeds": seeds, "verify": verify}
+                "reproduce": reproduce, "ship": ship, "seeds": seeds, "verify": verify, "costs": costs}
     commands["scores"] = scores  # the learner's exercise score history
     # Exit codes (README): 0 done, 2 a bad request or bad data (one line saying what to change), 3 training
     # diverged, 130/143 stopped by SIGINT/SIGTERM (the previous run in --out is left whole). Never a traceback,

@@ -321,6 +321,8 @@ def page_note(runs: Mapping[str, Any], warmup: str | None = None) -> str:
     """
     from html import escape
 
+    from .shipping import median_epoch_seconds
+
     parts, costs = [], []
     for title, run in runs.items():
         meta = run.meta
@@ -388,25 +390,12 @@ def data_mismatch(meta: Mapping[str, Any], *sets: Any) -> str | None:
     return "this build read other data than the shipped model's (" + "; ".join(parts) + ")"
 
 
-def median_epoch_seconds(entry: Mapping[str, Any]) -> float | None:
-    """The median wall time of one epoch of a shipped run (from its history's cumulative ``time_s``), or ``None``.
-
-    A run's total wall time also holds whatever else the machine did meanwhile (a shared machine, a pause);
-    the median epoch is what one epoch costs when nothing else interferes with most of them.
-    """
-    times = [float(t) for t in ((entry.get("history") or {}).get("time_s") or [])]
-    if not times:
-        return None
-    durations = [b - a for a, b in zip([0.0, *times[:-1]], times)]
-    return float(sorted(durations)[len(durations) // 2] if len(durations) % 2
-                 else sum(sorted(durations)[len(durations) // 2 - 1 : len(durations) // 2 + 1]) / 2)
-
-
 def _cost_line(title: str, name: str) -> str:
     """What training ``name`` costs at each profile on a 2-core CPU, scaled from the shipped run's median epoch
     (its total wall time when no per-epoch times were recorded)."""
     from . import registry
     from .runs import manifest
+    from .shipping import median_epoch_seconds
 
     entry = manifest()["models"].get(name)
     spec = registry.get(name)
@@ -422,8 +411,57 @@ def _cost_line(title: str, name: str) -> str:
         images = b.epochs * min(b.train_size or full_images, full_images)
         out.append(f"{profile} ~{_minutes(per_image * images)}")
     precision = (entry.get("budget") or {}).get("precision", "32-true")
-    return f"{title} " + ", ".join(out) + (f" (measured at full, {precision})" if precision != "32-true" else "")
+    others = [f"full at {p} ~{_minutes(c['median_epoch_s'] * spec.budget('full').epochs)}"
+              for p, c in sorted((entry.get("costs") or {}).items()) if p != precision and c.get("median_epoch_s")]
+    return (f"{title} " + ", ".join(out) + (f" (measured at full, {precision})" if precision != "32-true" else "")
+            + "".join(f"; {o}" for o in others))
 
+
+def cost_table(weights_dir: str | None = None) -> str:
+    """What training each shipped model at ``full`` costs, as a Markdown table: wall time by precision on a CPU (the
+    shipped run and every run recorded with ``python -m fundamentalml costs``) and on a GPU when one was measured,
+    and whether bf16 kept the headline metric within the registry's ``precision`` tolerance of the fp32 run's.
+
+    Times are the median epoch times the epochs (the whole run when no epoch times were kept); the load average
+    (15 minutes, at the end of the run) says how busy the machine was, where it was recorded.
+    """
+    from . import registry
+    from .runs import manifest
+    from .shipping import cost_key, median_epoch_seconds
+
+    entries = manifest(weights_dir)["models"]
+    rows, machines = [], set()
+    for name in (n for n in registry.MODEL_NAMES if n in entries):
+        entry, spec = entries[name], registry.get(name)
+        epochs = spec.budget("full").epochs
+        shipped = {"precision": (entry.get("budget") or {}).get("precision"), "train_time_s": entry.get("train_time_s"),
+                   "median_epoch_s": median_epoch_seconds(entry), "machine": entry.get("machine")}
+        costs = {cost_key(shipped): shipped, **(entry.get("costs") or {})}
+        machines |= {str(c.get("machine")) for k, c in costs.items() if k.startswith("cpu")}
+
+        def seconds(cost: Mapping[str, Any] | None) -> float | None:
+            if not cost:
+                return None
+            return cost["median_epoch_s"] * epochs if cost.get("median_epoch_s") else cost.get("train_time_s")
+
+        def cell(cost: Mapping[str, Any] | None) -> str:
+            total = seconds(cost)
+            if total is None:
+                return "not measured"
+            load = cost.get("load_average")
+            return _minutes(float(total)) + (f" (load {load[-1]:.1f})" if load else "")
+
+        fp32, bf16 = costs.get("cpu 32-true"), costs.get("cpu bf16-mixed")
+        ratio = f"{seconds(bf16) / seconds(fp32):.2f}" if seconds(fp32) and seconds(bf16) else ""
+        check = next((c for c in costs.values() if "holds" in c), None)
+        verdict = "" if check is None else (
+            f"{'holds' if check['holds'] else 'does not hold'} ({check['headline']['difference']:+.3g})")
+        gpu = [f"{p.split()[1]}: {cell(c)}" for p, c in sorted(costs.items()) if p.startswith("gpu")]
+        rows.append([spec.title, str(epochs), cell(fp32), cell(bf16), ratio, verdict,
+                     "; ".join(gpu) or "not measured", str(shipped["precision"])])
+    table = markdown_table(["model", "epochs", "CPU, fp32", "CPU, bf16", "bf16 / fp32",
+                            "bf16 quality (bf16 - fp32 headline)", "GPU", "shipped run"], rows)
+    return table + "\n\nCPU: " + "; ".join(sorted(machines)) + "."
 
 def _num(value: float) -> str:
     """A distance with two decimals, or three significant digits below 1 (the DCGAN's distances are small)."""

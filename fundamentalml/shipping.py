@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pytorch_lightning as pl
 import torch
@@ -213,7 +213,93 @@ def reproduce(
         print(f"=== {name}: training at full", flush=True)
         get_run(name, "full", seed=0, out=out, data_dir=data_dir, retrain=True, evaluate=False, keep_epochs=is_gan,
                 progress_bar=False)
-    return ship(out, names, data_dir=data_dir, weights_dir=weights_dir)
+    current = ship(out, names, data_dir=data_dir, weights_dir=weights_dir)
+    for name in names:  # each retrain's wall time, machine and load: the cost of reproducing it, by precision
+        current = record_cost(name, out, weights_dir=weights_dir)
+    return current
+
+
+def median_epoch_seconds(entry: Mapping[str, Any]) -> float | None:
+    """The median wall time of one epoch of a shipped run (from its history's cumulative ``time_s``), or ``None``.
+
+    A run's total wall time also holds whatever else the machine did meanwhile (a shared machine, a pause);
+    the median epoch is what one epoch costs when nothing else interferes with most of them.
+    """
+    times = [float(t) for t in ((entry.get("history") or {}).get("time_s") or [])]
+    if not times:
+        return None
+    durations = [b - a for a, b in zip([0.0, *times[:-1]], times)]
+    return float(sorted(durations)[len(durations) // 2] if len(durations) % 2
+                 else sum(sorted(durations)[len(durations) // 2 - 1 : len(durations) // 2 + 1]) / 2)
+
+
+def cost_key(cost: Mapping[str, Any]) -> str:
+    """Where a cost was measured and at what precision: ``"cpu 32-true"``, ``"gpu bf16-mixed"``."""
+    return f"{'gpu' if 'GPU' in str(cost.get('machine')) else 'cpu'} {cost.get('precision')}"
+
+
+def run_cost(meta: dict[str, Any]) -> dict[str, Any]:
+    """What one ``full`` run cost, from its metadata: training wall time, median epoch, the machine and its load."""
+    prov = meta.get("provenance") or {}
+    history = meta.get("history") or {}
+    return {
+        "precision": (meta.get("budget") or {}).get("precision"),
+        "train_time_s": meta.get("train_time_s"),
+        "median_epoch_s": median_epoch_seconds({"history": history}),
+        "epochs": len(history.get("epoch") or []) or None,
+        "machine": prov.get("machine"),
+        "load_average": meta.get("load_average"),
+        "commit": prov.get("commit"),
+        "command": prov.get("command"),
+    }
+
+
+def record_cost(
+    name: str,
+    runs: str | os.PathLike,
+    *,
+    weights_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    note: str = "",
+) -> dict[str, Any]:
+    """Record in ``name``'s manifest entry what its ``full`` run in ``runs`` (``runs/NAME.pt``) cost, under the run's
+    precision, and the headline metric it reached beside the shipped run's: the manifest's ``"costs"``.
+
+    The run must be the shipped run's configuration (profile ``full``, same seed, budget and data) except,
+    possibly, its precision: a bf16 run beside an fp32 one (or the other way round) is the quality check of
+    :class:`~fundamentalml.registry.Tolerance`'s ``precision`` kind, and its result is stored as ``"holds"``.
+    """
+    folder = Path(weights_dir or WEIGHTS_DIR)
+    current = manifest(folder)
+    entry = current["models"].get(name)
+    if not entry:
+        raise ValueError(f"{name} has no shipped weights to record a cost beside: ship it first.")
+    spec = registry.get(name)
+    run = load_run(Path(runs) / f"{name}.pt", expected=name)
+    meta = run.meta
+    same = {k: v for k, v in (meta.get("budget") or {}).items() if k != "precision"}
+    shipped = {k: v for k, v in (entry.get("budget") or {}).items() if k != "precision"}
+    if meta.get("profile") != "full" or meta.get("seed") != entry.get("seed") or same != shipped:
+        raise ValueError(f"{name}: the run in {runs} is not the shipped run's configuration (profile full, seed "
+                         f"{entry.get('seed')}, budget {shipped} apart from precision); its cost would compare "
+                         f"unlike with like.")
+    if run.test_set().is_fallback or meta.get("data_is_fallback"):
+        raise ValueError("Costs are measured on the real datasets, not the offline fallback: set FUNDAMENTALML_DATA.")
+    metrics = meta.get("metrics")
+    if not metrics:
+        judge = pretrained(registry.JUDGE, weights_dir=folder).model if spec.needs_judge else None
+        metrics = run.evaluate(judge).to_dict()
+    cost = {**run_cost({**meta, "history": run.model.history}), "note": note}
+    value, reference = float(metrics[spec.headline]), float(entry["metrics"][spec.headline])
+    cost["headline"] = {spec.headline: value, "shipped": reference, "difference": value - reference}
+    if cost["precision"] != (entry.get("budget") or {}).get("precision"):
+        cost["holds"] = spec.tolerance.close("precision", reference, value)
+    entry.setdefault("costs", {})[cost_key(cost)] = cost
+    current = _record_entry(folder, name, entry)
+    verdict = "" if "holds" not in cost else (", quality holds" if cost["holds"] else ", quality does NOT hold")
+    print(f"{name} at {cost['precision']}: {cost['train_time_s']:.0f} s of training, {spec.headline} {value:.4f} "
+          f"(shipped {reference:.4f}{verdict})", flush=True)
+    return current
 
 
 def add_seeds(

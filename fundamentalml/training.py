@@ -420,6 +420,8 @@ def train(
         "model_kwargs": dict(model_kwargs or {}),
         "dataset": dataset or spec.dataset,
         "train_time_s": elapsed,
+        # 1, 5 and 15 minutes: how busy the machine was while it trained (a busy machine's times are not costs)
+        "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "data": datamodule.describe(),
         "data_fingerprint": datamodule.fingerprint(),
         "data_is_fallback": datamodule.is_fallback,

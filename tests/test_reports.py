@@ -62,7 +62,7 @@ def test_seed_verdict_reads_separation_overlap_and_reversal() -> None:
 
 
 def test_median_epoch_ignores_a_paused_epoch_and_scales_the_costs() -> None:
-    from fundamentalml.reports import median_epoch_seconds
+    from fundamentalml.shipping import median_epoch_seconds
 
     # epochs of 100, 100, 700 (a pause), 100 s: cumulative times as the history stores them
     assert median_epoch_seconds({"history": {"time_s": [100.0, 200.0, 900.0, 1000.0]}}) == 100.0

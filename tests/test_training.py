@@ -257,7 +257,7 @@ def _toy_spec(name: str, epochs: int) -> registry.ModelSpec:
     return registry.ModelSpec(
         name=name, title=name.replace("-", " "), model_class=ToyAutoencoder, dataset="mnist", value_range="unit",
         budgets={"smoke": budget, "cpu": budget, "full": budget}, evaluate=_evaluate_toy, headline="recon_mse",
-        tolerance=registry.Tolerance(recompute=1e-3, half=1e-3, reproduce=1e-2), chapter="toy", compare_group="toy",
+        tolerance=registry.Tolerance(recompute=1e-3, half=1e-3, reproduce=1e-2, precision=1e-2), chapter="toy", compare_group="toy",
         val_size=256,
     )
 

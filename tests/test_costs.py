@@ -1,0 +1,76 @@
+"""What training costs: the manifest's per-precision costs, the bf16 quality check, and the table a page shows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+
+import pytest
+
+from fundamentalml import registry
+from fundamentalml.reports import cost_table
+from fundamentalml.runs import MANIFEST_NAME, WEIGHTS_DIR, get_run, manifest
+from fundamentalml.shipping import cost_key, record_cost
+
+
+def _weights(tmp_path, name="vae-mlp"):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shipped = manifest()
+    for entry in shipped["models"].values():
+        entry.pop("costs", None)
+    (weights / MANIFEST_NAME).write_text(json.dumps(shipped))
+    shutil.copy(WEIGHTS_DIR / f"{name}.pt", weights / f"{name}.pt")
+    return weights
+
+
+def _row(table: str, title: str) -> list[str]:
+    line = next(l for l in table.splitlines() if l.startswith(f"| {title} |"))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_the_table_puts_each_cost_under_its_precision_and_device(tmp_path):
+    weights = _weights(tmp_path)
+    data = json.loads((weights / MANIFEST_NAME).read_text())
+    entry = data["models"]["vae-mlp"]
+    fp32_epoch = (entry["history"]["time_s"][-1] - entry["history"]["time_s"][-2])  # any positive number will do
+    entry["history"]["time_s"] = [fp32_epoch * (i + 1) for i in range(10)]  # every epoch the same: median = fp32_epoch
+    bf16 = {"precision": "bf16-mixed", "machine": "AMD EPYC, 2 cores, AVX512", "median_epoch_s": fp32_epoch * 0.7,
+            "train_time_s": 1.0, "load_average": [0.5, 0.4, 0.3], "holds": True,
+            "headline": {"neg_elbo": 103.2, "shipped": 103.18, "difference": 0.02}}
+    gpu = {**bf16, "machine": "x; GPU NVIDIA H200", "median_epoch_s": 1.5, "holds": True}
+    entry["costs"] = {cost_key(bf16): bf16, cost_key(gpu): gpu}
+    assert set(entry["costs"]) == {"cpu bf16-mixed", "gpu bf16-mixed"}
+    (weights / MANIFEST_NAME).write_text(json.dumps(data))
+    table = cost_table(str(weights))
+    row = _row(table, "MLP VAE")
+    assert row[1] == "10" and row[4] == "0.70"  # bf16 / fp32 from the median epochs, in the same run's units
+    assert "(load 0.3)" in row[3] and row[5] == "holds (+0.02)" and row[6].startswith("bf16-mixed: 15 s")
+    assert _row(table, "CNN VAE")[3] == "not measured"  # nothing recorded: said so, not left blank
+    assert table.rstrip().endswith("AVX512.")  # the CPU the times were measured on
+
+
+def test_a_cost_is_recorded_only_beside_the_shipped_runs_configuration(tmp_path, data_dir, monkeypatch):
+    weights = _weights(tmp_path)
+    spec = registry.get("vae-mlp")
+    get_run("vae-mlp", "smoke", out=tmp_path / "smoke", data_dir=data_dir, evaluate=False, progress_bar=False)
+    with pytest.raises(ValueError, match="not the shipped run's configuration"):
+        record_cost("vae-mlp", tmp_path / "smoke", weights_dir=weights)
+    with pytest.raises(ValueError, match="no shipped weights"):
+        record_cost("vae-mlp", tmp_path / "smoke", weights_dir=tmp_path / "empty")
+    # The shipped run's configuration, made tiny: the same budget in the manifest and the registry.
+    tiny = replace(spec.budgets["full"], epochs=1, train_size=256, eval_size=256)
+    monkeypatch.setitem(spec.budgets, "full", tiny)
+    data = json.loads((weights / MANIFEST_NAME).read_text())
+    data["models"]["vae-mlp"]["budget"] = tiny.to_dict()
+    (weights / MANIFEST_NAME).write_text(json.dumps(data))
+    get_run("vae-mlp", "full", out=tmp_path / "bf16", data_dir=data_dir, precision="bf16-mixed", progress_bar=False)
+    current = record_cost("vae-mlp", tmp_path / "bf16", weights_dir=weights, note="test")
+    cost = current["models"]["vae-mlp"]["costs"]["cpu bf16-mixed"]
+    assert cost["precision"] == "bf16-mixed" and cost["epochs"] == 1 and cost["note"] == "test"
+    assert cost["train_time_s"] > 0 and len(cost["load_average"]) == 3
+    shipped = data["models"]["vae-mlp"]["metrics"]["neg_elbo"]
+    assert cost["headline"]["shipped"] == shipped and cost["headline"]["difference"] > 0.2  # one tiny epoch: worse
+    assert cost["holds"] is False  # so bf16 would not be allowed on this evidence
+    assert manifest(weights)["models"]["vae-mlp"]["costs"] == current["models"]["vae-mlp"]["costs"]
