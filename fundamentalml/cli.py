@@ -363,7 +363,8 @@ def costs(runs: Optional[Path] = None, models: Optional[list[ModelName]] = None,
         weights_dir: the manifest to update (default: the package's weights folder).
         note: a remark stored with each recorded cost.
     """
-    from .reports import cost_table
+    from .cards import cost_table
+    from .runs import manifest
     from .shipping import record_cost
 
     if runs is not None:
@@ -372,7 +373,7 @@ def costs(runs: Optional[Path] = None, models: Optional[list[ModelName]] = None,
             raise ValueError(f"no runs to record in {runs}: it holds no MODEL.pt of a registered model.")
         for name in names:
             record_cost(name, runs, weights_dir=weights_dir, data_dir=data_dir, note=note)
-    print(cost_table(weights_dir))
+    print(cost_table(manifest(weights_dir)))
 
 
 def verify(runs: Optional[Path] = None, data_dir: Optional[Path] = None) -> None:

@@ -417,52 +417,6 @@ def _cost_line(title: str, name: str) -> str:
             + "".join(f"; {o}" for o in others))
 
 
-def cost_table(weights_dir: str | None = None) -> str:
-    """What training each shipped model at ``full`` costs, as a Markdown table: wall time by precision on a CPU (the
-    shipped run and every run recorded with ``python -m fundamentalml costs``) and on a GPU when one was measured,
-    and whether bf16 kept the headline metric within the registry's ``precision`` tolerance of the fp32 run's.
-
-    Times are the median epoch times the epochs (the whole run when no epoch times were kept); the load average
-    (15 minutes, at the end of the run) says how busy the machine was, where it was recorded.
-    """
-    from . import registry
-    from .runs import manifest
-    from .shipping import cost_key, median_epoch_seconds
-
-    entries = manifest(weights_dir)["models"]
-    rows, machines = [], set()
-    for name in (n for n in registry.MODEL_NAMES if n in entries):
-        entry, spec = entries[name], registry.get(name)
-        epochs = spec.budget("full").epochs
-        shipped = {"precision": (entry.get("budget") or {}).get("precision"), "train_time_s": entry.get("train_time_s"),
-                   "median_epoch_s": median_epoch_seconds(entry), "machine": entry.get("machine")}
-        costs = {cost_key(shipped): shipped, **(entry.get("costs") or {})}
-        machines |= {str(c.get("machine")) for k, c in costs.items() if k.startswith("cpu")}
-
-        def seconds(cost: Mapping[str, Any] | None) -> float | None:
-            if not cost:
-                return None
-            return cost["median_epoch_s"] * epochs if cost.get("median_epoch_s") else cost.get("train_time_s")
-
-        def cell(cost: Mapping[str, Any] | None) -> str:
-            total = seconds(cost)
-            if total is None:
-                return "not measured"
-            load = cost.get("load_average")
-            return _minutes(float(total)) + (f" (load {load[-1]:.1f})" if load else "")
-
-        fp32, bf16 = costs.get("cpu 32-true"), costs.get("cpu bf16-mixed")
-        ratio = f"{seconds(bf16) / seconds(fp32):.2f}" if seconds(fp32) and seconds(bf16) else ""
-        check = next((c for c in costs.values() if "holds" in c), None)
-        verdict = "" if check is None else (
-            f"{'holds' if check['holds'] else 'does not hold'} ({check['headline']['difference']:+.3g})")
-        gpu = [f"{p.split()[1]}: {cell(c)}" for p, c in sorted(costs.items()) if p.startswith("gpu")]
-        rows.append([spec.title, str(epochs), cell(fp32), cell(bf16), ratio, verdict,
-                     "; ".join(gpu) or "not measured", str(shipped["precision"])])
-    table = markdown_table(["model", "epochs", "CPU, fp32", "CPU, bf16", "bf16 / fp32",
-                            "bf16 quality (bf16 - fp32 headline)", "GPU", "shipped run"], rows)
-    return table + "\n\nCPU: " + "; ".join(sorted(machines)) + "."
-
 def _num(value: float) -> str:
     """A distance with two decimals, or three significant digits below 1 (the DCGAN's distances are small)."""
     return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"

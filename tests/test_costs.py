@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from fundamentalml import registry
-from fundamentalml.reports import cost_table
+from fundamentalml.cards import cost_table
 from fundamentalml.runs import MANIFEST_NAME, WEIGHTS_DIR, get_run, manifest
 from fundamentalml.shipping import cost_key, record_cost
 
@@ -43,7 +43,7 @@ def test_the_table_puts_each_cost_under_its_precision_and_device(tmp_path):
     entry["costs"] = {cost_key(bf16): bf16, cost_key(gpu): gpu}
     assert set(entry["costs"]) == {"cpu bf16-mixed", "gpu bf16-mixed"}
     (weights / MANIFEST_NAME).write_text(json.dumps(data))
-    table = cost_table(str(weights))
+    table = cost_table(manifest(weights))
     row = _row(table, "MLP VAE")
     assert row[1] == "10" and row[4] == "0.70"  # bf16 / fp32 from the median epochs, in the same run's units
     assert "(load 0.3)" in row[3] and row[5] == "holds (+0.02)" and row[6].startswith("bf16-mixed: 15 s")

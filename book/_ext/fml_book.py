@@ -513,7 +513,7 @@ def _on_doctree_read(app, doctree) -> None:
 
 CARDS_PAGE = "book/models"
 CARDS_TOKEN = "{{ model_cards }}"
-CARDS_SOURCES = ("weights/manifest.json", "cards.py", "registry.py")
+CARDS_SOURCES = ("weights/manifest.json", "cards.py", "registry.py", "shipping.py", "tables.py")
 
 
 def cards_key(folder: Path | None = None) -> str:
