@@ -461,14 +461,20 @@ def _check_js_paths_follow_the_package(page) -> None:
             assert torch.allclose(torch.tensor(got, dtype=torch.float64), want, atol=1e-5), (method, za[:3], zb[:3])
 
 
-def test_live_panels_run_the_shipped_models_in_chromium(book: BookSite) -> None:
-    """Every live panel opens, loads only from the site, draws new samples on each click, slides between two
-    codes, and (conditional chapter) draws the digit asked for, as the reference classifier reads it."""
+
+def need_chromium_and_a_built_book(book: BookSite) -> None:
+    """Skip (or, on CI, fail) without Debian's chromium; fail when the book did not build."""
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             pytest.fail("chromium is missing: .ci/run installs it with apt-get")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     assert book.first.returncode == 0, describe(book.first)
+
+
+def test_live_panels_run_the_shipped_models_in_chromium(book: BookSite) -> None:
+    """Every live panel opens, loads only from the site, draws new samples on each click, slides between two
+    codes, and (conditional chapter) draws the digit asked for, as the reference classifier reads it."""
+    need_chromium_and_a_built_book(book)
     import numpy as np
     import torch
     from playwright.sync_api import sync_playwright
@@ -694,11 +700,7 @@ def test_draw_panels_in_chromium(book: BookSite) -> None:
     """Draw a digit: pointer input (mouse, pen, touch) gives drawing.py's preprocessing of the same strokes, the
     page's reconstructions and ELBO terms are torch's, the 2-D warm-up places the drawing as its exported encoder
     does, the buttons work from the keyboard, and the cVAE's ten decodes of test digits read as the ten digits."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: .ci/run installs it with apt-get")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    assert book.first.returncode == 0, describe(book.first)
+    need_chromium_and_a_built_book(book)
     import numpy as np
     import onnxruntime as ort
     import torch
