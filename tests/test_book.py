@@ -461,7 +461,6 @@ def _check_js_paths_follow_the_package(page) -> None:
             assert torch.allclose(torch.tensor(got, dtype=torch.float64), want, atol=1e-5), (method, za[:3], zb[:3])
 
 
-
 def need_chromium_and_a_built_book(book: BookSite) -> None:
     """Skip (or, on CI, fail) without Debian's chromium; fail when the book did not build."""
     if not CHROMIUM.exists():
