@@ -21,6 +21,7 @@ quiet machine: the load average is printed with the result. Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -30,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import Callback
 
 from fundamentalml import registry
-from fundamentalml.runs import get_run
+from fundamentalml.runs import get_run, resolve_precision
 from fundamentalml.training import flush_denormals, no_gpu_probing
 
 from .bare import bare_step, batches
@@ -74,21 +76,30 @@ class PhaseClock(Callback):
         self.last_end = now
 
 
-def measure_whole_run(name: str, seed: int = 0, data_dir: str | None = None, profile: str = "full") -> dict[str, Any]:
-    """Time a whole ``profile`` run of ``name`` by phase, then a bare loop over the same steps; return the split."""
+def measure_whole_run(name: str, seed: int = 0, data_dir: str | None = None, profile: str = "full",
+                      precision: str | None = None) -> dict[str, Any]:
+    """Time a whole ``profile`` run of ``name`` by phase, then a bare loop over the same steps; return the split.
+
+    ``precision`` (default: the profile's, ``"auto"`` resolved for this machine) is the run's; the bare loop runs
+    at the same one (bf16 autocast for ``bf16-mixed``, as Lightning's CPU plugin does).
+    """
     spec = registry.get(name)
-    budget = spec.budget(profile)
+    budget = resolve_precision(spec, spec.budget(profile), precision)
+    precision = budget.precision
+    if precision not in ("32-true", "bf16-mixed"):
+        raise ValueError(f"the whole-run benchmark compares fp32 or bf16-mixed runs, not {precision!r}.")
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16-mixed" else contextlib.nullcontext
     # Warm both paths first (thread pools, oneDNN kernel choices, the allocator, Lightning's lazy imports), as the
     # main benchmark does: otherwise whichever path runs first pays for it, and a 10-epoch run showed 1.2-1.3x
     # from that alone where warmed 2-epoch runs showed 1.0-1.1x.
     with tempfile.TemporaryDirectory() as out:
         get_run(name, profile, seed=seed, out=out, data_dir=data_dir, retrain=True, evaluate=False, epochs=1,
-                progress_bar=False, print_epochs=False)
+                precision=precision, progress_bar=False, print_epochs=False)
     clock = PhaseClock()
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         run = get_run(name, profile, seed=seed, out=out, data_dir=data_dir, retrain=True, evaluate=False,
-                      progress_bar=False, print_epochs=False, trainer_kwargs={"callbacks": [clock]})
+                      precision=precision, progress_bar=False, print_epochs=False, trainer_kwargs={"callbacks": [clock]})
         returned = time.perf_counter()
         measured = run.evaluate()
         end = time.perf_counter()
@@ -98,7 +109,7 @@ def measure_whole_run(name: str, seed: int = 0, data_dir: str | None = None, pro
     steps = budget.epochs * len(loader)
     pl.seed_everything(seed, verbose=False)
     model = spec.build(budget).train()
-    with flush_denormals(), no_gpu_probing():  # as fit runs; one warm-up epoch of the bare loop first
+    with flush_denormals(), no_gpu_probing(), autocast():  # as fit runs; one warm-up epoch of the bare loop first
         warm_step = bare_step(spec.build(budget).train(), total_steps=len(loader))
         for batch in batches(loader, len(loader), "cpu"):
             warm_step(batch)
@@ -119,6 +130,7 @@ def measure_whole_run(name: str, seed: int = 0, data_dir: str | None = None, pro
     return {
         "model": name,
         "profile": profile,
+        "precision": precision,
         "epochs": budget.epochs,
         "train_steps": steps,
         "whole_run_s": whole,
@@ -137,13 +149,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m benchmarks.wholerun", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=registry.benchmark_models("quick")[0], help="one registry name (default: the first quick one)")
     p.add_argument("--profile", default="full", help="smoke, cpu or full")
+    p.add_argument("--precision", default=None, help="32-true or bf16-mixed (default: the profile's, auto resolved)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data_dir", "--data-dir", default=None)
     p.add_argument("--json", default=None, help="also write the result here")
     args = p.parse_args(argv)
-    r = measure_whole_run(args.model, args.seed, args.data_dir, args.profile)
+    r = measure_whole_run(args.model, args.seed, args.data_dir, args.profile, args.precision)
     m = r["machine"]
-    print(f"{r['model']} at {r['profile']}: {r['epochs']} epochs, {r['train_steps']} steps; {m['cpu_model']}, "
+    print(f"{r['model']} at {r['profile']} ({r['precision']}): {r['epochs']} epochs, {r['train_steps']} steps; {m['cpu_model']}, "
           f"{m['logical_cpus']} cores, {m['cpu_capability']}, torch {m['torch']}; load average {r['load_average'][0]:.2f}")
     for key in ("start_up_s", "training_s", "validation_s", "wrap_up_s", "evaluation_s"):
         print(f"  {key[:-2]:<12}{r[key]:8.2f} s  ({r[key] / r['whole_run_s']:.1%})")

@@ -226,7 +226,10 @@ def _vae_budgets() -> dict[str, Budget]:
     return {
         "smoke": Budget(epochs=1, batch_size=128, train_size=2048, lr=1e-3, eval_size=1000),
         "cpu": Budget(epochs=5, batch_size=128, train_size=None, lr=1e-3),
-        "full": Budget(epochs=10, batch_size=128, train_size=None, lr=1e-3),
+        # "auto": bf16-mixed where the hardware is fast at it. The quality check (the same full run, seed 0, in
+        # bf16 against the shipped fp32 one; python -m fundamentalml costs) moved the test -ELBO by -0.07 (MLP) and
+        # -0.03 nats (CNN) and the cVAE's conditioning accuracy by +0.3 points: within the `precision` tolerances.
+        "full": Budget(epochs=10, batch_size=128, train_size=None, lr=1e-3, precision="auto"),
     }
 
 
@@ -281,7 +284,8 @@ MODELS: dict[str, ModelSpec] = {
             budgets={
                 "smoke": Budget(epochs=1, batch_size=128, train_size=2048, lr=1e-3, eval_size=1000),
                 "cpu": Budget(epochs=3, batch_size=128, train_size=None, lr=1e-3),
-                "full": Budget(epochs=5, batch_size=128, train_size=None, lr=1e-3),
+                # bf16 where fast: 99.29% against the fp32 run's 99.31% (same seed), within the 0.2-point tolerance.
+                "full": Budget(epochs=5, batch_size=128, train_size=None, lr=1e-3, precision="auto"),
             },
             evaluate=_evaluate_classifier, headline="accuracy", tolerance=MNIST_ACCURACY_TOLERANCE, better="higher", chapter="conditional",
         ),
@@ -292,7 +296,8 @@ MODELS: dict[str, ModelSpec] = {
             budgets={
                 "smoke": Budget(epochs=1, batch_size=128, train_size=2048, lr=1e-3, eval_size=1000),
                 "cpu": Budget(epochs=3, batch_size=128, train_size=None, lr=1e-3),
-                "full": Budget(epochs=8, batch_size=128, train_size=None, lr=1e-3),
+                # bf16 where fast: 98.45% against the fp32 run's 98.41% (same seed), within the 0.2-point tolerance.
+                "full": Budget(epochs=8, batch_size=128, train_size=None, lr=1e-3, precision="auto"),
             },
             evaluate=_evaluate_classifier, headline="accuracy", tolerance=MNIST_ACCURACY_TOLERANCE, better="higher", chapter="conditional",
         ),

@@ -336,8 +336,9 @@ def add_seeds(
             judge = pretrained(registry.JUDGE, weights_dir=folder).model
         recorded = {int(r["seed"]): r for r in entry.get("seeds", [])}
         for seed in model_seeds:
+            # At the shipped run's precision, whatever "auto" would pick here: seeds differ only by seed.
             run = get_run(name, "full", seed=seed, out=Path(out) / f"seed{seed}", data_dir=data_dir, evaluate=False,
-                          progress_bar=False)
+                          progress_bar=False, precision=(entry.get("budget") or {}).get("precision"))
             meta, prov = run.meta, run.meta.get("provenance", {})
             if run.test_set().is_fallback or meta.get("data_is_fallback"):
                 raise ValueError(f"Seeds are measured on the real datasets, not the offline fallback: set {DATA_ENV}.")
