@@ -8,6 +8,7 @@ difference from the project path is Lightning and the model's per-epoch bookkeep
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Callable, Iterable, Iterator
 
@@ -31,18 +32,26 @@ def unpack_optimizers(optimizers: Any) -> tuple[torch.optim.Optimizer, Any, str]
     return optimizers, None, "epoch"
 
 
-def bare_step(model: torch.nn.Module, total_steps: int) -> Callable[[Batch], dict[str, torch.Tensor]]:
+def bare_step(model: torch.nn.Module, total_steps: int, precision: str = "32-true") -> Callable[[Batch], dict[str, torch.Tensor]]:
     """Return ``step(batch)``: one optimisation step of ``model`` without Lightning; it returns the model's losses.
 
     Call it after ``model.to(device)``: the optimisers are made here, on the parameters' device (fused Adam).
     A per-step schedule (the classifier's one-cycle) steps every batch, as Lightning steps it.
+    ``precision="bf16-mixed"`` runs each step in its own bf16 autocast block, as Lightning's plugin runs each
+    ``training_step`` (one block around many steps would keep the first step's bf16 copies of the weights in
+    autocast's cache, and train on stale weights).
     """
+    if precision not in ("32-true", "bf16-mixed"):
+        raise ValueError(f"the bare loop runs at 32-true or bf16-mixed, not {precision!r}.")
+    device = next(model.parameters()).device.type
+    mixed = (lambda: torch.autocast(device, dtype=torch.bfloat16)) if precision == "bf16-mixed" else contextlib.nullcontext
     optimizers = model.make_optimizers(total_steps=total_steps)
     if isinstance(model, GAN):
         opt_g, opt_d = optimizers
 
         def gan_step(batch: Batch) -> dict[str, torch.Tensor]:
-            return model.update_batch(batch, opt_g, opt_d)
+            with mixed():
+                return model.update_batch(batch, opt_g, opt_d)
 
         return gan_step
 
@@ -50,10 +59,11 @@ def bare_step(model: torch.nn.Module, total_steps: int) -> Callable[[Batch], dic
     per_step = scheduler if scheduler is not None and interval == "step" else None
 
     def step(batch: Batch) -> dict[str, torch.Tensor]:
-        losses = model.batch_loss(batch)
-        opt.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        opt.step()
+        with mixed():
+            losses = model.batch_loss(batch)
+            opt.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            opt.step()
         if per_step is not None:
             per_step.step()
         return losses

@@ -17,7 +17,6 @@ the package: what helps is adopted there, with the figure that justified it in t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import time
@@ -50,10 +49,6 @@ def _batches(name: str, steps: int, seed: int) -> list[tuple[torch.Tensor, torch
     return out
 
 
-def _autocast(precision: str) -> contextlib.AbstractContextManager:
-    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
-
-
 def time_variant(name: str, variant: str, precision: str, batches: list, warmup: int, repeats: int, seed: int) -> dict[str, Any]:
     """Time ``len(batches)`` bare steps of a fresh ``name`` model in ``variant`` and ``precision``."""
     spec = registry.get(name)
@@ -64,12 +59,13 @@ def time_variant(name: str, variant: str, precision: str, batches: list, warmup:
     if variant == "channels_last":
         model = model.to(memory_format=torch.channels_last)
         data = [(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x, y) for x, y in batches]
-    step = bare_step(model, total_steps=warmup + repeats * len(batches))
+    step = bare_step(model, total_steps=warmup + repeats * len(batches),
+                     precision="bf16-mixed" if precision == "bf16" else "32-true")  # autocast per step
     if variant == "compile":
         for module in model.children():  # compile the networks the per-batch loss calls
             module.compile()
     times = []
-    with flush_denormals(), _autocast(precision):
+    with flush_denormals():
         start = time.perf_counter()
         for batch in data[:warmup]:
             step(batch)

@@ -21,7 +21,6 @@ quiet machine: the load average is printed with the result. Example::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -31,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.callbacks import Callback
 
 from fundamentalml import registry
@@ -88,7 +86,6 @@ def measure_whole_run(name: str, seed: int = 0, data_dir: str | None = None, pro
     precision = budget.precision
     if precision not in ("32-true", "bf16-mixed"):
         raise ValueError(f"the whole-run benchmark compares fp32 or bf16-mixed runs, not {precision!r}.")
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16-mixed" else contextlib.nullcontext
     # Warm both paths first (thread pools, oneDNN kernel choices, the allocator, Lightning's lazy imports), as the
     # main benchmark does: otherwise whichever path runs first pays for it, and a 10-epoch run showed 1.2-1.3x
     # from that alone where warmed 2-epoch runs showed 1.0-1.1x.
@@ -109,12 +106,12 @@ def measure_whole_run(name: str, seed: int = 0, data_dir: str | None = None, pro
     steps = budget.epochs * len(loader)
     pl.seed_everything(seed, verbose=False)
     model = spec.build(budget).train()
-    with flush_denormals(), no_gpu_probing(), autocast():  # as fit runs; one warm-up epoch of the bare loop first
-        warm_step = bare_step(spec.build(budget).train(), total_steps=len(loader))
+    with flush_denormals(), no_gpu_probing():  # as fit runs; one warm-up epoch of the bare loop first
+        warm_step = bare_step(spec.build(budget).train(), total_steps=len(loader), precision=precision)
         for batch in batches(loader, len(loader), "cpu"):
             warm_step(batch)
         bare_start = time.perf_counter()
-        step = bare_step(model, total_steps=steps)
+        step = bare_step(model, total_steps=steps, precision=precision)
         for _ in range(budget.epochs):  # a fresh pass over the loader per epoch, as fit makes one
             for batch in batches(loader, len(loader), "cpu"):
                 step(batch)

@@ -242,12 +242,13 @@ def cost_table(manifest: Mapping[str, Any] | None = None) -> str:
     and whether bf16 kept the headline metric within the registry's ``precision`` tolerance of the fp32 run's.
 
     Times are the median epoch times the epochs (the whole run when no epoch times were kept); the load average
-    (15 minutes, at the end of the run) says how busy the machine was, where it was recorded.
+    (15 minutes, at the end of the run) says how busy the machine was, where it was recorded, and a cost's note
+    is a numbered footnote. bf16 / fp32 is given only where both loads are known.
     """
     from .shipping import cost_key, median_epoch_seconds
 
     entries = (read_manifest() if manifest is None else manifest).get("models", {})
-    rows, machines = [], set()
+    rows, machines, notes = [], set(), []
     for name in (n for n in registry.MODEL_NAMES if n in entries):
         entry, spec = entries[name], registry.get(name)
         epochs = spec.budget("full").epochs
@@ -266,10 +267,16 @@ def cost_table(manifest: Mapping[str, Any] | None = None) -> str:
             if total is None:
                 return "not measured"
             load = cost.get("load_average")
-            return _duration(float(total)) + (f" (load {load[-1]:.1f})" if load else "")
+            note = cost.get("note") or ("" if load else "the shipped run's own time; its machine's load was not recorded")
+            if note and note not in notes:
+                notes.append(note)
+            return (_duration(float(total)) + (f" (load {load[-1]:.1f})" if load else "")
+                    + (f" [{notes.index(note) + 1}]" if note else ""))
 
         fp32, bf16 = costs.get("cpu 32-true"), costs.get("cpu bf16-mixed")
-        ratio = f"{seconds(bf16) / seconds(fp32):.2f}" if seconds(fp32) and seconds(bf16) else ""
+        # A ratio only between two times whose machine load is known: otherwise it may measure the load.
+        comparable = fp32 and bf16 and fp32.get("load_average") and bf16.get("load_average")
+        ratio = f"{seconds(bf16) / seconds(fp32):.2f}" if comparable and seconds(fp32) and seconds(bf16) else ""
         check = next((c for c in costs.values() if "holds" in c), None)
         verdict = "" if check is None else (
             f"{'holds' if check['holds'] else 'does not hold'} ({check['headline']['difference']:+.3g})")
@@ -278,7 +285,8 @@ def cost_table(manifest: Mapping[str, Any] | None = None) -> str:
                      "; ".join(gpu) or "not measured", str(shipped["precision"])])
     table = markdown_table(["model", "epochs", "CPU, fp32", "CPU, bf16", "bf16 / fp32",
                             "bf16 quality (bf16 - fp32 headline)", "GPU", "shipped run"], rows)
-    return table + "\n\nCPU: " + "; ".join(sorted(machines)) + "."
+    return (table + "\n\nCPU: " + "; ".join(sorted(machines)) + "."
+            + "".join(f"\n\n[{i}] {note}" for i, note in enumerate(notes, 1)))
 
 
 _MACHINE_PATH = re.compile(r"(?<![\w.$])(?:/(?:home|Users|root|tmp|work|mnt|srv|opt|var|scratch)/|[A-Za-z]:\\)")

@@ -272,7 +272,9 @@ MODELS: dict[str, ModelSpec] = {
             budgets={
                 "smoke": Budget(epochs=1, batch_size=64, train_size=1024, lr=2e-4, eval_size=1000),
                 "cpu": Budget(epochs=3, batch_size=128, train_size=None, lr=2e-4),
-                "full": Budget(epochs=20, batch_size=128, train_size=None, lr=2e-4),
+                # bf16 where fast: conditioning accuracy 98.7% against the fp32 run's 99.0% (same seed), within the
+                # 1-point tolerance (its Fréchet distance 13.1 against 15.3).
+                "full": Budget(epochs=20, batch_size=128, train_size=None, lr=2e-4, precision="auto"),
             },
             evaluate=_evaluate_conditional, headline="conditioning_accuracy", tolerance=CONDITIONING_TOLERANCE,
             better="higher", needs_judge=True, chapter="conditional", alternatives=("fashion-mnist",),

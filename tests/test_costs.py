@@ -37,18 +37,26 @@ def test_the_table_puts_each_cost_under_its_precision_and_device(tmp_path):
     fp32_epoch = (entry["history"]["time_s"][-1] - entry["history"]["time_s"][-2])  # any positive number will do
     entry["history"]["time_s"] = [fp32_epoch * (i + 1) for i in range(10)]  # every epoch the same: median = fp32_epoch
     bf16 = {"precision": "bf16-mixed", "machine": "AMD EPYC, 2 cores, AVX512", "median_epoch_s": fp32_epoch * 0.7,
-            "train_time_s": 1.0, "load_average": [0.5, 0.4, 0.3], "holds": True,
+            "train_time_s": 1.0, "load_average": [0.5, 0.4, 0.3], "holds": True, "note": "a busy machine",
             "headline": {"neg_elbo": 103.2, "shipped": 103.18, "difference": 0.02}}
-    gpu = {**bf16, "machine": "x; GPU NVIDIA H200", "median_epoch_s": 1.5, "holds": True}
+    gpu = {**bf16, "machine": "x; GPU NVIDIA H200", "median_epoch_s": 1.5, "holds": True, "note": ""}
     entry["costs"] = {cost_key(bf16): bf16, cost_key(gpu): gpu}
     assert set(entry["costs"]) == {"cpu bf16-mixed", "gpu bf16-mixed"}
     (weights / MANIFEST_NAME).write_text(json.dumps(data))
     table = cost_table(manifest(weights))
     row = _row(table, "MLP VAE")
-    assert row[1] == "10" and row[4] == "0.70"  # bf16 / fp32 from the median epochs, in the same run's units
+    assert row[1] == "10" and row[4] == ""  # no ratio: the shipped fp32 run's load is not known
+    entry["costs"]["cpu 32-true"] = {"precision": "32-true", "machine": bf16["machine"], "median_epoch_s": fp32_epoch,
+                                     "train_time_s": 1.0, "load_average": [0.5, 0.4, 0.3], "note": "a busy machine"}
+    (weights / MANIFEST_NAME).write_text(json.dumps(data))
+    table = cost_table(manifest(weights))
+    row = _row(table, "MLP VAE")
+    assert row[4] == "0.70"  # bf16 / fp32 from the median epochs, both loads known
+    assert row[2].endswith("[1]") and table.count("a busy machine") == 1  # one footnote per distinct note
     assert "(load 0.3)" in row[3] and row[5] == "holds (+0.02)" and row[6].startswith("bf16-mixed: 15 s")
     assert _row(table, "CNN VAE")[3] == "not measured"  # nothing recorded: said so, not left blank
-    assert table.rstrip().endswith("AVX512.")  # the CPU the times were measured on
+    assert "(load 0.3) [1]" in row[3] and "[1] a busy machine" in table  # a cost's note, as a footnote
+    assert "CPU: AMD EPYC, 2 cores, AVX512." in table  # the CPU the times were measured on
 
 
 def test_a_cost_is_recorded_only_beside_the_shipped_runs_configuration(tmp_path, data_dir, monkeypatch):
