@@ -75,7 +75,8 @@ def _short_budget(name: str, steps: int) -> tuple[registry.ModelSpec, Budget]:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}.")
     spec = registry.get(name)
-    return spec, spec.budget("full")
+    # In fp32 whatever the machine: the plain loop has no autocast, and the two paths are compared number for number.
+    return spec, spec.budget("full", precision="32-true")
 
 
 def plain_losses(name: str, steps: int = 200, seed: int = 0,

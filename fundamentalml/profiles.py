@@ -13,7 +13,10 @@ The default is ``full`` when a GPU is present and ``cpu`` otherwise; the environ
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -31,7 +34,7 @@ class Budget:
         lr: Adam learning rate.
         precision: Lightning precision string; ``"32-true"`` keeps the seed's numbers,
             ``"bf16-mixed"`` is faster on CPUs with AMX / AVX-512 BF16 and on recent GPUs, and ``"auto"``
-            picks bf16-mixed where the hardware has fast bf16 and fp32 elsewhere (see ``runs.resolve_precision``).
+            picks bf16-mixed where the hardware has fast bf16 and fp32 elsewhere (see :func:`resolve_precision`).
         eval_size: number of test images used by evaluation, or ``None`` for the whole test split.
     """
 
@@ -63,3 +66,28 @@ def check_profile(profile: str) -> str:
             f"(pass profile=... or set {PROFILE_ENV})."
         )
     return profile
+
+
+def resolve_precision(spec: Any, budget: Budget, precision: str | None, accelerator: str = "auto") -> Budget:
+    """The budget with a concrete precision: an explicit ``precision`` wins; ``"auto"`` means bf16-mixed where the
+    hardware has fast bf16 (AVX-512 BF16 or AMX on a CPU, bf16 on a GPU), fp32 elsewhere. (``spec``, the
+    registry entry, is not read: precision depends on the hardware, not on the model.)"""
+
+    wanted = precision or budget.precision
+    if wanted == "auto":
+        wanted = "bf16-mixed" if fast_bf16(accelerator) else "32-true"
+    if wanted in ("16-mixed", "16-true") and not torch.cuda.is_available():
+        raise ValueError(f"precision {wanted!r} needs a GPU (Lightning runs it as bf16 on a CPU, and the run would be "
+                         f"recorded wrongly); use bf16-mixed or 32-true.")
+    return replace(budget, precision=wanted)
+
+
+def fast_bf16(accelerator: str = "auto") -> bool:
+    """``True`` where bf16 is faster than fp32: a GPU with bf16, or a CPU with AVX-512 BF16 or AMX."""
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))

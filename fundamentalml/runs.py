@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import sys
@@ -32,7 +31,7 @@ from .identity import (MANIFEST_NAME, SHIPPED, WEIGHTS_DIR, WEIGHTS_ENV, checkpo
 from .identity import book_profile  # noqa: F401 -- the chapters' `from fundamentalml.runs import book_profile`
 from .metrics import Metrics
 from .models import HistoryModule
-from .profiles import Budget, check_profile, default_profile
+from .profiles import Budget, check_profile, default_profile, fast_bf16, resolve_precision  # noqa: F401 (re-exported)
 from .registry import ModelSpec
 
 
@@ -738,31 +737,6 @@ def check_model_fits_data(spec: ModelSpec, model: HistoryModule, datamodule: Ima
             f"{spec.name} was built for {classes} classes, but its data ({data.name}) has labels up to "
             f"{int(data.labels.max())}: use num_classes={int(data.labels.max()) + 1} (the default)."
         )
-
-
-def resolve_precision(spec: ModelSpec, budget, precision: str | None, accelerator: str = "auto"):
-    """The budget with a concrete precision: an explicit ``precision`` wins; ``"auto"`` means bf16-mixed where the
-    hardware has fast bf16 (AVX-512 BF16 or AMX on a CPU, bf16 on a GPU), fp32 elsewhere."""
-    from dataclasses import replace
-
-    wanted = precision or budget.precision
-    if wanted == "auto":
-        wanted = "bf16-mixed" if fast_bf16(accelerator) else "32-true"
-    if wanted in ("16-mixed", "16-true") and not torch.cuda.is_available():
-        raise ValueError(f"precision {wanted!r} needs a GPU (Lightning runs it as bf16 on a CPU, and the run would be "
-                         f"recorded wrongly); use bf16-mixed or 32-true.")
-    return replace(budget, precision=wanted)
-
-
-def fast_bf16(accelerator: str = "auto") -> bool:
-    """``True`` where bf16 is faster than fp32: a GPU with bf16, or a CPU with AVX-512 BF16 or AMX."""
-    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
 def load_run(path: str | os.PathLike, expected: str | None = None) -> Run:

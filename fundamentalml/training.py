@@ -27,7 +27,7 @@ from pytorch_lightning.utilities.model_helpers import is_overridden
 from .checkpoints import save_checkpoint
 from .data import ImageDataModule
 from .models import HistoryModule
-from .profiles import Budget
+from .profiles import Budget, resolve_precision
 from .registry import ModelSpec
 
 
@@ -375,6 +375,9 @@ def train(
         TrainingInterrupted: SIGINT or SIGTERM arrived (nothing is written).
     """
     pl.seed_everything(seed, verbose=False)
+    # "auto" becomes the precision this machine runs well (bf16-mixed where bf16 is fast, else fp32), so the
+    # Trainer and the run's metadata get a concrete one.
+    budget = resolve_precision(spec, budget, None, (trainer_kwargs or {}).get("accelerator", "auto"))
     model = spec.build(budget, **(model_kwargs or {}))
     datamodule = spec.datamodule(budget, data_dir, dataset=dataset)
     trainer_kwargs = dict(trainer_kwargs or {})
