@@ -312,7 +312,8 @@ class DCGAN(GAN):
         )
         self.apply(init_dcgan_weights)
         # Channels-last (NHWC) weights: oneDNN's convolutions are faster in that layout on a CPU (a bf16 DCGAN
-        # step about 1.2x, see benchmarks/layouts.py), as are a GPU's tensor cores. Same convolutions, same math.
+        # step about 1.1-1.2x, measured by the layouts benchmark), as are a GPU's tensor cores. Same convolutions,
+        # same math.
         self.to(memory_format=torch.channels_last)
 
     def generate_from(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
