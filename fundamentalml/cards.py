@@ -279,14 +279,23 @@ def cost_table(manifest: Mapping[str, Any] | None = None) -> str:
         ratio = f"{seconds(bf16) / seconds(fp32):.2f}" if comparable and seconds(fp32) and seconds(bf16) else ""
         check = next((c for c in costs.values() if "holds" in c), None)
         verdict = "" if check is None else (
-            f"{'holds' if check['holds'] else 'does not hold'} ({check['headline']['difference']:+.3g})")
+            f"{'holds' if check['holds'] else 'does not hold'} ({_difference(spec.headline, check['headline']['difference'])})")
         gpu = [f"{p.split()[1]}: {cell(c)}" for p, c in sorted(costs.items()) if p.startswith("gpu")]
-        rows.append([spec.title, str(epochs), cell(fp32), cell(bf16), ratio, verdict,
-                     "; ".join(gpu) or "not measured", str(shipped["precision"])])
-    table = markdown_table(["model", "epochs", "CPU, fp32", "CPU, bf16", "bf16 / fp32",
-                            "bf16 quality (bf16 - fp32 headline)", "GPU", "shipped run"], rows)
-    return (table + "\n\nCPU: " + "; ".join(sorted(machines)) + "."
+        title = spec.title + (f" (shipped run: {shipped['precision']})" if shipped["precision"] != "32-true" else "")
+        rows.append([title, str(epochs), cell(fp32), cell(bf16), ratio, verdict, "; ".join(gpu) or "not measured"])
+    table = markdown_table(["model", "epochs", "CPU, fp32", "CPU, bf16", "bf16 / fp32", "bf16 quality", "GPU"], rows)
+    return ("**What a `full` run costs, by precision and device** (bf16 quality: the bf16 run's headline metric minus "
+            "the fp32 run's, same seed)\n\n" + table + "\n\nCPU: " + "; ".join(sorted(machines)) + "."
             + "".join(f"\n\n[{i}] {note}" for i, note in enumerate(notes, 1)))
+
+
+def _difference(headline: str, value: float) -> str:
+    """A change of a headline metric in its own units: nats of -ELBO, points of accuracy, else the number."""
+    if headline == "neg_elbo":
+        return f"{value:+.3f} nats"
+    if headline.endswith("accuracy"):
+        return f"{value * 100:+.2f} points"
+    return f"{value:+.3g}"
 
 
 _MACHINE_PATH = re.compile(r"(?<![\w.$])(?:/(?:home|Users|root|tmp|work|mnt|srv|opt|var|scratch)/|[A-Za-z]:\\)")

@@ -53,7 +53,7 @@ def test_the_table_puts_each_cost_under_its_precision_and_device(tmp_path):
     row = _row(table, "MLP VAE")
     assert row[4] == "0.70"  # bf16 / fp32 from the median epochs, both loads known
     assert row[2].endswith("[1]") and table.count("a busy machine") == 1  # one footnote per distinct note
-    assert "(load 0.3)" in row[3] and row[5] == "holds (+0.02)" and row[6].startswith("bf16-mixed: 15 s")
+    assert "(load 0.3)" in row[3] and row[5] == "holds (+0.020 nats)" and row[6].startswith("bf16-mixed: 15 s")
     assert _row(table, "CNN VAE")[3] == "not measured"  # nothing recorded: said so, not left blank
     assert "(load 0.3) [1]" in row[3] and "[1] a busy machine" in table  # a cost's note, as a footnote
     assert "CPU: AMD EPYC, 2 cores, AVX512." in table  # the CPU the times were measured on
