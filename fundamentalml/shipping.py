@@ -215,7 +215,7 @@ def reproduce(
                 progress_bar=False)
     current = ship(out, names, data_dir=data_dir, weights_dir=weights_dir)
     for name in names:  # each retrain's wall time, machine and load: the cost of reproducing it, by precision
-        current = record_cost(name, out, weights_dir=weights_dir)
+        current = record_cost(name, out, weights_dir=weights_dir, metrics=current["models"][name]["metrics"])
     return current
 
 
@@ -261,6 +261,7 @@ def record_cost(
     weights_dir: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
     note: str = "",
+    metrics: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Record in ``name``'s manifest entry what its ``full`` run in ``runs`` (``runs/NAME.pt``) cost, under the run's
     precision, and the headline metric it reached beside the shipped run's: the manifest's ``"costs"``.
@@ -268,6 +269,7 @@ def record_cost(
     The run must be the shipped run's configuration (profile ``full``, same seed, budget and data) except,
     possibly, its precision: a bf16 run beside an fp32 one (or the other way round) is the quality check of
     :class:`~fundamentalml.registry.Tolerance`'s ``precision`` kind, and its result is stored as ``"holds"``.
+    ``metrics`` are the run's test metrics when the caller has them (else the run's own, else measured here).
     """
     folder = Path(weights_dir or WEIGHTS_DIR)
     current = manifest(folder)
@@ -285,7 +287,7 @@ def record_cost(
                          f"unlike with like.")
     if run.test_set().is_fallback or meta.get("data_is_fallback"):
         raise ValueError("Costs are measured on the real datasets, not the offline fallback: set FUNDAMENTALML_DATA.")
-    metrics = meta.get("metrics")
+    metrics = metrics or meta.get("metrics")  # given by reproduce, which has just measured them when shipping
     if not metrics:
         judge = pretrained(registry.JUDGE, weights_dir=folder).model if spec.needs_judge else None
         metrics = run.evaluate(judge).to_dict()

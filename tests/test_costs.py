@@ -82,3 +82,18 @@ def test_a_cost_is_recorded_only_beside_the_shipped_runs_configuration(tmp_path,
     assert cost["headline"]["shipped"] == shipped and cost["headline"]["difference"] > 0.2  # one tiny epoch: worse
     assert cost["holds"] is False  # so bf16 would not be allowed on this evidence
     assert manifest(weights)["models"]["vae-mlp"]["costs"] == current["models"]["vae-mlp"]["costs"]
+
+
+def test_reproduce_records_each_retrains_cost(tmp_path, data_dir, monkeypatch):
+    """reproduce ships each retrain and records its wall time, machine and load beside it (its own precision)."""
+    from fundamentalml.shipping import reproduce
+
+    weights = _weights(tmp_path)
+    spec = registry.get("vae-mlp")
+    monkeypatch.setitem(spec.budgets, "full", replace(spec.budgets["full"], epochs=1, train_size=256, eval_size=256))
+    current = reproduce(tmp_path / "runs", ["vae-mlp"], data_dir=data_dir, weights_dir=weights)
+    entry = current["models"]["vae-mlp"]
+    (key, cost), = entry["costs"].items()
+    assert key == cost_key(cost) and cost["precision"] == entry["budget"]["precision"]
+    assert cost["epochs"] == 1 and cost["train_time_s"] > 0 and len(cost["load_average"]) == 3
+    assert cost["headline"]["difference"] == 0.0 and "holds" not in cost  # the shipped run itself: nothing to check
