@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fundamentalml.identity import CACHE_ENV, CHECKPOINTS_ENV, PROFILE_ENV, SHIPPED
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Log lines of myst-nb's cache executor (myst_nb/core/execute/cache.py) and the book's own report line
@@ -81,19 +83,24 @@ def build_book(root: Path, env: dict[str, str], timeout: float) -> dict[str, Any
     return result
 
 
-def run_book(profile: str = "smoke", timeout: float = 3600.0) -> dict[str, Any]:
-    """Time a cold build (fresh execution and checkpoint caches) and a cached rebuild of a copy of the repository."""
+def run_book(profile: str = SHIPPED, timeout: float = 3600.0) -> dict[str, Any]:
+    """Time a cold build (fresh execution and checkpoint caches) and a cached rebuild of a copy of the repository.
+
+    ``profile``: ``"shipped"`` (a reader's build: the chapters show the shipped models, ``FUNDAMENTALML_PROFILE``
+    unset) or a training profile the chapters train at instead.
+    """
     from .flops import machine_info
 
     with tempfile.TemporaryDirectory(prefix="fml-bench-book-") as tmp:
         root = copy_repository(REPO, Path(tmp) / "checkout")
-        env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "FUNDAMENTALML_CHECKPOINTS")}
-        env.update(
-            FUNDAMENTALML_PROFILE=profile,
-            PYTHONPATH=str(root),
-            XDG_CACHE_HOME=str(Path(tmp) / "xdg-cache"),  # no trained checkpoints from earlier runs
-            PYTHONDONTWRITEBYTECODE="1",
-        )
+        env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", CHECKPOINTS_ENV, PROFILE_ENV)}
+        if profile != SHIPPED:
+            env[PROFILE_ENV] = profile
+        env.update({
+            "PYTHONPATH": str(root),
+            CACHE_ENV: str(Path(tmp) / "xdg-cache"),  # no trained checkpoints from earlier runs
+            "PYTHONDONTWRITEBYTECODE": "1",
+        })
         print(f"--- cold build ({profile} profile) in {root} ---", file=sys.stderr, flush=True)
         cold = build_book(root, env, timeout)
         print(f"--- cached rebuild: {cold['wall_s']:.1f} s cold ---", file=sys.stderr, flush=True)

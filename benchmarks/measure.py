@@ -188,7 +188,9 @@ def measure_model(
         "data_load_s": load_s,
         "repeats": repeats,
         "times_s": times,
-        "full_profile": {"epochs": full.epochs, "steps": full_steps, "estimate_s": per_step * full_steps},
+        # the full profile's work: its images, and their training FLOPs (what no implementation can skip)
+        "full_profile": {"epochs": full.epochs, "steps": full_steps, "estimate_s": per_step * full_steps,
+                         "images": full.epochs * full_train, "flops": flops * full.epochs * full_train},
         "bf16": bf16_result,
         "notes": notes,
     }

@@ -56,6 +56,27 @@ def add_peak_shares(result: dict[str, Any], peaks: dict[str, float | None]) -> N
     )
 
 
+def course_line(report: dict[str, Any]) -> str | None:
+    """The ``full`` budgets of every model measured, together: their training FLOPs, the least time they need at
+    this run's matmul rates (a floor no implementation beats: every FLOP at the rate of an ideal 2048x2048 matmul),
+    and the sum of the estimates above, at fp32 and, where measured, at bf16. ``None`` for fewer than two models."""
+    rows = [r for r in report["models"].values() if "error" not in r and "flops" in r.get("full_profile", {})]
+    if len(rows) < 2:
+        return None
+    peaks = report["peaks"]
+    flops = sum(r["full_profile"]["flops"] for r in rows)
+    fp32 = sum(r["full_profile"]["estimate_s"] for r in rows)
+    line = (f"All {len(rows)} models' full budgets together: {flops / 1e12:,.0f} TFLOP of training; at the fp32 matmul "
+            f"rate at least {duration(flops / peaks['fp32'])}")
+    if peaks.get("bf16"):
+        line += f", at the bf16 rate at least {duration(flops / peaks['bf16'])}"
+    line += f"; the full est. column sums to {duration(fp32)} at fp32"
+    if peaks.get("bf16") and all(r.get("bf16") for r in rows):
+        bf16 = sum(r["full_profile"]["estimate_s"] * r["bf16"]["ratio_bf16_over_fp32"] for r in rows)
+        line += f", {duration(bf16)} at bf16 ({100 * flops / bf16 / peaks['bf16']:.0f}% of the bf16 rate)"
+    return line + "."
+
+
 def bf16_line(report: dict[str, Any]) -> str:
     """What happened to the bf16 columns: measured, skipped (and why), or not asked for."""
     settings = report["settings"]
@@ -127,6 +148,7 @@ def format_table(report: dict[str, Any]) -> str:
         + (f", bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s" if peaks.get("bf16") else " (bf16 not measured: no fast bf16)")
         + ".",
         bf16_line(report),
+        *filter(None, [course_line(report)]),
         TRAINING_ONLY_NOTE,
         COLUMNS,
     ]

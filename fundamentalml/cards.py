@@ -122,8 +122,11 @@ def _fmt(value: Any) -> str:
 
 
 def _duration(seconds: float) -> str:
-    minutes = seconds / 60
-    return f"{seconds:.0f} s" if minutes < 2 else f"{minutes:.0f} min"
+    """``"45 s"``, ``"12 min"`` or ``"1 h 05 min"``."""
+    minutes = round(seconds / 60)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _text(value: Any) -> str:
@@ -248,7 +251,7 @@ def cost_table(manifest: Mapping[str, Any] | None = None) -> str:
     from .shipping import cost_key, median_epoch_seconds
 
     entries = (read_manifest() if manifest is None else manifest).get("models", {})
-    rows, machines, notes = [], set(), []
+    rows, machines, notes, fastest = [], set(), [], {}
     for name in (n for n in registry.MODEL_NAMES if n in entries):
         entry, spec = entries[name], registry.get(name)
         epochs = spec.budget("full").epochs
@@ -283,10 +286,34 @@ def cost_table(manifest: Mapping[str, Any] | None = None) -> str:
         gpu = [f"{p.split()[1]}: {cell(c)}" for p, c in sorted(costs.items()) if p.startswith("gpu")]
         title = spec.title + (f" (shipped run: {shipped['precision']})" if shipped["precision"] != "32-true" else "")
         rows.append([title, str(epochs), cell(fp32), cell(bf16), ratio, verdict, "; ".join(gpu) or "not measured"])
+        # The fastest CPU time whose quality holds: the shipped run's precision is the reference, the other one
+        # counts only where its quality check passed.
+        holding = [(seconds(c), c["precision"]) for key, c in costs.items() if key.startswith("cpu") and seconds(c)
+                   and (c["precision"] == shipped["precision"] or c.get("holds"))]
+        fastest[spec.title] = min(holding) if holding else None
     table = markdown_table(["model", "epochs", "CPU, fp32", "CPU, bf16", "bf16 / fp32", "bf16 quality", "GPU"], rows)
     return ("**What a `full` run costs, by precision and device** (bf16 quality: the bf16 run's headline metric minus "
-            "the fp32 run's, same seed)\n\n" + table + "\n\nCPU: " + "; ".join(sorted(machines)) + "."
-            + "".join(f"\n\n[{i}] {note}" for i, note in enumerate(notes, 1)))
+            "the fp32 run's, same seed)\n\n" + table + "\n\nCPU: " + "; ".join(sorted(machines)) + ".\n\n"
+            + _whole_course(fastest) + "".join(f"\n\n[{i}] {note}" for i, note in enumerate(notes, 1)))
+
+
+def _whole_course(fastest: Mapping[str, tuple[float, str] | None]) -> str:
+    """A sentence: training every model above in turn on the CPU, each at its fastest precision that holds quality
+    (``fastest``: title -> (seconds, precision), or ``None`` where no CPU time is recorded)."""
+    missing = [title for title, best in fastest.items() if best is None]
+    if missing or not fastest:
+        return ("Retraining them all in turn on the CPU: not known, since no CPU time is recorded for "
+                + (", ".join(missing) or "any model") + ".")
+    by_precision: dict[str, list[str]] = {}
+    for title, (_, precision) in fastest.items():  # type: ignore[misc]
+        by_precision.setdefault(precision, []).append(title)
+    short = {"32-true": "fp32", "bf16-mixed": "bf16"}
+    how = "; ".join(f"{short.get(precision, precision)} for {', '.join(titles)}"
+                    for precision, titles in sorted(by_precision.items()))
+    total = sum(best[0] for best in fastest.values() if best)
+    return (f"Retraining all {len(fastest)} in turn on the CPU, each at the fastest precision that holds its quality "
+            f"({how}): **{_duration(total)}** of training, the sum of those times (`reproduce` also evaluates "
+            "each model as it ships it).")
 
 
 def _difference(headline: str, value: float) -> str:

@@ -182,11 +182,14 @@ def release_lock(path: str | os.PathLike) -> None:
 
 _OUT_DIR = re.compile(r"(--out[ =])(?:/[^\s/]+)*/(?:runs[-_])?([^\s/]+)")
 _DATA_DIR = re.compile(r"(?:/[^\s/()'\"]+)+?/(MNIST|FashionMNIST|cifar10|cifar-10-batches-py)(?=[/\s)]|$)")
+_DATA_ROOT = re.compile(r"(--data[_-]dir[ =])/[^\s]*")  # a data folder given whole on a command line
+_WEIGHTS_DIR = re.compile(r"(--weights[_-]dir[ =])(?:/[^\s/]+)*/([^\s/]+)")  # a weights folder: its name alone
 
 
 def portable(value: Any) -> Any:
     """``value`` (a manifest, an entry, a string) with the making machine's paths replaced by portable ones: an
-    absolute ``--out`` folder by ``runs/NAME``, a dataset folder by ``$FUNDAMENTALML_DATA/...``.
+    absolute ``--out`` folder by ``runs/NAME``, a dataset folder by ``$FUNDAMENTALML_DATA/...`` (a ``--data_dir``
+    by ``$FUNDAMENTALML_DATA``), a ``--weights_dir`` by its folder's name.
 
     ``fundamentalml.cards.machine_paths`` of the result lists what is left (an absolute path of another kind)."""
     if isinstance(value, Mapping):
@@ -194,5 +197,6 @@ def portable(value: Any) -> Any:
     if isinstance(value, list):
         return [portable(item) for item in value]
     if isinstance(value, str):
-        return _DATA_DIR.sub(lambda m: f"${DATA_ENV}/" + m.group(1), _OUT_DIR.sub(r"\1runs/\2", value))
+        value = _WEIGHTS_DIR.sub(r"\1\2", _DATA_ROOT.sub(rf"\1${DATA_ENV}", _OUT_DIR.sub(r"\1runs/\2", value)))
+        return _DATA_DIR.sub(lambda m: f"${DATA_ENV}/" + m.group(1), value)
     return value

@@ -356,7 +356,9 @@ def page_note(runs: Mapping[str, Any], warmup: str | None = None) -> str:
         f"<p>{lead}</p><ul>{''.join(parts)}</ul><p>Evaluated on: {escape(data)}.</p>"
         "<p><strong>Train it yourself:</strong> set <code>PROFILE</code> in the first code cell (or the environment "
         "variable <code>FUNDAMENTALML_PROFILE</code>) to <code>smoke</code>, <code>cpu</code> or <code>full</code>. "
-        f"On 2 CPU cores: {'; '.join(costs)}.</p></div>"
+        f"On 2 CPU cores: {'; '.join(costs)}. At <code>full</code>, a model whose budget's precision is "
+        "<code>auto</code> (<code>python -m fundamentalml profiles</code> lists them) trains at bf16 on a CPU with "
+        "AVX-512 BF16 or AMX, at fp32 elsewhere; the Model cards page has every measured cost.</p></div>"
     )
 
 
@@ -391,30 +393,42 @@ def data_mismatch(meta: Mapping[str, Any], *sets: Any) -> str | None:
 
 
 def _cost_line(title: str, name: str) -> str:
-    """What training ``name`` costs at each profile on a 2-core CPU, scaled from the shipped run's median epoch
-    (its total wall time when no per-epoch times were recorded)."""
+    """What training ``name`` costs at each profile on a 2-core CPU, scaled from measured ``full`` runs: the
+    shipped run and the runs recorded beside it (``reproduce``, ``costs --runs``), per precision.
+
+    Each time is a median epoch (a whole run's wall time where no epoch times were kept) scaled by the images a
+    profile trains on; ``smoke`` and ``cpu`` train at fp32, so they scale from an fp32 run where one was measured.
+    ``full`` gives each precision measured, a recorded run (with its load known) before the shipped run's own.
+    """
     from . import registry
     from .runs import manifest
-    from .shipping import median_epoch_seconds
+    from .shipping import cost_key, median_epoch_seconds
 
     entry = manifest()["models"].get(name)
     spec = registry.get(name)
     if not entry:
         return f"{title}: not measured"
-    full_images = int(entry["train_images"])
-    median = median_epoch_seconds(entry)
-    per_image = (median / full_images if median else
-                 float(entry["train_time_s"]) / (spec.budget("full").epochs * full_images))
+    full_images, full_epochs = int(entry["train_images"]), spec.budget("full").epochs
+    shipped = {"precision": (entry.get("budget") or {}).get("precision", "32-true"), "machine": entry.get("machine"),
+               "median_epoch_s": median_epoch_seconds(entry), "train_time_s": entry.get("train_time_s")}
+    per_image: dict[str, float] = {}  # precision -> seconds per training image on a CPU
+    for cost in [*(entry.get("costs") or {}).values(), shipped]:
+        epoch = cost.get("median_epoch_s") or (float(cost["train_time_s"]) / full_epochs if cost.get("train_time_s") else None)
+        if epoch and cost_key(cost).startswith("cpu") and cost.get("precision"):
+            per_image.setdefault(str(cost["precision"]), float(epoch) / full_images)
+    if not per_image:
+        return f"{title}: not measured"
+    short = {"32-true": "fp32", "bf16-mixed": "bf16"}
     out = []
-    for profile in ("smoke", "cpu", "full"):
+    for profile in ("smoke", "cpu"):
         b = spec.budget(profile)
+        precision = b.precision if b.precision in per_image else next(iter(per_image))
         images = b.epochs * min(b.train_size or full_images, full_images)
-        out.append(f"{profile} ~{_minutes(per_image * images)}")
-    precision = (entry.get("budget") or {}).get("precision", "32-true")
-    others = [f"full at {p} ~{_minutes(c['median_epoch_s'] * spec.budget('full').epochs)}"
-              for p, c in sorted((entry.get("costs") or {}).items()) if p != precision and c.get("median_epoch_s")]
-    return (f"{title} " + ", ".join(out) + (f" (measured at full, {precision})" if precision != "32-true" else "")
-            + "".join(f"; {o}" for o in others))
+        out.append(f"{profile} ~{_minutes(per_image[precision] * images)}"
+                   + ("" if precision == b.precision else f" (scaled from a {short.get(precision, precision)} run)"))
+    full = [f"~{_minutes(seconds * full_epochs * full_images)} at {short.get(p, p)}"
+            for p, seconds in sorted(per_image.items(), key=lambda item: item[0] != "32-true")]
+    return f"{title} " + ", ".join(out) + ", full " + " or ".join(full)
 
 
 def _num(value: float) -> str:

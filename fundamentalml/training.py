@@ -7,6 +7,7 @@ decides whether to call it (or to load a checkpoint or the shipped weights inste
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -48,30 +49,96 @@ class TrainingInterrupted(RuntimeError):
 
 
 def flush_denormals_enabled() -> bool:
-    """``True`` when the CPU currently flushes denormal floats to zero.
+    """``True`` when the calling thread flushes denormal floats to zero.
 
     torch has a setter but no getter, so read it off the hardware: with denormals-are-zero on, multiplying a
     subnormal number gives exactly 0.
     """
-    tiny = torch.tensor([1e-40], dtype=torch.float32)
-    return bool((tiny * 1.0).item() == 0.0)
+    return bool((_subnormals(1) * 1.0).item() == 0.0)
+
+
+def _subnormals(n: int) -> torch.Tensor:
+    """``n`` copies of a subnormal float32 (about 1.5e-39), made from its bits: converting ``1e-40`` itself
+    would already give 0 on a thread that flushes."""
+    return torch.full((n,), SUBNORMAL_BITS, dtype=torch.int32).view(torch.float32)
+
+
+SUBNORMAL_BITS = 0x00100000  # exponent 0, mantissa not 0: a subnormal float32
+
+
+def denormal_share(n: int = 1 << 20) -> float:
+    """The share of ``n`` subnormal floats still subnormal after an elementwise product spread over torch's
+    intra-op threads: 0 when every thread flushes them, 1 when none does, in between when only some do."""
+    return float(((_subnormals(n) * 1.0) != 0).float().mean())
+
+
+@functools.lru_cache(maxsize=1)
+def _openmp_runtime() -> Any:
+    """The OpenMP runtime of torch's intra-op threads, as loaded in this process (``ctypes.CDLL``), or ``None``
+    where it cannot be found (no ``/proc/self/maps``, or several runtimes and none of them torch's own).
+
+    libgomp, LLVM's libomp and Intel's libiomp5 all export ``GOMP_parallel``, the call behind an
+    ``omp parallel`` region compiled by GCC.
+    """
+    import ctypes
+
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    names = ("libgomp", "libomp", "libiomp5")
+    paths = sorted({line.split()[-1] for line in maps.splitlines()
+                    if line.split()[-1].startswith("/") and Path(line.split()[-1]).name.startswith(names)})
+    own = [p for p in paths if Path(p).parent == Path(torch.__file__).parent / "lib"]
+    chosen = own or paths
+    if len(chosen) != 1:
+        return None
+    try:
+        runtime = ctypes.CDLL(chosen[0])
+        parallel = runtime.GOMP_parallel
+    except (OSError, AttributeError):
+        return None
+    parallel.argtypes = [ctypes.CFUNCTYPE(None, ctypes.c_void_p), ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+    parallel.restype = None
+    return runtime
+
+
+def set_flush_denormals(on: bool) -> bool:
+    """Flush denormals to zero (or stop) on every thread torch computes on; ``True`` when every thread now does.
+
+    ``torch.set_flush_denormal`` sets the calling thread's control register only, and the threads of torch's
+    OpenMP pool keep the one they started with: with 2 threads, half of every parallel operation went on
+    computing subnormals in slow microcode. So one parallel region of the pool's size runs the same switch on
+    each of its threads (threads started later copy this thread's register). Where the OpenMP runtime cannot
+    be reached, only this thread is set, and the answer says whether that sufficed.
+    """
+    import ctypes
+
+    torch.set_flush_denormal(on)
+    runtime, threads = _openmp_runtime(), torch.get_num_threads()
+    if runtime is not None and threads > 1:
+        switch = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _: torch.set_flush_denormal(on))
+        runtime.GOMP_parallel(switch, None, threads, 0)  # each thread of the team runs it once, then they join
+    share = denormal_share()
+    return share == 0.0 if on else share == 1.0
 
 
 @contextlib.contextmanager
 def flush_denormals() -> Iterator[None]:
-    """Flush denormal floats to zero inside the block, then restore the caller's setting.
+    """Flush denormal floats to zero on every thread torch computes on inside the block, then restore the
+    caller's setting (this thread's, which new threads copy).
 
     As training goes on, some weights and activations become subnormal (below ~1e-38); x86 CPUs handle those
     in slow microcode, and an MLP VAE epoch slows from 1.8 s to 3 s. Flushing them changes no result that
     matters (same -ELBO) and keeps every epoch fast. Scoped, because a process-wide switch would surprise
-    the caller's own numerical code.
+    the caller's own numerical code. See :func:`set_flush_denormals` for why every thread.
     """
     before = flush_denormals_enabled()
-    torch.set_flush_denormal(True)
+    set_flush_denormals(True)
     try:
         yield
     finally:
-        torch.set_flush_denormal(before)
+        set_flush_denormals(before)
 
 
 NVML_CHECK_ENV = "PYTORCH_NVML_BASED_CUDA_CHECK"

@@ -351,3 +351,40 @@ def test_a_model_whose_profile_says_auto_precision_is_measured_at_fp32(tmp_path:
     r = json.loads(out.read_text())
     assert r["steps"] == 2 and r["project"]["time_s"] > 0 and r["bare"]["time_s"] > 0
     assert any("precision 'auto'" in n and "these columns time fp32" in n for n in r["notes"]), r["notes"]
+
+
+def test_the_whole_course_line_sums_every_models_full_budget() -> None:
+    """The line under the table: all models' full-budget FLOPs, the floor at the matmul rates, the summed estimates."""
+    def row(flops: float, estimate: float, bf16_ratio: float | None) -> dict:
+        return {"full_profile": {"flops": flops, "estimate_s": estimate},
+                "bf16": {"ratio_bf16_over_fp32": bf16_ratio} if bf16_ratio else None}
+
+    report = {"peaks": {"fp32": 1e11, "bf16": 2e11},
+              "models": {"a": row(3e14, 6000.0, 0.5), "b": row(3e14, 1200.0, 0.5), "broken": {"error": "x"}}}
+    line = tables.course_line(report)
+    # 6e14 FLOP: 6,000 s at 1e11 FLOP/s, 3,000 s at 2e11; estimates 7,200 s fp32, 3,600 s bf16 (3e3 s floor = 83%)
+    assert line.startswith("All 2 models' full budgets together: 600 TFLOP of training")
+    assert "at the fp32 matmul rate at least 1.67 h, at the bf16 rate at least 50.0 min" in line
+    assert "sums to 2.00 h at fp32, 1.00 h at bf16 (83% of the bf16 rate)" in line
+    report["models"]["b"]["bf16"] = None  # one model without a bf16 time: no bf16 sum
+    assert "at bf16 (" not in tables.course_line(report)
+    report["models"].pop("a")
+    assert tables.course_line(report) is None  # one model: nothing to add up
+
+
+def test_denormal_modes_are_measured_and_told_apart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks.denormals: each mode timed, and each mode really is what it says (the share left unflushed)."""
+    from benchmarks import denormals
+
+    name = registry.benchmark_models("quick")[0]
+    (result,) = denormals.main(["--model", name, "--steps", "2", "--warmup", "0", "--repeats", "2",
+                                "--data_dir", str(tmp_path)])  # an empty folder: the offline fallback's digits
+    assert set(result["seconds_per_step"]) == set(denormals.MODES)
+    assert all(s > 0 for s in result["seconds_per_step"].values())
+    shares = result["unflushed_share"]
+    assert shares["none"] == 1.0 and shares["every thread"] == 0.0
+    assert shares["torch (one thread)"] < 1.0  # torch's switch reaches one thread of torch.get_num_threads()
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("model") and f"\n{name} " in out and "Machine: " in out
+    with pytest.raises(SystemExit):
+        denormals.main(["--steps", "0"])

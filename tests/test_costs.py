@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import replace
 
@@ -97,3 +98,59 @@ def test_reproduce_records_each_retrains_cost(tmp_path, data_dir, monkeypatch):
     assert key == cost_key(cost) and cost["precision"] == entry["budget"]["precision"]
     assert cost["epochs"] == 1 and cost["train_time_s"] > 0 and len(cost["load_average"]) == 3
     assert cost["headline"]["difference"] == 0.0 and "holds" not in cost  # the shipped run itself: nothing to check
+
+
+def test_the_whole_course_is_the_sum_of_each_models_fastest_cpu_time_that_holds(tmp_path):
+    """The sentence under the table: each model at its fastest CPU precision whose quality holds, summed; a bf16
+    run that failed its check, or a GPU time, never counts; a model with no CPU time makes the sum unknown."""
+    weights = _weights(tmp_path)
+    data = json.loads((weights / MANIFEST_NAME).read_text())
+    expected = 0.0
+    for name, entry in data["models"].items():
+        epochs = registry.get(name).budget("full").epochs
+        entry.pop("history", None)  # no epoch times: a run counts as its whole training time
+        entry["train_time_s"] = 600.0
+        shipped = entry["budget"]["precision"]
+        other = "bf16-mixed" if shipped == "32-true" else "32-true"
+        faster = {"precision": other, "machine": "AMD EPYC, 2 cores, AVX512", "median_epoch_s": 30.0 / epochs,
+                  "load_average": [1.0, 1.0, 1.0], "holds": name != "cvae",  # the cVAE's faster run fails
+                  "headline": {"difference": 0.0}}
+        gpu = {**faster, "machine": "x; GPU NVIDIA H200", "median_epoch_s": 1.0 / epochs, "holds": True}
+        entry["costs"] = {cost_key(faster): faster, cost_key(gpu): gpu}
+        expected += 600.0 if name == "cvae" else 30.0
+    (weights / MANIFEST_NAME).write_text(json.dumps(data))
+    sentence = next(l for l in cost_table(manifest(weights)).splitlines() if l.startswith("Retraining"))
+    minutes = round(expected / 60)
+    assert f"**{minutes} min**" in sentence and f"all {len(data['models'])} in turn" in sentence
+    cvae = registry.get("cvae").title
+    assert re.search(rf"fp32 for [^;)]*\b{cvae}\b", sentence)  # its bf16 run did not hold: it trains at fp32
+    assert not re.search(rf"bf16 for [^;)]*\b{cvae}\b", sentence)
+    data["models"]["vae-cnn"].pop("train_time_s")
+    data["models"]["vae-cnn"]["costs"] = {}
+    (weights / MANIFEST_NAME).write_text(json.dumps(data))
+    sentence = next(l for l in cost_table(manifest(weights)).splitlines() if l.startswith("Retraining"))
+    assert "not known" in sentence and registry.get("vae-cnn").title in sentence
+
+
+def test_a_chapters_cost_box_gives_full_at_each_measured_precision(tmp_path, monkeypatch):
+    """The box at the top of a chapter: smoke and cpu scaled from an fp32 run (they train at fp32), full at each
+    CPU precision measured (a recorded run before the shipped run's own), never a GPU's time."""
+    from fundamentalml import reports, runs
+
+    data = json.loads((_weights(tmp_path) / MANIFEST_NAME).read_text())
+    entry = data["models"]["vae-mlp"]
+    images, epochs = int(entry["train_images"]), registry.get("vae-mlp").budget("full").epochs
+    entry["history"]["time_s"] = [6.0 * (i + 1) for i in range(epochs)]  # fp32: 6 s an epoch
+    cpu = {"precision": "bf16-mixed", "machine": "AMD EPYC, 2 cores", "median_epoch_s": 3.0, "load_average": [1, 1, 1]}
+    gpu = {**cpu, "machine": "x; GPU NVIDIA H200", "median_epoch_s": 0.01}
+    entry["costs"] = {cost_key(cpu): cpu, cost_key(gpu): gpu}
+    monkeypatch.setattr(runs, "manifest", lambda *args, **kwargs: data)
+    line = reports._cost_line("MLP VAE", "vae-mlp")
+    smoke = registry.get("vae-mlp").budget("smoke")
+    assert f"smoke ~{reports._minutes(6.0 / images * smoke.train_size * smoke.epochs)}," in line
+    assert line.endswith(f"full ~{reports._minutes(6.0 * epochs)} at fp32 or ~{reports._minutes(3.0 * epochs)} at bf16")
+    # Only a bf16 run measured (the DCGAN's case): smoke and cpu say what they were scaled from.
+    entry["budget"]["precision"] = "bf16-mixed"
+    entry["costs"] = {}
+    line = reports._cost_line("MLP VAE", "vae-mlp")
+    assert "smoke ~" in line and "(scaled from a bf16 run)" in line and " at fp32" not in line

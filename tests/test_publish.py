@@ -371,6 +371,11 @@ def test_manifest_holds_no_machine_paths() -> None:
     assert cards.machine_paths(fixed) == []
     assert fixed["models"]["x"]["command"] == "python -m fundamentalml train x --out runs/judges --seed 0"
     assert fixed["models"]["x"]["seeds"][0]["source"] == "cifar10 test split from $FUNDAMENTALML_DATA/cifar10/test.npz (a copy)"
+    # reproduce's own command, as a recorded cost keeps it: its data and weights folders given whole
+    command = "python -m fundamentalml reproduce --out /tmp/r/runs --weights_dir /tmp/r/weights --data_dir /work/shared/data"
+    assert len(cards.machine_paths({"c": command})) == 1
+    assert cards.portable(command) == ("python -m fundamentalml reproduce --out runs/runs --weights_dir weights "
+                                       "--data_dir $FUNDAMENTALML_DATA")
 
 
 def test_model_cards_page_is_written_from_the_manifest_at_build_time(tmp_path: Path) -> None:

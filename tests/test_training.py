@@ -18,7 +18,13 @@ from fundamentalml.models import ConvVAE, LossModule, MLPVAE
 from fundamentalml.profiles import Budget
 from fundamentalml.reports import run_row
 from fundamentalml.runs import get_run
-from fundamentalml.training import TrainingDiverged, flush_denormals, flush_denormals_enabled
+from fundamentalml.training import (
+    TrainingDiverged,
+    denormal_share,
+    flush_denormals,
+    flush_denormals_enabled,
+    set_flush_denormals,
+)
 
 QUIET = dict(progress_bar=False, print_epochs=False)
 
@@ -369,6 +375,24 @@ def test_weights_that_do_not_fit_are_reported(tmp_path):
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="do not fit a MLPVAE"):
         load_checkpoint(path)
+
+
+def test_flush_denormals_reaches_every_intra_op_thread():
+    """torch.set_flush_denormal sets the calling thread only: with 2 threads half of a parallel product stayed
+    subnormal (slow microcode on x86). flush_denormals() flushes on every thread, and restores all of them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert set_flush_denormals(False) and denormal_share() == 1.0
+        torch.set_flush_denormal(True)  # torch's own switch, after the thread pool started: one thread of two
+        assert 0.0 < denormal_share() < 1.0
+        with flush_denormals():
+            assert denormal_share() == 0.0  # every thread flushes
+        assert denormal_share() == 0.0  # the caller's setting (this thread's: on) is now every thread's
+        assert set_flush_denormals(False) and denormal_share() == 1.0
+    finally:
+        set_flush_denormals(False)
+        torch.set_num_threads(threads)
 
 
 def test_flush_denormals_is_scoped():
