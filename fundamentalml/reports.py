@@ -311,6 +311,11 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+def _about(seconds: float) -> str:
+    """An estimate: ``"~1.5 min"``, ``"~48 s"``, or ``"under 1 s"`` (never ``"~0 s"``)."""
+    return "under 1 s" if seconds < 0.5 else f"~{_minutes(seconds)}"
+
+
 def page_note(runs: Mapping[str, Any], warmup: str | None = None) -> str:
     """The "How this page was computed" box of a chapter, as HTML: where each model came from and on what data.
 
@@ -424,9 +429,9 @@ def _cost_line(title: str, name: str) -> str:
         b = spec.budget(profile)
         precision = b.precision if b.precision in per_image else next(iter(per_image))
         images = b.epochs * min(b.train_size or full_images, full_images)
-        out.append(f"{profile} ~{_minutes(per_image[precision] * images)}"
+        out.append(f"{profile} {_about(per_image[precision] * images)}"
                    + ("" if precision == b.precision else f" (scaled from a {short.get(precision, precision)} run)"))
-    full = [f"~{_minutes(seconds * full_epochs * full_images)} at {short.get(p, p)}"
+    full = [f"{_about(seconds * full_epochs * full_images)} at {short.get(p, p)}"
             for p, seconds in sorted(per_image.items(), key=lambda item: item[0] != "32-true")]
     return f"{title} " + ", ".join(out) + ", full " + " or ".join(full)
 

@@ -147,10 +147,11 @@ def test_a_chapters_cost_box_gives_full_at_each_measured_precision(tmp_path, mon
     monkeypatch.setattr(runs, "manifest", lambda *args, **kwargs: data)
     line = reports._cost_line("MLP VAE", "vae-mlp")
     smoke = registry.get("vae-mlp").budget("smoke")
-    assert f"smoke ~{reports._minutes(6.0 / images * smoke.train_size * smoke.epochs)}," in line
+    assert f"smoke {reports._about(6.0 / images * smoke.train_size * smoke.epochs)}," in line
     assert line.endswith(f"full ~{reports._minutes(6.0 * epochs)} at fp32 or ~{reports._minutes(3.0 * epochs)} at bf16")
+    assert reports._about(0.2) == "under 1 s" and reports._about(48.0) == "~48 s"  # never "~0 s"
     # Only a bf16 run measured (the DCGAN's case): smoke and cpu say what they were scaled from.
     entry["budget"]["precision"] = "bf16-mixed"
     entry["costs"] = {}
     line = reports._cost_line("MLP VAE", "vae-mlp")
-    assert "smoke ~" in line and "(scaled from a bf16 run)" in line and " at fp32" not in line
+    assert "smoke " in line and "(scaled from a bf16 run)" in line and " at fp32" not in line
