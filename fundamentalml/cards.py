@@ -281,8 +281,11 @@ def cost_table(manifest: Mapping[str, Any] | None = None) -> str:
         comparable = fp32 and bf16 and fp32.get("load_average") and bf16.get("load_average")
         ratio = f"{seconds(bf16) / seconds(fp32):.2f}" if comparable and seconds(fp32) and seconds(bf16) else ""
         check = next((c for c in costs.values() if "holds" in c), None)
-        verdict = "" if check is None else (
-            f"{'holds' if check['holds'] else 'does not hold'} ({_difference(spec.headline, check['headline']['difference'])})")
+        # A recorded run's difference is its metric minus the shipped run's; the column is bf16 minus fp32, so an
+        # fp32 run recorded beside a shipped bf16 one (the DCGAN's) turns the sign round.
+        sign = 1.0 if check is None or check.get("precision") != "32-true" else -1.0
+        verdict = "" if check is None else (f"{'holds' if check['holds'] else 'does not hold'} "
+                                            f"({_difference(spec.headline, sign * check['headline']['difference'])})")
         gpu = [f"{p.split()[1]}: {cell(c)}" for p, c in sorted(costs.items()) if p.startswith("gpu")]
         title = spec.title + (f" (shipped run: {shipped['precision']})" if shipped["precision"] != "32-true" else "")
         rows.append([title, str(epochs), cell(fp32), cell(bf16), ratio, verdict, "; ".join(gpu) or "not measured"])

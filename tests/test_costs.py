@@ -155,3 +155,19 @@ def test_a_chapters_cost_box_gives_full_at_each_measured_precision(tmp_path, mon
     entry["costs"] = {}
     line = reports._cost_line("MLP VAE", "vae-mlp")
     assert "smoke " in line and "(scaled from a bf16 run)" in line and " at fp32" not in line
+
+
+def test_the_quality_column_is_bf16_minus_fp32_whichever_run_shipped(tmp_path):
+    """A shipped bf16 run (the DCGAN's) with an fp32 run recorded beside it: the recorded difference is fp32 minus
+    bf16, and the column, bf16 minus fp32, shows it with the sign turned round."""
+    weights = _weights(tmp_path)
+    data = json.loads((weights / MANIFEST_NAME).read_text())
+    entry = data["models"]["dcgan"]
+    assert entry["budget"]["precision"] == "bf16-mixed"
+    fp32 = {"precision": "32-true", "machine": "AMD EPYC, 2 cores, AVX512", "median_epoch_s": 120.0,
+            "load_average": [2.0, 2.0, 2.0], "holds": True,
+            "headline": {"frechet_distance": 0.031, "shipped": 0.036, "difference": -0.005}}
+    entry["costs"] = {cost_key(fp32): fp32}
+    (weights / MANIFEST_NAME).write_text(json.dumps(data))
+    row = _row(cost_table(manifest(weights)), registry.get("dcgan").title + " (shipped run: bf16-mixed)")
+    assert row[5].startswith("holds (+0.005")  # bf16's distance is the larger one: a positive difference
