@@ -12,7 +12,9 @@ call) and splits its wall time::
     evaluation    the test evaluation the CLI prints (``Run.evaluate``: the whole test set)
 
 and runs a bare loop (:mod:`benchmarks.bare`) over the same number of training steps, same batches, same
-optimiser, so ``whole run / bare`` is the cost per training step of everything the package adds. Run it on a
+optimiser, once before and once after the whole run (their mean is the reference, so a drift in the machine's
+speed during the measurement cancels to first order), so ``whole run / bare`` is the cost per training step of
+everything the package adds. Run it on a
 quiet machine: the load average is printed with the result. Example::
 
     python -m benchmarks.wholerun --model vae-mlp --json wholerun.json
@@ -74,9 +76,22 @@ class PhaseClock(Callback):
         self.last_end = now
 
 
+def _bare_loop(spec: registry.ModelSpec, budget: Any, loader: Any, steps: int, seed: int, precision: str) -> float:
+    """Seconds of a bare loop training a fresh model over ``steps`` batches of ``loader`` (a fresh pass per epoch)."""
+    pl.seed_everything(seed, verbose=False)
+    model = spec.build(budget).train()
+    with flush_denormals(), no_gpu_probing():  # as fit runs
+        start = time.perf_counter()
+        step = bare_step(model, total_steps=steps, precision=precision)
+        for _ in range(budget.epochs):  # a fresh pass over the loader per epoch, as fit makes one
+            for batch in batches(loader, len(loader), "cpu"):
+                step(batch)
+        return time.perf_counter() - start
+
+
 def measure_whole_run(name: str, seed: int = 0, data_dir: str | None = None, profile: str = "full",
                       precision: str | None = None) -> dict[str, Any]:
-    """Time a whole ``profile`` run of ``name`` by phase, then a bare loop over the same steps; return the split.
+    """Time a whole ``profile`` run of ``name`` by phase, between two bare loops over the same steps; return the split.
 
     ``precision`` (default: the profile's, ``"auto"`` resolved for this machine) is the run's; the bare loop runs
     at the same one (bf16 autocast for ``bf16-mixed``, as Lightning's CPU plugin does).
@@ -92,6 +107,17 @@ def measure_whole_run(name: str, seed: int = 0, data_dir: str | None = None, pro
     with tempfile.TemporaryDirectory() as out:
         get_run(name, profile, seed=seed, out=out, data_dir=data_dir, retrain=True, evaluate=False, epochs=1,
                 precision=precision, progress_bar=False, print_epochs=False)
+    datamodule = spec.datamodule(budget, data_dir)  # what the run trains on (train() makes the same one)
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader()
+    steps = budget.epochs * len(loader)
+    with flush_denormals(), no_gpu_probing():  # one warm-up epoch of the bare loop, as fit runs
+        warm_step = bare_step(spec.build(budget).train(), total_steps=len(loader), precision=precision)
+        for batch in batches(loader, len(loader), "cpu"):
+            warm_step(batch)
+    # The bare loop runs before and after the whole run and its mean is the reference: this machine's speed
+    # drifts by +-20% over minutes, and a bare loop on one side only would put that drift into the ratio.
+    bare_before = _bare_loop(spec, budget, loader, steps, seed, precision)
     clock = PhaseClock()
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -100,22 +126,8 @@ def measure_whole_run(name: str, seed: int = 0, data_dir: str | None = None, pro
         returned = time.perf_counter()
         measured = run.evaluate()
         end = time.perf_counter()
-    datamodule = run.datamodule()
-    datamodule.setup()
-    loader = datamodule.train_dataloader()
-    steps = budget.epochs * len(loader)
-    pl.seed_everything(seed, verbose=False)
-    model = spec.build(budget).train()
-    with flush_denormals(), no_gpu_probing():  # as fit runs; one warm-up epoch of the bare loop first
-        warm_step = bare_step(spec.build(budget).train(), total_steps=len(loader), precision=precision)
-        for batch in batches(loader, len(loader), "cpu"):
-            warm_step(batch)
-        bare_start = time.perf_counter()
-        step = bare_step(model, total_steps=steps, precision=precision)
-        for _ in range(budget.epochs):  # a fresh pass over the loader per epoch, as fit makes one
-            for batch in batches(loader, len(loader), "cpu"):
-                step(batch)
-        bare_s = time.perf_counter() - bare_start
+    bare_after = _bare_loop(spec, budget, loader, steps, seed, precision)
+    bare_s = (bare_before + bare_after) / 2
     whole = end - start
     split = {
         "start_up_s": clock.first_start - start,
@@ -133,6 +145,8 @@ def measure_whole_run(name: str, seed: int = 0, data_dir: str | None = None, pro
         "whole_run_s": whole,
         **split,
         "bare_s": bare_s,
+        "bare_before_s": bare_before,
+        "bare_after_s": bare_after,
         "ratio_whole_over_bare": whole / bare_s,
         "ratio_training_over_bare": clock.training / bare_s,
         "headline": {spec.headline: measured.to_dict()[spec.headline]},
@@ -159,7 +173,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"  {key[:-2]:<12}{r[key]:8.2f} s  ({r[key] / r['whole_run_s']:.1%})")
     print(f"  {'whole run':<12}{r['whole_run_s']:8.2f} s")
     print(f"  {'bare loop':<12}{r['bare_s']:8.2f} s   whole/bare {r['ratio_whole_over_bare']:.3f}, "
-          f"training epochs/bare {r['ratio_training_over_bare']:.3f}")
+          f"training epochs/bare {r['ratio_training_over_bare']:.3f}  (mean of {r['bare_before_s']:.2f} s before "
+          f"and {r['bare_after_s']:.2f} s after the whole run)")
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=1, default=str))
     return r

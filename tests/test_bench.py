@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from fundamentalml import registry
+from fundamentalml.models import GAN
 
 pytestmark = pytest.mark.slow  # subprocesses importing torch: minutes; plain `pytest` leaves it out, `pytest --all` (CI) runs it
 
@@ -224,6 +225,46 @@ def test_bare_step_trains_through_the_public_api(name: str, empty_data_dir: Path
     assert not unchanged, unchanged
 
 
+@pytest.mark.skipif(not FAST_BF16, reason="bf16 autocast is measured only where the CPU has fast bf16")
+def test_a_bare_bf16_gan_step_is_the_project_step(empty_data_dir: Path) -> None:
+    """At bf16 the bare loop computes what Lightning's plugin computes: the same generator after two steps. With
+    autocast's weight cache on, the generator would train through bf16 copies of the discriminator made before
+    that step's discriminator update, and the two would differ."""
+    import pytorch_lightning as pl
+
+    from fundamentalml.training import fit
+
+    name = next(n for n in registry.MODEL_NAMES if issubclass(registry.get(n).model_class, GAN))
+    spec = registry.get(name)
+    budget = spec.budget("smoke", batch_size=8, epochs=1, precision="bf16-mixed")
+    with quiet():
+        dm = spec.datamodule(budget, empty_data_dir)
+        dm.setup("fit")
+        data = list(bare.batches(dm.train_dataloader(), 2, "cpu"))
+
+    class Fixed(pl.LightningDataModule):
+        def train_dataloader(self):
+            return torch.utils.data.DataLoader(data, batch_size=None)  # the two batches as they are
+
+    class Reseed(pl.Callback):  # the same noise for each step on both paths
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            torch.manual_seed(100 + batch_idx)
+
+    torch.manual_seed(0)
+    project = spec.build(budget)
+    torch.manual_seed(0)
+    plain = spec.build(budget).train()
+    with quiet():
+        fit(project, Fixed(), budget, progress_bar=False, print_epochs=False, callbacks=[Reseed()])
+    step = bare.bare_step(plain, total_steps=2, precision="bf16-mixed")
+    for i, batch in enumerate(data):
+        torch.manual_seed(100 + i)
+        step(batch)
+    plain_state = plain.state_dict()
+    for key, value in project.state_dict().items():  # weights and batch-norm statistics, bit for bit
+        assert torch.equal(value, plain_state[key]), key
+
+
 def test_bare_loop_follows_a_per_step_schedule() -> None:
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     sched = torch.optim.lr_scheduler.StepLR(opt, 1)
@@ -312,7 +353,8 @@ def test_book_timing_copies_with_the_tests_copier(tmp_path: Path) -> None:
 
 
 def test_whole_run_split_adds_up(tmp_path: Path) -> None:
-    """benchmarks.wholerun: the phases of a whole run add up to its wall time, beside a bare loop of as many steps."""
+    """benchmarks.wholerun: the phases of a whole run add up to its wall time, against bare loops of as many steps
+    run before and after it."""
     out = tmp_path / "whole.json"
     proc = subprocess.run([sys.executable, "-m", "benchmarks.wholerun", "--model", "vae-mlp", "--profile", "smoke",
                            "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -323,6 +365,8 @@ def test_whole_run_split_adds_up(tmp_path: Path) -> None:
     assert sum(phases) == pytest.approx(r["whole_run_s"], rel=0.05)
     budget = registry.get("vae-mlp").budget("smoke")
     assert r["epochs"] == budget.epochs and r["train_steps"] > 0 and r["bare_s"] > 0
+    assert r["bare_before_s"] > 0 and r["bare_after_s"] > 0  # the reference brackets the whole run
+    assert r["bare_s"] == pytest.approx((r["bare_before_s"] + r["bare_after_s"]) / 2)
     assert r["ratio_whole_over_bare"] == pytest.approx(r["whole_run_s"] / r["bare_s"])
     assert "neg_elbo" in r["headline"] and "whole/bare" in proc.stdout
 
