@@ -15,8 +15,8 @@ and runs a bare loop (:mod:`benchmarks.bare`) over the same number of training s
 optimiser, one bare epoch after each training epoch of the whole run (off its clock, the random state put
 back), so ``whole run / bare`` is the cost per training step of everything the package adds, and each
 training epoch has its bare twin next to it in time: a drift in the machine's speed cancels in each pair's
-ratio, whose median is printed too. Run it on a
-quiet machine: the load average is printed with the result. Example::
+ratio, whose median is printed too. Run it on a quiet machine: the load average is printed with the result.
+Example::
 
     python -m benchmarks.wholerun --model vae-mlp --json wholerun.json
 """
@@ -27,17 +27,15 @@ import argparse
 import json
 import math
 import os
-import random
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.utilities.seed import isolate_rng
 
 from fundamentalml import registry
 from fundamentalml.runs import get_run, resolve_precision
@@ -91,11 +89,8 @@ class PhaseClock(Callback):
         self.training += now - self.mark
         self.training_epochs.append(self.epoch_training + now - self.mark)
         if self.between is not None:
-            state = (torch.get_rng_state(), random.getstate(), np.random.get_state())
-            self.bare_epochs.append(self.between())
-            torch.set_rng_state(state[0])
-            random.setstate(state[1])
-            np.random.set_state(state[2])
+            with isolate_rng():  # Lightning's: torch, NumPy and Python random states put back on exit
+                self.bare_epochs.append(self.between())
             self.paused += time.perf_counter() - now
         self.last_end = time.perf_counter()
 
@@ -125,24 +120,22 @@ def measure_whole_run(name: str, seed: int = 0, data_dir: str | None = None, pro
     datamodule.setup("fit")
     loader = datamodule.train_dataloader()
     steps = budget.epochs * len(loader)
+
+    def bare_epoch(step: Callable) -> float:
+        began = time.perf_counter()
+        for batch in batches(loader, len(loader), "cpu"):  # a fresh pass over the loader, as fit makes one
+            step(batch)
+        return time.perf_counter() - began
+
     with flush_denormals(), no_gpu_probing():  # one warm-up epoch of the bare loop, as fit runs
-        warm_step = bare_step(spec.build(budget).train(), total_steps=len(loader), precision=precision)
-        for batch in batches(loader, len(loader), "cpu"):
-            warm_step(batch)
+        bare_epoch(bare_step(spec.build(budget).train(), total_steps=len(loader), precision=precision))
     # The bare loop runs interleaved with the whole run, one bare epoch after each training epoch (off the whole
     # run's clock): this machine's speed drifts by +-20% over minutes, and a bare loop run before or after the
     # whole run put that drift into the ratio (28.2 s before one whole run, 33.4 s after it).
     pl.seed_everything(seed, verbose=False)
     bare_model = spec.build(budget).train()
     step = bare_step(bare_model, total_steps=steps, precision=precision)
-
-    def bare_epoch() -> float:
-        began = time.perf_counter()
-        for batch in batches(loader, len(loader), "cpu"):  # a fresh pass over the loader, as fit makes one
-            step(batch)
-        return time.perf_counter() - began
-
-    clock = PhaseClock(between=bare_epoch)
+    clock = PhaseClock(between=lambda: bare_epoch(step))
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         run = get_run(name, profile, seed=seed, out=out, data_dir=data_dir, retrain=True, evaluate=False, epochs=epochs,
