@@ -11,6 +11,7 @@ import functools
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -536,9 +537,11 @@ def provenance() -> dict[str, Any]:
         ).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
-    cpu = platform.processor() or platform.machine()
+    cpu, amx = platform.processor() or platform.machine(), False
     with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        info = Path("/proc/cpuinfo").read_text()
+        amx = bool(re.search(r"\bamx_bf16\b", info))  # bf16 matrix units: a different speed class from AVX-512 alone
+        for line in info.splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
@@ -550,5 +553,5 @@ def provenance() -> dict[str, Any]:
         "torch": str(torch.__version__),  # a str subclass otherwise, which weights_only loading refuses
         "lightning": str(pl.__version__),
         "python": platform.python_version(),
-        "machine": f"{cpu}, {os.cpu_count()} cores, {torch.backends.cpu.get_cpu_capability()}" + (f"; GPU {gpu}" if gpu else ""),
+        "machine": f"{cpu}, {os.cpu_count()} cores, {torch.backends.cpu.get_cpu_capability()}" + (", AMX" if amx else "") + (f"; GPU {gpu}" if gpu else ""),
     }
