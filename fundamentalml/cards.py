@@ -241,8 +241,9 @@ def model_cards(manifest: Mapping[str, Any] | None = None) -> str:
 
 def cost_table(manifest: Mapping[str, Any] | None = None) -> str:
     """What training each shipped model at ``full`` costs, as a Markdown table: wall time by precision on a CPU (the
-    shipped run and every run recorded with ``python -m fundamentalml costs``) and on a GPU when one was measured,
-    and whether bf16 kept the headline metric within the registry's ``precision`` tolerance of the fp32 run's.
+    shipped run and every run recorded with ``python -m fundamentalml costs``), and on a CPU with AMX and on a GPU
+    when one was measured, and whether bf16 kept the headline metric within the registry's ``precision`` tolerance
+    of the fp32 run's (a check made on the reference CPU, which decides the precisions every device may use).
 
     Times are the median epoch times the epochs (the whole run when no epoch times were kept); the load average
     (15 minutes, at the end of the run) says how busy the machine was, where it was recorded, and a cost's note
@@ -251,14 +252,15 @@ def cost_table(manifest: Mapping[str, Any] | None = None) -> str:
     from .shipping import cost_key, median_epoch_seconds
 
     entries = (read_manifest() if manifest is None else manifest).get("models", {})
-    rows, machines, notes, fastest = [], set(), [], {}
+    rows, machines, notes, fastest, fastest_amx = [], {"cpu": set(), "amx": set()}, [], {}, {}
     for name in (n for n in registry.MODEL_NAMES if n in entries):
         entry, spec = entries[name], registry.get(name)
         epochs = spec.budget("full").epochs
         shipped = {"precision": (entry.get("budget") or {}).get("precision"), "train_time_s": entry.get("train_time_s"),
                    "median_epoch_s": median_epoch_seconds(entry), "machine": entry.get("machine")}
         costs = {cost_key(shipped): shipped, **(entry.get("costs") or {})}
-        machines |= {str(c.get("machine")) for k, c in costs.items() if k.startswith("cpu")}
+        for device in machines:
+            machines[device] |= {str(c.get("machine")) for k, c in costs.items() if k.startswith(f"{device} ")}
 
         def seconds(cost: Mapping[str, Any] | None) -> float | None:
             if not cost:
@@ -286,26 +288,34 @@ def cost_table(manifest: Mapping[str, Any] | None = None) -> str:
         sign = 1.0 if check is None or check.get("precision") != "32-true" else -1.0
         verdict = "" if check is None else (f"{'holds' if check['holds'] else 'does not hold'} "
                                             f"({_difference(spec.headline, sign * check['headline']['difference'])})")
-        gpu = [f"{p.split()[1]}: {cell(c)}" for p, c in sorted(costs.items()) if p.startswith("gpu")]
+        amx, gpu = ([f"{p.split()[1]}: {cell(c)}" for p, c in sorted(costs.items()) if p.startswith(f"{device} ")]
+                    for device in ("amx", "gpu"))
         title = spec.title + (f" (shipped run: {shipped['precision']})" if shipped["precision"] != "32-true" else "")
-        rows.append([title, str(epochs), cell(fp32), cell(bf16), ratio, verdict, "; ".join(gpu) or "not measured"])
-        # The fastest CPU time whose quality holds: the shipped run's precision is the reference, the other one
-        # counts only where its quality check passed.
-        holding = [(seconds(c), c["precision"]) for key, c in costs.items() if key.startswith("cpu") and seconds(c)
-                   and (c["precision"] == shipped["precision"] or c.get("holds"))]
-        fastest[spec.title] = min(holding) if holding else None
-    table = markdown_table(["model", "epochs", "CPU, fp32", "CPU, bf16", "bf16 / fp32", "bf16 quality", "GPU"], rows)
+        rows.append([title, str(epochs), cell(fp32), cell(bf16), ratio, verdict, "; ".join(amx) or "not measured",
+                     "; ".join(gpu) or "not measured"])
+        # The fastest time on a device whose quality holds: the shipped run's precision is the reference, the other
+        # one counts only where its quality check (on the reference CPU) passed.
+        allowed = {shipped["precision"]} | {c["precision"] for k, c in costs.items() if k.startswith("cpu ") and c.get("holds")}
+        for device, best in (("cpu", fastest), ("amx", fastest_amx)):
+            holding = [(seconds(c), c["precision"]) for key, c in costs.items()
+                       if key.startswith(f"{device} ") and seconds(c) and c["precision"] in allowed]
+            best[spec.title] = min(holding) if holding else None
+    table = markdown_table(["model", "epochs", "CPU, fp32", "CPU, bf16", "bf16 / fp32", "bf16 quality", "CPU with AMX",
+                            "GPU"], rows)
+    amx_line = ""
+    if machines["amx"]:
+        amx_line = "\n\nCPU with AMX: " + "; ".join(sorted(machines["amx"])) + ". " + _whole_course(fastest_amx, "the CPU with AMX")
     return ("**What a `full` run costs, by precision and device** (bf16 quality: the bf16 run's headline metric minus "
-            "the fp32 run's, same seed)\n\n" + table + "\n\nCPU: " + "; ".join(sorted(machines)) + ".\n\n"
-            + _whole_course(fastest) + "".join(f"\n\n[{i}] {note}" for i, note in enumerate(notes, 1)))
+            "the fp32 run's, same seed)\n\n" + table + "\n\nCPU: " + "; ".join(sorted(machines["cpu"])) + ".\n\n"
+            + _whole_course(fastest) + amx_line + "".join(f"\n\n[{i}] {note}" for i, note in enumerate(notes, 1)))
 
 
-def _whole_course(fastest: Mapping[str, tuple[float, str] | None]) -> str:
-    """A sentence: training every model above in turn on the CPU, each at its fastest precision that holds quality
-    (``fastest``: title -> (seconds, precision), or ``None`` where no CPU time is recorded)."""
+def _whole_course(fastest: Mapping[str, tuple[float, str] | None], device: str = "the CPU") -> str:
+    """A sentence: training every model above in turn on ``device``, each at its fastest precision that holds quality
+    (``fastest``: title -> (seconds, precision), or ``None`` where no time is recorded on that device)."""
     missing = [title for title, best in fastest.items() if best is None]
     if missing or not fastest:
-        return ("Retraining them all in turn on the CPU: not known, since no CPU time is recorded for "
+        return (f"Retraining them all in turn on {device}: not known, since no time on it is recorded for "
                 + (", ".join(missing) or "any model") + ".")
     by_precision: dict[str, list[str]] = {}
     for title, (_, precision) in fastest.items():  # type: ignore[misc]
@@ -314,7 +324,7 @@ def _whole_course(fastest: Mapping[str, tuple[float, str] | None]) -> str:
     how = "; ".join(f"{short.get(precision, precision)} for {', '.join(titles)}"
                     for precision, titles in sorted(by_precision.items()))
     total = sum(best[0] for best in fastest.values() if best)
-    return (f"Retraining all {len(fastest)} in turn on the CPU, each at the fastest precision that holds its quality "
+    return (f"Retraining all {len(fastest)} in turn on {device}, each at the fastest precision that holds its quality "
             f"({how}): **{_duration(total)}** of training, the sum of those times (`reproduce` also evaluates "
             "each model as it ships it).")
 

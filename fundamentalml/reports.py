@@ -403,7 +403,8 @@ def _cost_line(title: str, name: str) -> str:
 
     Each time is a median epoch (a whole run's wall time where no epoch times were kept) scaled by the images a
     profile trains on; ``smoke`` and ``cpu`` train at fp32, so they scale from an fp32 run where one was measured.
-    ``full`` gives each precision measured, a recorded run (with its load known) before the shipped run's own.
+    ``full`` gives each precision measured, a recorded run (with its load known) before the shipped run's own, and
+    then what a CPU with AMX took, where one was measured.
     """
     from . import registry
     from .runs import manifest
@@ -416,11 +417,13 @@ def _cost_line(title: str, name: str) -> str:
     full_images, full_epochs = int(entry["train_images"]), spec.budget("full").epochs
     shipped = {"precision": (entry.get("budget") or {}).get("precision", "32-true"), "machine": entry.get("machine"),
                "median_epoch_s": median_epoch_seconds(entry), "train_time_s": entry.get("train_time_s")}
-    per_image: dict[str, float] = {}  # precision -> seconds per training image on a CPU
+    per_image: dict[str, float] = {}  # precision -> seconds per training image on the reference CPU
+    amx: dict[str, float] = {}  # the same on a CPU with AMX
     for cost in [*(entry.get("costs") or {}).values(), shipped]:
         epoch = cost.get("median_epoch_s") or (float(cost["train_time_s"]) / full_epochs if cost.get("train_time_s") else None)
-        if epoch and cost_key(cost).startswith("cpu") and cost.get("precision"):
-            per_image.setdefault(str(cost["precision"]), float(epoch) / full_images)
+        device = cost_key(cost).split()[0]
+        if epoch and device in ("cpu", "amx") and cost.get("precision"):
+            (per_image if device == "cpu" else amx).setdefault(str(cost["precision"]), float(epoch) / full_images)
     if not per_image:
         return f"{title}: not measured"
     short = {"32-true": "fp32", "bf16-mixed": "bf16"}
@@ -431,9 +434,11 @@ def _cost_line(title: str, name: str) -> str:
         images = b.epochs * min(b.train_size or full_images, full_images)
         out.append(f"{profile} {_about(per_image[precision] * images)}"
                    + ("" if precision == b.precision else f" (scaled from a {short.get(precision, precision)} run)"))
-    full = [f"{_about(seconds * full_epochs * full_images)} at {short.get(p, p)}"
-            for p, seconds in sorted(per_image.items(), key=lambda item: item[0] != "32-true")]
-    return f"{title} " + ", ".join(out) + ", full " + " or ".join(full)
+    full, on_amx = ([f"{_about(seconds * full_epochs * full_images)} at {short.get(p, p)}"
+                     for p, seconds in sorted(rates.items(), key=lambda item: item[0] != "32-true")]
+                    for rates in (per_image, amx))
+    return (f"{title} " + ", ".join(out) + ", full " + " or ".join(full)
+            + (f" (on a CPU with AMX, {' or '.join(on_amx)})" if on_amx else ""))
 
 
 def _num(value: float) -> str:

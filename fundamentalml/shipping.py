@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -234,8 +235,14 @@ def median_epoch_seconds(entry: Mapping[str, Any]) -> float | None:
 
 
 def cost_key(cost: Mapping[str, Any]) -> str:
-    """Where a cost was measured and at what precision: ``"cpu 32-true"``, ``"gpu bf16-mixed"``."""
-    return f"{'gpu' if 'GPU' in str(cost.get('machine')) else 'cpu'} {cost.get('precision')}"
+    """Where a cost was measured and at what precision: ``"cpu 32-true"``, ``"amx bf16-mixed"``, ``"gpu bf16-mixed"``.
+
+    Three classes of machine, because their times differ by more than a machine's noise: a GPU; a CPU with AMX
+    (bf16 matrix units; the machine line ends in ``AMX``); any other CPU, the course's reference (``cpu``).
+    """
+    machine = str(cost.get("machine"))
+    device = "gpu" if "GPU" in machine else "amx" if re.search(r",\s*AMX\b", machine) else "cpu"
+    return f"{device} {cost.get('precision')}"
 
 
 def run_cost(meta: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from fundamentalml import registry
-from fundamentalml.cards import cost_table
+from fundamentalml.cards import _duration, cost_table
 from fundamentalml.runs import MANIFEST_NAME, WEIGHTS_DIR, get_run, manifest
 from fundamentalml.shipping import cost_key, record_cost
 
@@ -54,10 +54,55 @@ def test_the_table_puts_each_cost_under_its_precision_and_device(tmp_path):
     row = _row(table, "MLP VAE")
     assert row[4] == "0.70"  # bf16 / fp32 from the median epochs, both loads known
     assert row[2].endswith("[1]") and table.count("a busy machine") == 1  # one footnote per distinct note
-    assert "(load 0.3)" in row[3] and row[5] == "holds (+0.020 nats)" and row[6].startswith("bf16-mixed: 15 s")
+    assert "(load 0.3)" in row[3] and row[5] == "holds (+0.020 nats)" and row[7].startswith("bf16-mixed: 15 s")
     assert _row(table, "CNN VAE")[3] == "not measured"  # nothing recorded: said so, not left blank
     assert "(load 0.3) [1]" in row[3] and "[1] a busy machine" in table  # a cost's note, as a footnote
     assert "CPU: AMD EPYC, 2 cores, AVX512." in table  # the CPU the times were measured on
+    assert row[6] == "not measured" and "CPU with AMX:" not in table  # no AMX time: said so, and no AMX sentence
+
+
+def test_a_cpu_with_amx_is_a_device_of_its_own(tmp_path, monkeypatch):
+    """Times from a CPU with AMX (its machine line ends in "AMX") go to their own column and sentence: never into
+    the reference CPU's columns, its bf16/fp32 ratio or its whole-course sum; and an AMX time counts towards the
+    AMX sum only at a precision whose quality held on the reference CPU."""
+    from fundamentalml import reports, runs
+
+    assert cost_key({"machine": "Intel(R) Xeon(R) Processor, 2 cores, AVX512, AMX", "precision": "bf16-mixed"}) == "amx bf16-mixed"
+    assert cost_key({"machine": "Intel(R) Xeon(R) Processor, 2 cores, AVX512", "precision": "bf16-mixed"}) == "cpu bf16-mixed"
+    assert cost_key({"machine": "Xeon, 2 cores, AVX512, AMX; GPU NVIDIA H200", "precision": "32-true"}) == "gpu 32-true"
+    weights = _weights(tmp_path)
+    data = json.loads((weights / MANIFEST_NAME).read_text())
+    xeon = "Intel(R) Xeon(R) Processor, 2 cores, AVX512, AMX"
+    for name, entry in data["models"].items():
+        epochs = registry.get(name).budget("full").epochs
+        entry.pop("history", None)
+        entry["train_time_s"] = 600.0
+        entry["budget"]["precision"] = "bf16-mixed"  # shipped at bf16; an fp32 run is allowed where its check held
+        fp32 = {"precision": "32-true", "machine": "AMD EPYC, 2 cores, AVX512", "median_epoch_s": 600.0 / epochs,
+                "load_average": [2.0] * 3, "holds": name != "cvae", "headline": {"difference": 0.0}}
+        bf16 = {**fp32, "precision": "bf16-mixed", "median_epoch_s": 300.0 / epochs}
+        bf16.pop("holds")
+        on_amx = {**bf16, "machine": xeon, "median_epoch_s": 60.0 / epochs, "note": "an AMX machine"}
+        # The fastest of all, but its own check does not count: the reference CPU's check decides (the cVAE's failed).
+        amx_fp32 = {**fp32, "machine": xeon, "median_epoch_s": 30.0 / epochs, "holds": True}
+        entry["costs"] = {cost_key(c): c for c in (fp32, bf16, on_amx, amx_fp32)}
+    (weights / MANIFEST_NAME).write_text(json.dumps(data))
+    table = cost_table(manifest(weights))
+    header = next(l for l in table.splitlines() if l.startswith("| model"))
+    assert [c.strip() for c in header.strip("|").split("|")][6] == "CPU with AMX"
+    row = _row(table, registry.get("vae-mlp").title + " (shipped run: bf16-mixed)")
+    assert row[2].startswith("10 min") and row[3].startswith("5 min") and row[4] == "0.50"  # the reference CPU only
+    assert row[6].startswith("32-true: 30 s") and "bf16-mixed: 60 s (load 2.0) [" in row[6]
+    assert f"CPU with AMX: {xeon}." in table and "CPU: AMD EPYC, 2 cores, AVX512." in table
+    lines = {l.split(" in turn on ")[1].split(",")[0]: l for l in table.splitlines() if " in turn on " in l}
+    n = len(data["models"])
+    assert f"**{round(n * 300 / 60)} min**" in lines["the CPU"]  # bf16 on the reference CPU for all
+    amx_total = (n - 1) * 30 + 60  # fp32 held everywhere but for the cVAE, whose AMX time is its bf16 one
+    assert f"**{_duration(amx_total)}**" in lines["the CPU with AMX"]
+    monkeypatch.setattr(runs, "manifest", lambda *args, **kwargs: data)  # what the chapter's cost box reads
+    line = reports._cost_line("MLP VAE", "vae-mlp")
+    assert f"full ~{reports._minutes(600.0)} at fp32 or ~{reports._minutes(300.0)} at bf16 (on a CPU with AMX, " in line
+    assert line.endswith(f"~{reports._minutes(30.0)} at fp32 or ~{reports._minutes(60.0)} at bf16)")
 
 
 def test_a_cost_is_recorded_only_beside_the_shipped_runs_configuration(tmp_path, data_dir, monkeypatch):
