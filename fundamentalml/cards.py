@@ -288,17 +288,34 @@ def cost_table(manifest: Mapping[str, Any] | None = None) -> str:
         sign = 1.0 if check is None or check.get("precision") != "32-true" else -1.0
         verdict = "" if check is None else (f"{'holds' if check['holds'] else 'does not hold'} "
                                             f"({_difference(spec.headline, sign * check['headline']['difference'])})")
-        amx, gpu = ([f"{p.split()[1]}: {cell(c)}" for p, c in sorted(costs.items()) if p.startswith(f"{device} ")]
+        def checked(cost: Mapping[str, Any]) -> str:
+            """A recorded run's own precision check on a device other than the reference CPU, in the column's
+            convention (bf16 minus fp32)."""
+            if "holds" not in cost:
+                return ""
+            head = cost["headline"]
+            difference = head.get("precision_difference", head.get("difference", 0.0))
+            difference *= -1.0 if cost.get("precision") == "32-true" else 1.0
+            return f", bf16 quality {'holds' if cost['holds'] else 'does not hold'} ({_difference(spec.headline, difference)})"
+
+        amx, gpu = ([f"{p.split()[1]}: {cell(c)}{checked(c)}" for p, c in sorted(costs.items()) if p.startswith(f"{device} ")]
                     for device in ("amx", "gpu"))
         title = spec.title + (f" (shipped run: {shipped['precision']})" if shipped["precision"] != "32-true" else "")
         rows.append([title, str(epochs), cell(fp32), cell(bf16), ratio, verdict, "; ".join(amx) or "not measured",
                      "; ".join(gpu) or "not measured"])
-        # The fastest time on a device whose quality holds: the shipped run's precision is the reference, the other
-        # one counts only where its quality check (on the reference CPU) passed.
-        allowed = {shipped["precision"]} | {c["precision"] for k, c in costs.items() if k.startswith("cpu ") and c.get("holds")}
+        # The fastest time on a device whose quality holds: the shipped run's precision is the reference; the other
+        # counts where its quality check passed: the device's own check where it has one (a same-machine pair),
+        # else the reference CPU's.
         for device, best in (("cpu", fastest), ("amx", fastest_amx)):
+            def allowed(cost: Mapping[str, Any], device: str = device) -> bool:
+                if cost["precision"] == shipped["precision"]:
+                    return True
+                own = costs.get(f"{device} {cost['precision']}", {})
+                check = own if "holds" in own else costs.get(f"cpu {cost['precision']}", {})
+                return bool(check.get("holds"))
+
             holding = [(seconds(c), c["precision"]) for key, c in costs.items()
-                       if key.startswith(f"{device} ") and seconds(c) and c["precision"] in allowed]
+                       if key.startswith(f"{device} ") and seconds(c) and allowed(c)]
             best[spec.title] = min(holding) if holding else None
     table = markdown_table(["model", "epochs", "CPU, fp32", "CPU, bf16", "bf16 / fp32", "bf16 quality", "CPU with AMX",
                             "GPU"], rows)
