@@ -275,7 +275,9 @@ def record_cost(
 
     The run must be the shipped run's configuration (profile ``full``, same seed, budget and data) except,
     possibly, its precision: a bf16 run beside an fp32 one (or the other way round) is the quality check of
-    :class:`~fundamentalml.registry.Tolerance`'s ``precision`` kind, and its result is stored as ``"holds"``.
+    :class:`~fundamentalml.registry.Tolerance`'s ``precision`` kind, and its result is stored as ``"holds"``. On
+    another kind of machine than the shipped run's (a CPU with AMX, a GPU: :func:`cost_key`), the check is against
+    that kind's own run at the shipped precision, which must be recorded first; without one it is not made.
     ``metrics`` are the run's test metrics when the caller has them (else the run's own, else measured here).
     """
     folder = Path(weights_dir or WEIGHTS_DIR)
@@ -299,25 +301,31 @@ def record_cost(
         judge = pretrained(registry.JUDGE, weights_dir=folder).model if spec.needs_judge else None
         metrics = run.evaluate(judge).to_dict()
     cost = {**run_cost({**meta, "history": run.model.history}), "note": note}
-    value, reference = float(metrics[spec.headline]), float(entry["metrics"][spec.headline])
-    cost["headline"] = {spec.headline: value, "shipped": reference, "difference": value - reference}
+    value, shipped_value = float(metrics[spec.headline]), float(entry["metrics"][spec.headline])
+    cost["headline"] = {spec.headline: value, "shipped": shipped_value, "difference": value - shipped_value}
     shipped_precision = (entry.get("budget") or {}).get("precision")
+    beside = ""
     if cost["precision"] != shipped_precision:
-        # The precision check compares two runs that differ only by precision, so on the same kind of machine: a
-        # run at the shipped precision recorded on this run's device class (say a CPU with AMX) is the reference
-        # where there is one, since another CPU's rounding alone moves a run as far as another seed does.
+        # The precision check compares two runs that differ only by precision, so on the same kind of machine.
+        # Another kind (say a CPU with AMX; the shipped runs are the reference CPU's) needs its own run at the
+        # shipped precision, recorded first: another CPU's rounding alone moves a run as far as another seed does.
+        # Without one the run is not checked, and says so.
         device = cost_key(cost).split()[0]
-        twin = (entry.get("costs") or {}).get(f"{device} {shipped_precision}")
-        if twin and device != cost_key({"machine": entry.get("machine")}).split()[0] and twin.get("headline"):
-            reference = float(twin["headline"][spec.headline])
-            cost["headline"]["checked_against"] = f"{device} {shipped_precision}"
-        cost["headline"]["precision_difference"] = value - reference  # this run minus the run it is checked against
-        cost["holds"] = spec.tolerance.close("precision", reference, value)
+        reference: float | None = shipped_value
+        if device != cost_key({"machine": entry.get("machine")}).split()[0]:
+            twin = (entry.get("costs") or {}).get(f"{device} {shipped_precision}") or {}
+            reference = (twin.get("headline") or {}).get(spec.headline)
+            cost["headline"]["checked_against"] = f"{device} {shipped_precision}" if reference is not None else None
+            beside = (f"; the {device} {shipped_precision} run {reference:.4f}" if reference is not None else
+                      f"; not checked: no {device} {shipped_precision} run recorded")
+        if reference is not None:
+            cost["headline"]["precision_difference"] = value - float(reference)  # this run minus the one checked against
+            cost["holds"] = spec.tolerance.close("precision", float(reference), value)
     entry.setdefault("costs", {})[cost_key(cost)] = cost
     current = _record_entry(folder, name, entry)
     verdict = "" if "holds" not in cost else (", quality holds" if cost["holds"] else ", quality does NOT hold")
     print(f"{name} at {cost['precision']}: {cost['train_time_s']:.0f} s of training, {spec.headline} {value:.4f} "
-          f"(shipped {reference:.4f}{verdict})", flush=True)
+          f"(shipped {shipped_value:.4f}{beside}{verdict})", flush=True)
     return current
 
 
