@@ -232,10 +232,11 @@ def model_cards(manifest: Mapping[str, Any] | None = None) -> str:
         return "No model is shipped with this installation of the package."
     head = (f"{len(order)} trained models ship with the package. Their weights are licensed under "
             f"{WEIGHTS_LICENCE}: {WEIGHTS_LICENCE_WHY}")
-    costs = ("## What training costs\n\nEach shipped model's `full` run, and the same run at the other precision where "
-             "one was measured (`python -m fundamentalml costs --runs FOLDER` records it, with the bf16 quality check: "
-             "the headline metric within the registry's `precision` tolerance of the fp32 run's). `python -m "
-             "fundamentalml costs` prints this table.\n\n" + cost_table(data))
+    costs = ("## What training costs\n\nEach shipped model's `full` run, and the same run at the other precision or on "
+             "another kind of machine (a CPU with AMX, a GPU) where one was measured (`python -m fundamentalml costs "
+             "--runs FOLDER` records it, with the bf16 quality check: the headline metric within the registry's "
+             "`precision` tolerance of the fp32 run's on the same kind of machine). `python -m fundamentalml costs` "
+             "prints this table.\n\n" + cost_table(data))
     return "\n\n".join([head, *(model_card(name, entries[name]) for name in order), costs])
 
 
