@@ -89,3 +89,21 @@ def test_the_dcgan_keeps_its_convolutions_channels_last_with_the_same_outputs():
     with torch.no_grad():
         torch.testing.assert_close(model.generate_from(z), nchw.generator(z), rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(model.discriminate(x), nchw.discriminator(x), rtol=1e-4, atol=1e-5)
+
+
+def test_the_hook_name_lightning_sets_every_step_is_a_plain_attribute():
+    """HistoryModule sets ``_current_fx_name`` without nn.Module's checks: it lands where nn.Module would put a
+    string (the instance's ``__dict__``), and every other attribute keeps nn.Module's handling (a submodule is
+    still registered). (Every fit in the tests reads it back: ``log_dict`` in the epoch-end hook refuses to log
+    when the name is wrong.)"""
+    import pytorch_lightning as pl
+
+    model = MLPVAE()
+    assert "_current_fx_name" in vars(pl.LightningModule())  # the name Lightning uses: a rename would show here
+    model._current_fx_name = "training_step"
+    assert vars(model)["_current_fx_name"] == "training_step" and model._current_fx_name == "training_step"
+    assert "_current_fx_name" not in model._modules and "_current_fx_name" not in model._parameters
+    model._current_fx_name = None
+    assert model._current_fx_name is None
+    model.extra = torch.nn.Linear(2, 2)
+    assert "extra" in model._modules and any(n.startswith("extra.") for n, _ in model.named_parameters())
