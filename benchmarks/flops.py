@@ -8,24 +8,11 @@ import platform
 import resource
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-
-def cpu_flags() -> tuple[str, set[str]]:
-    """CPU model name and flag set from ``/proc/cpuinfo`` (empty flags on systems without it)."""
-    model, flags = platform.processor() or platform.machine(), set()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key == "model name" and value.strip():
-                model = value.strip()
-            elif key == "flags" and not flags:
-                flags = set(value.split())
-    return model, flags
+from fundamentalml.profiles import cpu_flags
 
 
 def machine_info() -> dict[str, Any]:

@@ -244,7 +244,8 @@ def cost_table(manifest: Mapping[str, Any] | None = None) -> str:
     """What training each shipped model at ``full`` costs, as a Markdown table: wall time by precision on a CPU (the
     shipped run and every run recorded with ``python -m fundamentalml costs``), and on a CPU with AMX and on a GPU
     when one was measured, and whether bf16 kept the headline metric within the registry's ``precision`` tolerance
-    of the fp32 run's (a check made on the reference CPU, which decides the precisions every device may use).
+    of the fp32 run's on the same kind of machine (a device's own check where it has one, else the reference
+    CPU's, decides the precisions that count towards that device's whole-course sum).
 
     Times are the median epoch times the epochs (the whole run when no epoch times were kept); the load average
     (15 minutes, at the end of the run) says how busy the machine was, where it was recorded, and a cost's note

@@ -12,8 +12,9 @@ The default is ``full`` when a GPU is present and ``cpu`` otherwise; the environ
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
+import platform
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -82,12 +83,22 @@ def resolve_precision(spec: Any, budget: Budget, precision: str | None, accelera
     return replace(budget, precision=wanted)
 
 
+def cpu_flags() -> tuple[str, set[str]]:
+    """CPU model name and flag set from ``/proc/cpuinfo`` (the platform's name and no flags without it)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name" and value.strip():
+                model = value.strip()
+            elif key == "flags" and not flags:
+                flags = set(value.split())
+    return model, flags
+
+
 def fast_bf16(accelerator: str = "auto") -> bool:
     """``True`` where bf16 is faster than fp32: a GPU with bf16, or a CPU with AVX-512 BF16 or AMX."""
     if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags()[1])

@@ -408,7 +408,7 @@ def _cost_line(title: str, name: str) -> str:
     """
     from . import registry
     from .runs import manifest
-    from .shipping import cost_key, median_epoch_seconds
+    from .shipping import machine_class, median_epoch_seconds
 
     entry = manifest()["models"].get(name)
     spec = registry.get(name)
@@ -421,7 +421,7 @@ def _cost_line(title: str, name: str) -> str:
     amx: dict[str, float] = {}  # the same on a CPU with AMX
     for cost in [*(entry.get("costs") or {}).values(), shipped]:
         epoch = cost.get("median_epoch_s") or (float(cost["train_time_s"]) / full_epochs if cost.get("train_time_s") else None)
-        device = cost_key(cost).split()[0]
+        device = machine_class(cost.get("machine"))
         if epoch and device in ("cpu", "amx") and cost.get("precision"):
             (per_image if device == "cpu" else amx).setdefault(str(cost["precision"]), float(epoch) / full_images)
     if not per_image:

@@ -234,15 +234,17 @@ def median_epoch_seconds(entry: Mapping[str, Any]) -> float | None:
                  else sum(sorted(durations)[len(durations) // 2 - 1 : len(durations) // 2 + 1]) / 2)
 
 
-def cost_key(cost: Mapping[str, Any]) -> str:
-    """Where a cost was measured and at what precision: ``"cpu 32-true"``, ``"amx bf16-mixed"``, ``"gpu bf16-mixed"``.
+def machine_class(machine: str | None) -> str:
+    """The kind of machine a provenance line describes: ``"gpu"``; ``"amx"``, a CPU with AMX (bf16 matrix units;
+    the line ends in ``AMX``); or ``"cpu"``, any other CPU, the course's reference. Their times (and a run's
+    rounding) differ by more than a machine's noise, so costs and precision checks are kept per kind."""
+    machine = str(machine)
+    return "gpu" if "GPU" in machine else "amx" if re.search(r",\s*AMX\b", machine) else "cpu"
 
-    Three classes of machine, because their times differ by more than a machine's noise: a GPU; a CPU with AMX
-    (bf16 matrix units; the machine line ends in ``AMX``); any other CPU, the course's reference (``cpu``).
-    """
-    machine = str(cost.get("machine"))
-    device = "gpu" if "GPU" in machine else "amx" if re.search(r",\s*AMX\b", machine) else "cpu"
-    return f"{device} {cost.get('precision')}"
+
+def cost_key(cost: Mapping[str, Any]) -> str:
+    """Where a cost was measured and at what precision: ``"cpu 32-true"``, ``"amx bf16-mixed"``, ``"gpu bf16-mixed"``."""
+    return f"{machine_class(cost.get('machine'))} {cost.get('precision')}"
 
 
 def run_cost(meta: dict[str, Any]) -> dict[str, Any]:
@@ -310,9 +312,9 @@ def record_cost(
         # Another kind (say a CPU with AMX; the shipped runs are the reference CPU's) needs its own run at the
         # shipped precision, recorded first: another CPU's rounding alone moves a run as far as another seed does.
         # Without one the run is not checked, and says so.
-        device = cost_key(cost).split()[0]
+        device = machine_class(cost.get("machine"))
         reference: float | None = shipped_value
-        if device != cost_key({"machine": entry.get("machine")}).split()[0]:
+        if device != machine_class(entry.get("machine")):
             twin = (entry.get("costs") or {}).get(f"{device} {shipped_precision}") or {}
             reference = (twin.get("headline") or {}).get(spec.headline)
             cost["headline"]["checked_against"] = f"{device} {shipped_precision}" if reference is not None else None

@@ -11,7 +11,6 @@ import functools
 import logging
 import math
 import os
-import re
 import signal
 import sys
 import textwrap
@@ -30,7 +29,7 @@ from pytorch_lightning.utilities.model_helpers import is_overridden
 from .checkpoints import save_checkpoint
 from .data import ImageDataModule
 from .models import HistoryModule
-from .profiles import Budget, resolve_precision
+from .profiles import Budget, cpu_flags, resolve_precision
 from .registry import ModelSpec
 
 
@@ -537,14 +536,8 @@ def provenance() -> dict[str, Any]:
         ).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
-    cpu, amx = platform.processor() or platform.machine(), False
-    with contextlib.suppress(OSError):
-        info = Path("/proc/cpuinfo").read_text()
-        amx = bool(re.search(r"\bamx_bf16\b", info))  # bf16 matrix units: a different speed class from AVX-512 alone
-        for line in info.splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu, flags = cpu_flags()
+    amx = "amx_bf16" in flags  # bf16 matrix units: a different speed class from AVX-512 alone
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
         "command": " ".join(["python -m fundamentalml", *sys.argv[1:]]) if Path(sys.argv[0]).name in ("__main__.py", "fundamentalml") else None,
