@@ -361,7 +361,7 @@ def page_note(runs: Mapping[str, Any], warmup: str | None = None) -> str:
         f"<p>{lead}</p><ul>{''.join(parts)}</ul><p>Evaluated on: {escape(data)}.</p>"
         "<p><strong>Train it yourself:</strong> set <code>PROFILE</code> in the first code cell (or the environment "
         "variable <code>FUNDAMENTALML_PROFILE</code>) to <code>smoke</code>, <code>cpu</code> or <code>full</code>. "
-        f"On 2 CPU cores: {'; '.join(costs)}. At <code>full</code>, a model whose budget's precision is "
+        f"On 2 CPU cores without AMX: {'; '.join(costs)}. At <code>full</code>, a model whose budget's precision is "
         "<code>auto</code> (<code>python -m fundamentalml profiles</code> lists them) trains at bf16 on a CPU with "
         "AVX-512 BF16 or AMX, at fp32 elsewhere; the Model cards page has every measured cost.</p></div>"
     )
